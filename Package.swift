@@ -1,0 +1,72 @@
+// swift-tools-version: 6.0
+// MR2CT: MR to synthetic-CT conversion with an unpaired CycleGAN, in Swift on OpenBLAS.
+import PackageDescription
+
+/// The numeric modules' hot loops run on unsafe buffer pointers; dynamic exclusivity checks only slow them.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "MR2CT",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mr2ct", targets: ["mr2ct"]),
+        .library(name: "NIfTI", targets: ["NIfTI"]),
+        .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),
+        .library(name: "CycleGAN", targets: ["CycleGAN"]),
+        .library(name: "Conversion", targets: ["Conversion"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C bridges (no C type crosses into a public Swift API)
+        .target(
+            name: "CNIfTI",
+            // Debian's headers include <znzlib.h> in angle brackets: shim.c sees /usr/include/nifti.
+            cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
+            linkerSettings: [
+                .linkedLibrary("nifti2"), .linkedLibrary("znz"),
+                .linkedLibrary("z"), .linkedLibrary("m"),
+            ]
+        ),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        // MARK: Libraries
+        .target(name: "NIfTI", dependencies: ["CNIfTI"]),
+        .target(name: "Safetensors"),
+        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors"], swiftSettings: numericSettings),
+        .target(name: "Preprocessing", dependencies: ["NIfTI"], swiftSettings: numericSettings),
+        .target(name: "Reporting", dependencies: ["CPNG"]),
+        .target(name: "CycleGAN", dependencies: ["NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "Reporting"],
+                swiftSettings: numericSettings),
+        .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting"],
+                swiftSettings: numericSettings),
+        .target(name: "Phantom", dependencies: ["NIfTI"], swiftSettings: numericSettings),
+
+        // MARK: The command-line tool: argument parsing only, no logic of its own
+        .executableTarget(
+            name: "mr2ct",
+            dependencies: [
+                "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
+                resources: [.copy("Fixtures")]),
+        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
+        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
+        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
+        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "TestSupport"]),
+        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "TestSupport"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
+        .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

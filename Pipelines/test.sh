@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with the Swift toolchain: installs what is missing, builds
+# optimised (numeric tests compare against PyTorch-made fixtures and run fast in release), and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MR2CT_SKIP_BUILD=1 bash Pipelines/setup.sh
+swift build -c release -Xswiftc -enable-testing --build-tests
+swift test -c release -Xswiftc -enable-testing --skip-build "$@"

@@ -1,0 +1,2 @@
+// COpenBLAS: Debian's OpenBLAS (libopenblas-dev), CBLAS interface and thread control.
+#include <cblas.h>

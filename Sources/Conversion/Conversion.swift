@@ -1,0 +1,1 @@
+// Conversion module: see README.md, "Architecture".

@@ -1,0 +1,1 @@
+// Phantom module: see README.md, "Architecture".

@@ -1,0 +1,1 @@
+// Preprocessing module: see README.md, "Architecture".

@@ -1,0 +1,1 @@
+// Safetensors module: see README.md, "Architecture".
