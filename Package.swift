@@ -35,22 +35,25 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // MARK: Libraries
-        .target(name: "NIfTI", dependencies: ["CNIfTI"]),
-        .target(name: "Safetensors"),
-        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors"], swiftSettings: numericSettings),
-        .target(name: "Preprocessing", dependencies: ["NIfTI"], swiftSettings: numericSettings),
-        .target(name: "Reporting", dependencies: ["CPNG"]),
-        .target(name: "CycleGAN", dependencies: ["NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "Reporting"],
+        .target(name: "MR2CTSupport"),
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "MR2CTSupport"]),
+        .target(name: "Safetensors", dependencies: ["MR2CTSupport"]),
+        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "Preprocessing", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "Reporting", dependencies: ["CPNG", "MR2CTSupport"]),
+        .target(name: "Evaluation", dependencies: ["NIfTI"], swiftSettings: numericSettings),
+        .target(name: "CycleGAN", dependencies: ["NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting"],
+        .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "Phantom", dependencies: ["NIfTI"], swiftSettings: numericSettings),
+        .target(name: "Phantom", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
             name: "mr2ct",
             dependencies: [
-                "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting",
+                "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting", "Evaluation",
+                "MR2CTSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +61,8 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
                 resources: [.copy("Fixtures")]),
+        .testTarget(name: "MR2CTSupportTests", dependencies: ["MR2CTSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NIfTI", "TestSupport"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
