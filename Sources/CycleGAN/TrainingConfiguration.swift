@@ -3,9 +3,10 @@ import MR2CTSupport
 import NeuralNetwork
 import Preprocessing
 
-/// A training run's configuration. Everything but `options` defines the run's result: with the same configuration and the same data, a run gives the
-/// same losses iteration for iteration, whether or not it was interrupted. Stored as the run folder's
-/// `config.json` and in every checkpoint's `state.json`; a resumed run must give the same one.
+/// A training run's configuration. Everything but `options` defines the run's result: with the same configuration
+/// and the same data, a run gives the same losses iteration for iteration, whether or not it was interrupted.
+/// Stored as the run folder's `config.json` and in every checkpoint's `state.json`; a resumed run must give the
+/// same one.
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// The layout version of run folders written by this version.
     public static let currentFormat = "mr2ct-run-1"
@@ -114,6 +115,29 @@ public enum TrainingLength: Codable, Sendable, Hashable, CustomStringConvertible
         switch self {
         case let .epochs(epochs, decay): return "\(epochs) + \(decay) decay epochs"
         case let .iterations(count): return "\(count) iterations"
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case epochs, decayEpochs, iterations }
+
+    /// `{"epochs": 100, "decayEpochs": 100}` or `{"iterations": 5000}`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let iterations = try c.decodeIfPresent(Int.self, forKey: .iterations) {
+            self = .iterations(iterations)
+        } else {
+            self = .epochs(try c.decode(Int.self, forKey: .epochs), decay: try c.decode(Int.self, forKey: .decayEpochs))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .epochs(epochs, decay):
+            try c.encode(epochs, forKey: .epochs)
+            try c.encode(decay, forKey: .decayEpochs)
+        case let .iterations(count):
+            try c.encode(count, forKey: .iterations)
         }
     }
 }

@@ -128,6 +128,8 @@ struct TrainingReport {
             } else if let array = value as? [Any], path.hasSuffix("Files") {
                 out.append((path, "\(array.count) files: " + array.prefix(6).map { "\($0)" }.joined(separator: ", ")
                     + (array.count > 6 ? ", …" : "")))
+            } else if let string = value as? String {
+                out.append((path, string))
             } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
                 out.append((path, String(decoding: data, as: UTF8.self)))
             }
