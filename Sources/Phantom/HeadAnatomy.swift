@@ -43,7 +43,7 @@ public struct HeadAnatomy: Codable, Sendable, Hashable {
         func uniform(_ range: ClosedRange<Double>) -> Double {
             range.lowerBound + (range.upperBound - range.lowerBound) * rng.nextUnitDouble()
         }
-        craniumAxes = SIMD3(uniform(62...71), uniform(76...86), uniform(66...75))
+        craniumAxes = SIMD3(uniform(62...71), uniform(76...86), uniform(64...72))
         shapeCoefficients = (0..<7).map { _ in uniform(-0.035...0.035) }
         skinThickness = uniform(1.5...2.5)
         fatThickness = uniform(2.0...5.0)
@@ -196,7 +196,7 @@ public struct HeadAnatomy: Codable, Sendable, Hashable {
         if brainDepth < csfThickness { return .csf }
         let c = a.z
         // Midline fissure above the corpus callosum; tentorium between cerebrum and cerebellum.
-        if abs(q.x) < 1.0 && q.z > 0.12 * c && brainDepth < 0.75 * a.x { return .csf }
+        if abs(q.x) < 0.7 && q.z > 0.12 * c && brainDepth < 0.75 * a.x { return .csf }
         let tentorium = base + 0.30 * c + 0.10 * q.y
         let cerebellar = q.y < -0.25 * a.y && q.z < tentorium
         if q.y < -0.2 * a.y && abs(q.z - tentorium) < 0.9 { return .csf }
@@ -252,7 +252,7 @@ public struct HeadAnatomy: Codable, Sendable, Hashable {
         for sideIndex in 0..<2 {
             let side = sideIndex == 0 ? -1.0 : 1.0
             let s = maxillaryScale[sideIndex]
-            let d = Self.ellipsoidDistance(q - SIMD3(side * 0.33 * a.x, 0.52 * b, anteriorBase - 40),
+            let d = Self.ellipsoidDistance(q - SIMD3(side * 0.33 * a.x, 0.52 * b, anteriorBase - 34),
                                            SIMD3(12, 15, 15) * s)
             if d < 0 { return .sinusAir }
             if d < 1.5 { return .corticalBone }

@@ -5,15 +5,15 @@ import NIfTI
 /// How phantoms are sampled and imaged.
 public struct PhantomConfiguration: Codable, Sendable, Hashable {
     /// Voxels along i, j, k.
-    public var gridSize: [Int] = [96, 96, 40]
+    public var gridSize: [Int] = [80, 96, 36]
     /// Voxel spacing (mm) along i, j, k.
-    public var spacing: [Double] = [2.0, 2.0, 3.5]
+    public var spacing: [Double] = [2.0, 2.0, 4.0]
     /// Largest amplitude (mm) of each wave of the smooth random deformation.
     public var deformation: Double = 4
     /// MR Rician noise: σ as a fraction of the white-matter signal (each subject draws 0.7–1.3 × this).
     public var mrNoise: Double = 0.03
     /// CT noise: σ in HU of the spatially correlated Gaussian noise (each subject draws 0.7–1.3 × this).
-    public var ctNoise: Double = 10
+    public var ctNoise: Double = 8
     /// Multiplicative MR bias field: the largest coefficient of its log-polynomial (0 = none).
     public var biasField: Double = 0.12
     /// The largest rotation (degrees) of the head in the scanner and of the grid in world space, per axis.
@@ -47,7 +47,7 @@ public struct PhantomSubject: Sendable {
     /// "sub-003" for index 3.
     public var name: String
     public var index: Int
-    /// T1-weighted MR, arbitrary scanner units (white matter ≈ 600–1000 before bias and noise).
+    /// T1-weighted MR, arbitrary scanner units (white matter ≈ 300–500 before bias and noise).
     public var mr: Volume
     /// CT in Hounsfield units, clipped to [-1024, 3071].
     public var ct: Volume
@@ -92,7 +92,7 @@ public struct PhantomGenerator: Sendable {
         let anatomy = HeadAnatomy(random: &rng, deformation: config.deformation)
         let tissueHU = PhantomTissue.allCases.map { uniform($0.ctRange) }
         let tissueT1 = PhantomTissue.allCases.map { uniform($0.t1Range) }
-        let gain = uniform(600...1000)
+        let gain = uniform(300...500)
         let mrSigma = config.mrNoise * uniform(0.7...1.3) * gain
         let ctSigma = config.ctNoise * uniform(0.7...1.3)
         let biasCoefficients = (0..<9).map { _ in uniform(-1...1) * config.biasField }
@@ -103,13 +103,13 @@ public struct PhantomGenerator: Sendable {
         let noiseSeed = rng.next()
 
         // Voxel to world: an oblique LPS-stored grid (i → left, j → posterior, k → superior) centred near
-        // (0, 0, 12) mm, so that the top of the head is inside the field of view and the face is cut below.
+        // (0, 0, 8) mm, so that the top of the head is inside the field of view and the face is cut below.
         let n = config.gridSize, s = config.spacing
         let grid = GridSize(n[0], n[1], n[2])
         let directions = Self.multiply(gridRotation, [SIMD3(-1, 0, 0), SIMD3(0, -1, 0), SIMD3(0, 0, 1)])
         let columns = (0..<3).map { directions[$0] * s[$0] }
         let centreIndex = SIMD3(Double(n[0] - 1), Double(n[1] - 1), Double(n[2] - 1)) / 2
-        let worldCentre = SIMD3(0.0, 0.0, 12.0)
+        let worldCentre = SIMD3(0.0, 0.0, 8.0)
         let origin = worldCentre - (columns[0] * centreIndex.x + columns[1] * centreIndex.y + columns[2] * centreIndex.z)
         let affine = Affine(rows: (0..<3).map { r in SIMD4(columns[0][r], columns[1][r], columns[2][r], origin[r]) }
                             + [SIMD4(0, 0, 0, 1)])
@@ -173,7 +173,7 @@ public struct PhantomGenerator: Sendable {
                         let ct = sumHU / Double(subCount) + ctSigma * ctNoise[i + n[0] * j]
                         out.ct[index] = Float(min(3071, max(-1024, ct)))
                         // MR: signal × bias field, then Rician noise |S + σ(n₁ + i n₂)| (Gudbjartsson & Patz 1995).
-                        let r = (worldCentre - SIMD3(0, 0, 12)) / halfField
+                        let r = (worldCentre - SIMD3(0, 0, 8)) / halfField
                         let signal = gain * sumT1 / Double(subCount) * Self.bias(biasCoefficients, r)
                         let n1 = rng.nextNormal(), n2 = rng.nextNormal()
                         let real = signal + mrSigma * n1, imaginary = mrSigma * n2
