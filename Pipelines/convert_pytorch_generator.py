@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Convert a pytorch-CycleGAN-and-pix2pix generator (e.g. checkpoints/NAME/latest_net_G_A.pth, a state dict of a
+ResnetGenerator trained with --netG resnet_9blocks or resnet_6blocks and --norm instance) into an MR2CT model file:
+a safetensors file with the same tensor names ("model.1.weight", "model.10.conv_block.1.weight", ...) in float32
+and a __metadata__ holding
+
+  generator      JSON of MR2CT's GeneratorConfiguration, read off the tensor shapes
+                 {"inputChannels", "outputChannels", "ngf", "residualBlocks", "dropout"}
+  preprocessing  JSON of MR2CT's PreprocessingConfiguration: MR2CT's defaults with contextSlices = input channels,
+                 unless --preprocessing gives a JSON object (its keys override the defaults)
+  direction      "MR->CT" (G_A of a run trained with MR as domain A) unless --direction says otherwise
+  format, source provenance.
+
+Usage:
+  python3 Pipelines/convert_pytorch_generator.py latest_net_G_A.pth model.safetensors \
+      [--direction MR->CT] [--preprocessing '{"sliceSize": 256, "ctWindow": [-1024, 3000]}']
+  mr2ct convert --model model.safetensors ...
+
+Needs torch and safetensors (pip install torch safetensors). Only state dicts of the instance-norm ResNet
+generator are accepted; anything else (BatchNorm generators, U-Nets, missing or unexpected tensors) is refused
+with a one-line reason. The file is written atomically (temporary file, then rename).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+
+DEFAULT_PREPROCESSING = {
+    "plane": "axial",
+    "contextSlices": 1,
+    "sliceSize": 256,
+    "ctWindow": [-1024.0, 3000.0],
+    "mrNormalization": {"percentile": {"lower": 0.5, "upper": 99.5}},
+    "minimumBodyFraction": 0.05,
+}
+
+
+class ConversionError(Exception):
+    pass
+
+
+def expected_shapes(cin, cout, ngf, blocks, dropout):
+    """The state_dict keys and shapes of networks.ResnetGenerator(cin, cout, ngf, instance norm, n_blocks)."""
+    shapes = {"model.1.weight": (ngf, cin, 7, 7), "model.1.bias": (ngf,)}
+    index = 4
+    for i in range(2):
+        mult = 2 ** i
+        shapes[f"model.{index}.weight"] = (ngf * mult * 2, ngf * mult, 3, 3)
+        shapes[f"model.{index}.bias"] = (ngf * mult * 2,)
+        index += 3
+    dim = ngf * 4
+    second = 6 if dropout else 5
+    for _ in range(blocks):
+        for conv in (1, second):
+            shapes[f"model.{index}.conv_block.{conv}.weight"] = (dim, dim, 3, 3)
+            shapes[f"model.{index}.conv_block.{conv}.bias"] = (dim,)
+        index += 1
+    for i in range(2):
+        mult = 2 ** (2 - i)
+        shapes[f"model.{index}.weight"] = (ngf * mult, ngf * mult // 2, 3, 3)  # ConvTranspose2d: in, out, k, k
+        shapes[f"model.{index}.bias"] = (ngf * mult // 2,)
+        index += 3
+    index += 1  # ReflectionPad2d(3)
+    shapes[f"model.{index}.weight"] = (cout, ngf, 7, 7)
+    shapes[f"model.{index}.bias"] = (cout,)
+    return shapes
+
+
+def infer_configuration(state):
+    """GeneratorConfiguration from a state dict's keys and shapes; raises ConversionError when it is not an
+    instance-norm ResnetGenerator of pytorch-CycleGAN-and-pix2pix."""
+    if "model.1.weight" not in state:
+        raise ConversionError("no tensor model.1.weight: not a pytorch-CycleGAN-and-pix2pix ResnetGenerator")
+    first = state["model.1.weight"]
+    if first.dim() != 4 or tuple(first.shape[2:]) != (7, 7):
+        raise ConversionError(f"model.1.weight has shape {tuple(first.shape)}, not the 7x7 input convolution of a ResnetGenerator")
+    if "model.1.bias" not in state or any(k.endswith("running_mean") for k in state):
+        raise ConversionError("the generator uses BatchNorm (--norm batch); MR2CT implements --norm instance only")
+    ngf, cin = int(first.shape[0]), int(first.shape[1])
+    block_indices = sorted({int(m.group(1)) for k in state for m in [re.match(r"model\.(\d+)\.conv_block\.", k)] if m})
+    blocks = len(block_indices)
+    if block_indices != list(range(10, 10 + blocks)):
+        raise ConversionError(f"residual blocks at model indices {block_indices}, expected 10...")
+    dropout = any(re.match(r"model\.\d+\.conv_block\.6\.weight$", k) for k in state)
+    last = [k for k in state if re.match(r"model\.\d+\.weight$", k)]
+    final_key = max(last, key=lambda k: int(k.split(".")[1]))
+    cout = int(state[final_key].shape[0])
+    config = {"inputChannels": cin, "outputChannels": cout, "ngf": ngf, "residualBlocks": blocks, "dropout": dropout}
+    expected = expected_shapes(cin, cout, ngf, blocks, dropout)
+    missing = sorted(set(expected) - set(state), key=_natural)
+    unexpected = sorted(set(state) - set(expected), key=_natural)
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
+             if tuple(state[k].shape) != expected[k]]
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(unexpected))
+    if wrong:
+        problems.append("wrong shapes " + ", ".join(wrong))
+    if problems:
+        raise ConversionError(f"not a ResnetGenerator({cin}, {cout}, ngf={ngf}, n_blocks={blocks}): " + "; ".join(problems))
+    return config, expected
+
+
+def _natural(key):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
+
+
+def load_state_dict(path):
+    import torch
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a one-line message
+        raise ConversionError(f"cannot read a PyTorch state dict: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise ConversionError("the file does not hold a state dict of tensors")
+    state = dict(state)
+    state.pop("_metadata", None)
+    # Saved from nn.DataParallel: keys start with "module.".
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    # The reference's load_networks drops InstanceNorm running statistics saved by PyTorch < 0.4 (networks with
+    # track_running_stats=False have none); do the same.
+    for key in [k for k in state if re.search(r"\.(running_mean|running_var|num_batches_tracked)$", k)]:
+        prefix = key.rsplit(".", 1)[0]
+        if prefix + ".weight" not in state:
+            del state[key]
+    return state
+
+
+def convert(pth_path, out_path, direction="MR->CT", preprocessing=None):
+    import torch
+    from safetensors.torch import save_file
+
+    state = load_state_dict(pth_path)
+    config, expected = infer_configuration(state)
+    prep = dict(DEFAULT_PREPROCESSING)
+    prep["contextSlices"] = config["inputChannels"]
+    if preprocessing:
+        prep.update(preprocessing)
+    if prep["contextSlices"] != config["inputChannels"]:
+        raise ConversionError(f"preprocessing contextSlices {prep['contextSlices']} does not match the generator's "
+                              f"{config['inputChannels']} input channels")
+    tensors = {}
+    for key in sorted(expected, key=_natural):
+        t = state[key].detach().to(torch.float32).contiguous()
+        if not torch.isfinite(t).all():
+            raise ConversionError(f"tensor {key} holds NaN or infinite values")
+        tensors[key] = t
+    metadata = {
+        "generator": json.dumps(config, separators=(",", ":")),
+        "preprocessing": json.dumps(prep, separators=(",", ":")),
+        "direction": direction,
+        "format": "mr2ct-checkpoint-1",
+        "source": "pytorch-CycleGAN-and-pix2pix " + os.path.basename(pth_path),
+    }
+    directory = os.path.dirname(os.path.abspath(out_path))
+    fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(out_path), dir=directory)
+    os.close(fd)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, out_path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return config, prep
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pth", help="the PyTorch generator state dict (latest_net_G_A.pth)")
+    parser.add_argument("output", help="the MR2CT model file to write (.safetensors)")
+    parser.add_argument("--direction", default="MR->CT", choices=["MR->CT", "CT->MR"],
+                        help="what the generator translates (G_A of an MR->CT run: MR->CT)")
+    parser.add_argument("--preprocessing", default=None,
+                        help="JSON object overriding MR2CT's preprocessing defaults, e.g. '{\"sliceSize\": 256}'")
+    args = parser.parse_args(argv)
+    try:
+        preprocessing = None
+        if args.preprocessing:
+            try:
+                preprocessing = json.loads(args.preprocessing)
+            except json.JSONDecodeError as error:
+                raise ConversionError(f"--preprocessing is not JSON: {error}")
+            if not isinstance(preprocessing, dict):
+                raise ConversionError("--preprocessing must be a JSON object")
+            unknown = set(preprocessing) - set(DEFAULT_PREPROCESSING) - {"targetSpacing"}
+            if unknown:
+                raise ConversionError(f"--preprocessing has unknown keys {sorted(unknown)}")
+        config, prep = convert(args.pth, args.output, args.direction, preprocessing)
+    except ConversionError as error:
+        print(f"convert_pytorch_generator: {args.pth}: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"convert_pytorch_generator: {error.filename or args.output}: {error.strerror}", file=sys.stderr)
+        return 1
+    print(json.dumps({"output": args.output, "generator": config, "preprocessing": prep, "direction": args.direction}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

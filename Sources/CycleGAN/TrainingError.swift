@@ -1,0 +1,10 @@
+/// A training failure: one line, `"<path>: <reason>"`, naming the file or folder concerned.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { "\(path): \(reason)" }
+}

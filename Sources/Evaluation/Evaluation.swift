@@ -1,1 +1,0 @@
-// Evaluation module: MAE, ME, PSNR and SSIM of a synthetic CT against a reference CT (SynthRAD definitions).

@@ -1,1 +1,0 @@
-// Preprocessing module: see README.md, "Architecture".
