@@ -37,7 +37,7 @@ static void cnifti_capture_version(void) {
     line[n] = 0;
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
-    snprintf(cnifti_version, sizeof(cnifti_version), "%s (nifti2_io), zlib %s", line, zlibVersion());
+    snprintf(cnifti_version, sizeof(cnifti_version), "nifti_clib: %s; zlib %s", line, zlibVersion());
 }
 
 const char *cnifti_library_version(void) {
@@ -158,10 +158,16 @@ int64_t cnifti_read_volume(cnifti_image *image, const char *data_path, int64_t v
         if (n <= 0) break;
         total += n;
     }
+    if (total == needed) {
+        /* One byte more: at the end of the data this reads the gzip trailer, so a CRC or length mismatch
+           (a corrupt stored block) is caught; bytes after the image are allowed. */
+        char extra;
+        if (gzread(f, &extra, 1) < 0) total = -1;
+    }
     int errnum = 0;
     gzerror(f, &errnum);
     gzclose(f);
-    if (total != needed || (errnum != Z_OK && errnum != Z_BUF_ERROR)) return -1;
+    if (total != needed || errnum != Z_OK) return -1;
     if (nim->byteorder != nifti_short_order() && nim->swapsize > 1)
         nifti_swap_Nbytes(needed / nim->swapsize, nim->swapsize, buffer);
     return total;

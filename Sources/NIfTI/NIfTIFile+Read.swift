@@ -72,17 +72,6 @@ extension NIfTIFile {
                 : "magic \(raw.magic) marks an .hdr/.img pair, but the name is \(suffix)")
         }
         let layout = try raw.validateLayout(maxVoxels: options.maxVoxels)
-        if layout.volumes > 1 {
-            guard let index = options.volumeIndex else {
-                throw ReasonError("a 4-D file with \(layout.volumes) volumes: choose one with a volume index")
-            }
-            guard (0..<layout.volumes).contains(index) else {
-                throw ReasonError("volume index \(index) outside 0…\(layout.volumes - 1)")
-            }
-        } else if let index = options.volumeIndex, index != 0 {
-            throw ReasonError("volume index \(index) asked of a 3-D file")
-        }
-
         // vox_offset and the data it promises.
         let voxOffset = raw.voxOffset
         guard voxOffset.isFinite, voxOffset >= 0, voxOffset < 0x1p62 else {
@@ -124,11 +113,26 @@ extension NIfTIFile {
             }
         }
 
+        if layout.volumes > 1 {
+            guard let index = options.volumeIndex else {
+                throw ReasonError("a 4-D file with \(layout.volumes) volumes: choose one with a volume index")
+            }
+            guard (0..<layout.volumes).contains(index) else {
+                throw ReasonError("volume index \(index) outside 0…\(layout.volumes - 1)")
+            }
+        } else if let index = options.volumeIndex, index != 0 {
+            throw ReasonError("volume index \(index) asked of a 3-D file")
+        }
+
         guard let image = NIfTIBridge.Image(path: path) else {
             throw ReasonError("nifti_clib could not read the header")
         }
         var header = NIfTIBridge.header(image.header, datatype: layout.datatype)
         header.version = raw.kind == .nifti2 ? 2 : raw.kind == .nifti1 ? 1 : 0
+        // As stored: nifti_clib zeroes non-finite scaling fields and may alter unused pixdims.
+        header.sclSlope = raw.sclSlope
+        header.sclInter = raw.sclInter
+        for d in 1...7 { header.pixdim[d] = raw.pixdim[d] }
         let rank = min(3, Int(raw.dim[0]))
         let expected = [layout.grid.nx, layout.grid.ny, layout.grid.nz]
         guard (1...rank).allSatisfy({ header.dim[$0] == expected[$0 - 1] }), Int(image.header.nbyper) == layout.datatype.bitsPerVoxel / 8 else {
@@ -159,7 +163,8 @@ extension NIfTIFile {
         }
 
         // Scaling (NIfTI-1 §"scl_slope"): none when slope is 0 or not finite; nibabel refuses a bad intercept.
-        var slope = header.sclSlope, inter = header.sclInter
+        // From the raw header: nifti_clib replaces a non-finite scl_inter with 0.
+        var slope = opened.raw.sclSlope, inter = opened.raw.sclInter
         if slope == 0 || !slope.isFinite {
             slope = 1
             inter = 0

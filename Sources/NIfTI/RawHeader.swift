@@ -14,6 +14,9 @@ struct RawHeader {
     var datatype: Int
     var bitpix: Int
     var voxOffset: Double
+    var pixdim: [Double]
+    var sclSlope: Double
+    var sclInter: Double
 
     /// Parses and checks the header prefix `bytes` (at least 348 bytes, 540 for NIfTI-2).
     static func parse(_ bytes: [UInt8]) throws(ReasonError) -> RawHeader {
@@ -46,7 +49,8 @@ struct RawHeader {
             let dim = (0..<8).map { r.int64(16 + 8 * $0) }
             return RawHeader(kind: .nifti2, swapped: swapped, headerSize: 540, singleFile: magic == "n+2",
                              magic: magic, dim: dim, datatype: Int(r.int16(12)), bitpix: Int(r.int16(14)),
-                             voxOffset: Double(r.int64(168)))
+                             voxOffset: Double(r.int64(168)), pixdim: (0..<8).map { r.float64(104 + 8 * $0) },
+                             sclSlope: r.float64(176), sclInter: r.float64(184))
         }
         let magic = r.string(344, 4)
         let kind: Kind
@@ -58,7 +62,9 @@ struct RawHeader {
         let dim = (0..<8).map { Int64(r.int16(40 + 2 * $0)) }
         return RawHeader(kind: kind, swapped: swapped, headerSize: 348, singleFile: magic == "n+1",
                          magic: kind == .analyze ? "" : magic, dim: dim, datatype: Int(r.int16(70)),
-                         bitpix: Int(r.int16(72)), voxOffset: Double(r.float32(108)))
+                         bitpix: Int(r.int16(72)), voxOffset: Double(r.float32(108)),
+                         pixdim: (0..<8).map { Double(r.float32(76 + 4 * $0)) },
+                         sclSlope: Double(r.float32(112)), sclInter: Double(r.float32(116)))
     }
 
     /// Dimensions, datatype and bitpix: everything that sizes an allocation.
@@ -93,6 +99,11 @@ struct RawHeader {
         }
         guard bitpix == type.bitsPerVoxel else {
             throw ReasonError("bitpix \(bitpix) does not match datatype \(type.name) (\(type.bitsPerVoxel) bits)")
+        }
+        // Voxel sizes of the spatial axes: used for spacing (and the affine without codes); nifti_clib would
+        // quietly turn a bad one into 1.
+        for d in 1...min(3, Int(rank)) where !(pixdim[d].isFinite && pixdim[d] != 0) {
+            throw ReasonError("pixdim[\(d)] = \(pixdim[d]) (voxel sizes must be finite and non-zero)")
         }
         let (bytes, overflow) = total.multipliedReportingOverflow(by: Int64(type.bitsPerVoxel / 8))
         guard !overflow, bytes < Int64.max / 2 else {
