@@ -125,8 +125,10 @@ public final class RunFolder {
             try Self.fsync(path: checkpointsDirectory.path)
         } catch {
             try? manager.removeItem(at: temporary)
-            if let error = error as? TrainingError { throw error }
-            throw TrainingError(path: setURL(name).path, reason: "cannot write the checkpoint (\(Self.reason(error)))")
+            if let error = error as? TrainingError, !error.path.hasPrefix(temporary.path) { throw error }
+            // Name the file inside the set, not the temporary folder it was written in.
+            let reason = Self.reason(error).replacingOccurrences(of: temporary.path + "/", with: "")
+            throw TrainingError(path: setURL(name).path, reason: "cannot write the checkpoint (\(reason))")
         }
         return name
     }

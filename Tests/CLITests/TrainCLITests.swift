@@ -124,4 +124,37 @@ struct TrainCLITests {
         #expect(iterations.count >= stopped + 2)
         #expect(Self.latestTarget(run) == String(format: "iter_%07d", iterations.count))
     }
+
+    /// A file-size limit (`ulimit -f`) while a checkpoint is written: a clear error, exit 1, and the checkpoints
+    /// already on disk stay complete; the run then resumes without the limit.
+    @Test func fileSizeLimitWhileSavingKeepsTheLastCheckpoint() throws {
+        let root = try TestSupport.makeTemporaryDirectory("train-cli")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TrainingVolumes.writeUnpairedFolders(in: root)
+        let run = root.appendingPathComponent("run")
+        let arguments = Self.tinyArguments(data: data, run: run, iterations: 100_000) + ["--checkpoint-every", "1000"]
+        let first = try Self.interrupt(arguments, run: run, afterLines: 2, signal: SIGINT)
+        #expect(first.status == 130, "\(first.stderr)")
+        let saved = try #require(Self.latestTarget(run))
+        let before = try Data(contentsOf: run.appendingPathComponent("checkpoints/\(saved)/G_A.safetensors"))
+
+        // 48 KiB: the log, pictures and report fit, a generator file (~120 KB) does not.
+        let limited = try TestSupport.run(URL(fileURLWithPath: "/bin/bash"),
+                                          ["-c", "ulimit -f 48; exec \"$0\" \"$@\"", TestSupport.mr2ctExecutable.path]
+                                            + arguments + ["--checkpoint-every", "1"])
+        #expect(limited.status == 1, "\(limited.stderr)")
+        let lastLine = limited.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(lastLine.hasPrefix("mr2ct: \(run.path)/checkpoints/"), "\(limited.stderr)")
+        #expect(lastLine.contains("File too large") || lastLine.contains("too large"), "\(lastLine)")
+        #expect(Self.latestTarget(run) == saved)
+        #expect(try Data(contentsOf: run.appendingPathComponent("checkpoints/\(saved)/G_A.safetensors")) == before)
+        let hidden = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+            .filter { $0.hasPrefix(".") }
+        #expect(hidden.isEmpty, "\(hidden)")
+
+        let resumed = try Self.interrupt(arguments, run: run, afterLines: Self.trainLines(run).count + 1, signal: SIGTERM)
+        #expect(resumed.status == 143, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming \(run.path) at iteration \(Int(saved.dropFirst(5))!)"))
+    }
 }
+
