@@ -102,35 +102,33 @@ public enum BodyMask {
             rowStride = grid.nx + 2
             sliceStride = (grid.nx + 2) * (grid.ny + 2)
             cells = [UInt8](repeating: 0, count: sliceStride * (grid.nz + 2))
+            let rows = interiorRows
             cells.withUnsafeMutableBufferPointer { c in
                 mask.withUnsafeBufferPointer { m in
-                    var v = 0
-                    for k in 0..<grid.nz {
-                        for j in 0..<grid.ny {
-                            let row = (k + 1) * sliceStride + (j + 1) * rowStride + 1
-                            for i in 0..<grid.nx {
-                                c[row + i] = m[v] ? 1 : 0
-                                v += 1
-                            }
-                        }
+                    for (v, row) in rows.enumerated() {
+                        for i in 0..<grid.nx { c[row + i] = m[v * grid.nx + i] ? 1 : 0 }
                     }
                 }
             }
         }
 
+        /// The padded index of the first interior cell of each source row (j, k), in source order.
+        var interiorRows: [Int] {
+            var rows: [Int] = []
+            rows.reserveCapacity(grid.ny * grid.nz)
+            for k in 0..<grid.nz {
+                for j in 0..<grid.ny { rows.append((k + 1) * sliceStride + (j + 1) * rowStride + 1) }
+            }
+            return rows
+        }
+
         /// Writes the interior back: voxel is set when its cell equals `value`.
         func unpad(into mask: inout [Bool], value: UInt8 = 1) {
+            let rows = interiorRows, nx = grid.nx
             cells.withUnsafeBufferPointer { c in
                 mask.withUnsafeMutableBufferPointer { m in
-                    var v = 0
-                    for k in 0..<grid.nz {
-                        for j in 0..<grid.ny {
-                            let row = (k + 1) * sliceStride + (j + 1) * rowStride + 1
-                            for i in 0..<grid.nx {
-                                m[v] = c[row + i] == value
-                                v += 1
-                            }
-                        }
+                    for (v, row) in rows.enumerated() {
+                        for i in 0..<nx { m[v * nx + i] = c[row + i] == value }
                     }
                 }
             }
@@ -164,11 +162,8 @@ public enum BodyMask {
 
         /// Calls `body` with the padded index of every interior cell.
         func forEachInterior(_ body: (Int) -> Void) {
-            for k in 0..<grid.nz {
-                for j in 0..<grid.ny {
-                    let row = (k + 1) * sliceStride + (j + 1) * rowStride + 1
-                    for i in 0..<grid.nx { body(row + i) }
-                }
+            for row in interiorRows {
+                for i in 0..<grid.nx { body(row + i) }
             }
         }
     }
@@ -181,13 +176,10 @@ public enum BodyMask {
         // Cells: 0 background, 1 unvisited foreground, 2 visited, 3 the largest component so far.
         var bestSeed = -1, bestSize = 0
         queue.withUnsafeMutableBufferPointer { q in
-            for k in 0..<grid.nz {
-                for j in 0..<grid.ny {
-                    let row = (k + 1) * padded.sliceStride + (j + 1) * padded.rowStride + 1
-                    for seed in row..<(row + grid.nx) where padded.cells[seed] == 1 {
-                        let size = padded.flood(from: seed, matching: 1, setting: 2, queue: q)
-                        if size > bestSize { bestSize = size; bestSeed = seed }
-                    }
+            for row in padded.interiorRows {
+                for seed in row..<(row + grid.nx) where padded.cells[seed] == 1 {
+                    let size = padded.flood(from: seed, matching: 1, setting: 2, queue: q)
+                    if size > bestSize { bestSize = size; bestSeed = seed }
                 }
             }
             if bestSeed >= 0 { _ = padded.flood(from: bestSeed, matching: 2, setting: 3, queue: q) }
