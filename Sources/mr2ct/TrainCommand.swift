@@ -201,9 +201,10 @@ struct TrainCommand: ParsableCommand {
                     p.epoch, p.epochs, p.learningRate, l.gA, l.gB, l.cycleA, l.cycleB, l.dA, l.dB))
             }
             if !quiet {
-                print("mr2ct: training \(session.configuration.length) = \(total) iterations of \(session.configuration.data.epochLength)-slice epochs "
-                      + "(\(session.configuration.data.mrFiles.count) MR, \(session.configuration.data.ctFiles.count) CT volumes) into \(session.runFolder.url.path)",
-                      to: &standardError)
+                let c = session.configuration
+                let length = if case .epochs = c.length { "\(c.length) = \(total) iterations" } else { "\(total) iterations" }
+                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(c.data.mrFiles.count) MR and "
+                      + "\(c.data.ctFiles.count) CT volumes) in \(session.runFolder.url.path)", to: &standardError)
             }
             outcome = try session.run(stop: stop)
             progress.finish()
@@ -217,7 +218,7 @@ struct TrainCommand: ParsableCommand {
         case .completed(let iteration):
             if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(runDirectory)/checkpoints/latest/G_A.safetensors", to: &standardError) }
         case .stopped(let signal, let iteration):
-            print("mr2ct: stopped at iteration \(iteration); checkpoint saved; resume with: mr2ct train --run \(runDirectory) --resume",
+            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runDirectory) --resume",
                   to: &standardError)
             throw ExitCode(128 + signal)
         }
