@@ -7,7 +7,7 @@ struct MR2CTCommand: ParsableCommand {
         commandName: "mr2ct",
         abstract: "Synthetic CT from MR volumes for MR-only radiotherapy planning (unpaired CycleGAN).",
         version: MR2CTVersion.string,
-        subcommands: []
+        subcommands: [ConvertCommand.self, EvaluateCommand.self]
     )
 }
 
