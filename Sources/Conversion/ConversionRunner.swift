@@ -116,6 +116,7 @@ public final class ConversionRunner {
         }
         let failed = results.filter { $0.status == .error }.count
         let skipped = results.filter { $0.status == .skipped }.count
+        progress.update(completed: results.count)
         progress.finish(detail: "\(results.count - failed - skipped) converted, \(skipped) skipped, \(failed) failed")
         return results
     }

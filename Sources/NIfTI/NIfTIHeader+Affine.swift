@@ -1,12 +1,40 @@
 extension NIfTIHeader {
-    /// A header for a new volume on `grid` whose sform (code 2) encodes `affine`.
-    /// (The NIfTI module also derives the matching qform; see `setQform(from:)`.)
+    /// A header for a new volume on `grid` whose sform (code 2, aligned) and qform (code 1, scanner) both encode
+    /// `affine`: the qform is the quaternion of the rotation part with qfac = det sign (nifti_dmat44_to_quatern,
+    /// as nibabel's `set_qform`), pixdim[1…3] the column norms. A shear, which a quaternion cannot carry, is only
+    /// in the sform; readers take the sform first (NIfTI-1 §"Method 3").
     public init(grid: GridSize, affine: Affine) {
         self.init()
         dim = [3, grid.nx, grid.ny, grid.nz, 1, 1, 1, 1]
         let n = affine.columnNorms
-        pixdim = [1, n.x, n.y, n.z, 1, 1, 1, 1]
+        let q = NIfTIBridge.quaternion(of: affine)
+        pixdim = [q[9] < 0 ? -1 : 1, n.x, n.y, n.z, 1, 1, 1, 1]
         sformCode = 2
         srow = [affine.rows[0], affine.rows[1], affine.rows[2]]
+        qformCode = 1
+        quaternB = q[0]
+        quaternC = q[1]
+        quaternD = q[2]
+        qoffset = SIMD3(q[3], q[4], q[5])
+    }
+
+    /// The qform transform (NIfTI-1 method 2): quaternion, offsets, pixdim[1…3] and qfac = sign of pixdim[0].
+    public var qformAffine: Affine {
+        let qfac: Double = pixdim[0] < 0 ? -1 : 1
+        return NIfTIBridge.affine(quaternion: [quaternB, quaternC, quaternD, qoffset.x, qoffset.y, qoffset.z,
+                                               pixdim[1], pixdim[2], pixdim[3], qfac])
+    }
+
+    /// The sform transform (NIfTI-1 method 3): srow_x, srow_y, srow_z.
+    public var sformAffine: Affine {
+        Affine(rows: [srow[0], srow[1], srow[2], SIMD4(0, 0, 0, 1)])
+    }
+
+    /// The voxel-to-world transform NIfTI prescribes: sform if sform_code > 0, else qform if qform_code > 0,
+    /// else diag(pixdim[1…3]) (ANALYZE, method 1).
+    public var affine: Affine {
+        if sformCode > 0 { return sformAffine }
+        if qformCode > 0 { return qformAffine }
+        return .scaling(SIMD3(pixdim[1], pixdim[2], pixdim[3]))
     }
 }

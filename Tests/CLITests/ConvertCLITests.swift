@@ -195,15 +195,18 @@ struct ConvertCLITests {
     @Test func aKilledConversionLeavesNoPartialOutput() throws {
         let root = try TestSupport.makeTemporaryDirectory("convert-cli-kill")
         defer { try? FileManager.default.removeItem(at: root) }
-        let input = try Self.copies(root, count: 4)
-        try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("colin27_ch2_t1.nii.gz"),
-                                         to: input.appendingPathComponent("p99_colin.nii.gz"))
+        let input = root.appendingPathComponent("mr")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        for n in 0..<6 {
+            try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("someones_anatomy.nii.gz"),
+                                             to: input.appendingPathComponent("s\(n).nii.gz"))
+        }
         let clock = ContinuousClock()
         let full = root.appendingPathComponent("full")
         let start = clock.now
         #expect(try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", full.path]).status == 0)
         let duration = start.duration(to: clock.now)
-        for (n, fraction) in [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97].enumerated() {
+        for (n, fraction) in [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95].enumerated() {
             let out = root.appendingPathComponent("out\(n)")
             let process = Process()
             process.executableURL = TestSupport.mr2ctExecutable

@@ -1,0 +1,353 @@
+import Foundation
+import MR2CTSupport
+import NIfTI
+
+/// Unpaired random training slices from an MR folder and a CT folder (CycleGAN's unaligned dataset, on volumes).
+///
+/// Volumes are read, reoriented, masked, normalised and sliced once (`SlicePipeline`), and every slice of the
+/// plane is stored at the network's size in a memory-mapped Int16 cache file (`cacheDirectory`, or a private
+/// temporary folder removed when the loader goes away). Cache files are reused when the input file (path, size,
+/// modification time), the configuration and the modality match, so a resumed run starts at once.
+///
+/// Preparation runs in order (MR 0, CT 0, MR 1, CT 1, …) on a background thread. `init` returns as soon as one
+/// usable volume of each modality is ready; training can start while the rest are prepared.
+///
+/// Determinism: `pair(at: i)` depends only on the seed, `i`, the two file lists (order and contents), the
+/// configuration, `augment` and `rampIterations` — never on timing, threads or whether the cache existed.
+/// The `j`-th usable volume of a modality (in list order) joins the pool at iteration `j · rampIterations`
+/// (0: all volumes from the start); a draw at iteration `i` waits, if it must, until the volumes it may use
+/// are prepared. Within its pool it picks a usable slice uniformly (each usable slice equally likely) with
+/// `SeededRandom(seed:stream: i)`, independently for MR and CT, and with `augment` mirrors each left–right with
+/// probability ½. So the same seed and iteration give the same pair, also after a restart.
+public final class UnpairedSliceLoader: @unchecked Sendable {
+    public let configuration: PreprocessingConfiguration
+    public let seed: UInt64
+    public let augment: Bool
+    /// Iterations between two usable volumes joining the sampling pool (see the type's documentation).
+    public let rampIterations: Int
+
+    private let state: LoaderState
+    private let temporaryDirectory: URL?
+
+    /// The designated initialiser: `reader` reads one volume (NIfTIFile.read for files).
+    public init(mrFiles: [URL], ctFiles: [URL], configuration: PreprocessingConfiguration, seed: UInt64,
+                augment: Bool, cacheDirectory: URL?, rampIterations: Int,
+                reader: @escaping @Sendable (URL) throws -> Volume) throws {
+        try configuration.validate()
+        guard !mrFiles.isEmpty else { throw PreprocessingError(path: "MR training files", reason: "no MR volume given") }
+        guard !ctFiles.isEmpty else { throw PreprocessingError(path: "CT training files", reason: "no CT volume given") }
+        guard rampIterations >= 0 else {
+            throw PreprocessingError(path: "training loader", reason: "rampIterations must be ≥ 0, not \(rampIterations)")
+        }
+        self.configuration = configuration
+        self.seed = seed
+        self.augment = augment
+        self.rampIterations = rampIterations
+        let directory: URL
+        if let cacheDirectory {
+            directory = cacheDirectory
+            temporaryDirectory = nil
+        } else {
+            directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("mr2ct-slices-\(getpid())-\(UUID().uuidString)", isDirectory: true)
+            temporaryDirectory = directory
+        }
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw PreprocessingError(path: directory.path, reason: "cannot create the slice cache folder: \(error.localizedDescription)")
+        }
+        state = LoaderState(mrFiles: mrFiles, ctFiles: ctFiles, configuration: configuration,
+                            cacheDirectory: directory, reader: reader)
+        state.start()
+        // Fail early when a folder has no usable volume at all.
+        for modality in [Modality.mr, .ct] {
+            let (usable, finished) = state.waitForUsable(modality, count: 1)
+            if usable == 0 && finished {
+                state.cancelAndWait()
+                if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
+                let files = modality == .mr ? mrFiles : ctFiles
+                let name = modality == .mr ? "MR" : "CT"
+                let folder = files[0].deletingLastPathComponent().path
+                let first = state.skipped.first { $0.modality == modality }.map { " (e.g. \($0.url.lastPathComponent): \($0.reason))" } ?? ""
+                throw PreprocessingError(path: folder, reason: "none of the \(files.count) \(name) volumes is usable\(first)")
+            }
+        }
+    }
+
+    deinit {
+        state.cancelAndWait()
+        if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
+    }
+
+    /// Files that could not be used, with the reason (unreadable, not 3-D, no slice with enough body, cache
+    /// not writable). Grows while volumes are prepared in the background; final once `waitUntilPrepared()`.
+    public var skippedFiles: [(url: URL, reason: String)] {
+        state.skipped.map { ($0.url, $0.reason) }
+    }
+
+    /// max(number of usable MR slices, number of usable CT slices): CycleGAN's epoch length. Waits until every
+    /// volume is prepared (immediately when the cache is warm).
+    public var epochLength: Int {
+        state.waitUntilFinished()
+        return max(state.usableSliceCount(.mr), state.usableSliceCount(.ct))
+    }
+
+    /// Waits until every volume is prepared or skipped.
+    public func waitUntilPrepared() { state.waitUntilFinished() }
+
+    /// Usable volumes and slices prepared so far, per modality.
+    public func preparedCounts(_ modality: Modality) -> (volumes: Int, slices: Int) {
+        state.counts(modality)
+    }
+
+    /// The `iteration`-th pair: a pure function of (seed, iteration), so a resumed run sees the same data.
+    /// Each is channels × sliceSize × sliceSize, normalised.
+    public func pair(at iteration: Int) -> (mr: [Float], ct: [Float]) {
+        var random = SeededRandom(seed: seed, stream: UInt64(truncatingIfNeeded: iteration))
+        let poolSize = rampIterations == 0 ? Int.max : max(0, iteration) / rampIterations + 1
+        let mrPick = draw(.mr, poolSize: poolSize, random: &random)
+        let ctPick = draw(.ct, poolSize: poolSize, random: &random)
+        let flipMR = augment && random.next() >> 63 == 1
+        let flipCT = augment && random.next() >> 63 == 1
+        return (slices(mrPick, flip: flipMR), slices(ctPick, flip: flipCT))
+    }
+
+    /// Where a pair's slices come from (volume file and slice index), for logs and tests.
+    public func pairSources(at iteration: Int) -> (mr: (url: URL, slice: Int), ct: (url: URL, slice: Int)) {
+        var random = SeededRandom(seed: seed, stream: UInt64(truncatingIfNeeded: iteration))
+        let poolSize = rampIterations == 0 ? Int.max : max(0, iteration) / rampIterations + 1
+        let m = draw(.mr, poolSize: poolSize, random: &random), c = draw(.ct, poolSize: poolSize, random: &random)
+        return ((m.volume.url, m.slice), (c.volume.url, c.slice))
+    }
+
+    private func draw(_ modality: Modality, poolSize: Int, random: inout SeededRandom) -> (volume: PreparedCacheEntry, slice: Int) {
+        let pool = state.pool(modality, size: poolSize)
+        let total = pool.prefix.last ?? 0
+        let u = Int(random.next().multipliedFullWidth(by: UInt64(total)).high)
+        // The last volume whose first usable slice is ≤ u.
+        var lo = 0, hi = pool.entries.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if pool.prefix[mid] <= u { lo = mid } else { hi = mid - 1 }
+        }
+        let entry = pool.entries[lo]
+        return (entry, entry.usableSlices[u - pool.prefix[lo]])
+    }
+
+    private func slices(_ pick: (volume: PreparedCacheEntry, slice: Int), flip: Bool) -> [Float] {
+        let channels = configuration.contextSlices, plane = configuration.sliceSize * configuration.sliceSize
+        var out = [Float](repeating: 0, count: channels * plane)
+        out.withUnsafeMutableBufferPointer { o in
+            for c in 0..<channels {
+                pick.volume.cache.read(slice: pick.slice + c - channels / 2,
+                                       into: UnsafeMutableBufferPointer(rebasing: o[(c * plane)..<((c + 1) * plane)]), flip: flip)
+            }
+        }
+        return out
+    }
+}
+
+/// One usable prepared volume.
+final class PreparedCacheEntry: @unchecked Sendable {
+    let url: URL
+    let cache: SliceCacheFile
+    let usableSlices: [Int]
+    init(url: URL, cache: SliceCacheFile, usableSlices: [Int]) {
+        self.url = url
+        self.cache = cache
+        self.usableSlices = usableSlices
+    }
+}
+
+/// The loader's shared state: the background preparation and the prepared volumes, under one condition lock.
+final class LoaderState: @unchecked Sendable {
+    struct Skipped { var modality: Modality; var url: URL; var reason: String }
+
+    private let condition = NSCondition()
+    private let mrFiles: [URL], ctFiles: [URL]
+    private let configuration: PreprocessingConfiguration
+    private let cacheDirectory: URL
+    private let reader: @Sendable (URL) throws -> Volume
+    private var entries: [Modality: [PreparedCacheEntry]] = [.mr: [], .ct: []]
+    private var prefix: [Modality: [Int]] = [.mr: [0], .ct: [0]]    // usable slices before each entry
+    private var done: [Modality: Bool] = [.mr: false, .ct: false]
+    private var skippedList: [Skipped] = []
+    private var cancelled = false
+    private var workerFinished = false
+
+    init(mrFiles: [URL], ctFiles: [URL], configuration: PreprocessingConfiguration, cacheDirectory: URL,
+         reader: @escaping @Sendable (URL) throws -> Volume) {
+        self.mrFiles = mrFiles
+        self.ctFiles = ctFiles
+        self.configuration = configuration
+        self.cacheDirectory = cacheDirectory
+        self.reader = reader
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "mr2ct slice preparation"
+        thread.start()
+    }
+
+    private func run() {
+        var order: [(Modality, URL)] = []
+        for i in 0..<max(mrFiles.count, ctFiles.count) {
+            if i < mrFiles.count { order.append((.mr, mrFiles[i])) }
+            if i < ctFiles.count { order.append((.ct, ctFiles[i])) }
+        }
+        var remaining: [Modality: Int] = [.mr: mrFiles.count, .ct: ctFiles.count]
+        for (modality, url) in order {
+            condition.lock()
+            let stop = cancelled
+            condition.unlock()
+            if stop { break }
+            let result = Result { try prepare(url, as: modality) }
+            condition.lock()
+            switch result {
+            case let .success(entry):
+                entries[modality]!.append(entry)
+                prefix[modality]!.append(prefix[modality]!.last! + entry.usableSlices.count)
+            case let .failure(error):
+                let reason = (error as? PreprocessingError).map { $0.path == url.path ? $0.reason : $0.description }
+                    ?? String(describing: error)
+                skippedList.append(Skipped(modality: modality, url: url, reason: reason))
+            }
+            remaining[modality]! -= 1
+            if remaining[modality]! == 0 { done[modality] = true }
+            condition.broadcast()
+            condition.unlock()
+        }
+        condition.lock()
+        done[.mr] = true
+        done[.ct] = true
+        workerFinished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Reads, prepares and caches one volume (or maps its existing cache file).
+    private func prepare(_ url: URL, as modality: Modality) throws -> PreparedCacheEntry {
+        let key = cacheKey(url, modality)
+        let file = cacheDirectory.appendingPathComponent(
+            "\(fileStem(url))-\(modality.rawValue)-\(String(fnv1a(key), radix: 16)).slices")
+        var cache = SliceCacheFile(url: file, key: key)
+        if cache == nil {
+            let volume = try reader(url)
+            let prepared: PreparedVolume
+            do {
+                prepared = try SlicePipeline(configuration: configuration).prepare(volume, as: modality)
+            } catch let error as PreprocessingError {
+                throw PreprocessingError(path: url.path, reason: error.reason)
+            }
+            do {
+                try SliceCacheFile.write(prepared, key: key, to: file)
+            } catch {
+                throw PreprocessingError(path: url.path, reason: "cannot write the slice cache \(file.path): \(error)")
+            }
+            cache = SliceCacheFile(url: file, key: key)
+        }
+        guard let cache else { throw PreprocessingError(path: url.path, reason: "cannot map the slice cache \(file.path)") }
+        let usable = (0..<cache.sliceCount).filter { cache.bodyFractions[$0] >= configuration.minimumBodyFraction && cache.bodyFractions[$0] > 0 }
+        guard !usable.isEmpty else {
+            let best = cache.bodyFractions.max() ?? 0
+            throw PreprocessingError(path: url.path, reason: String(format: "no slice has a body fraction of at least %.3g (largest %.3g)",
+                                                                   configuration.minimumBodyFraction, best))
+        }
+        return PreparedCacheEntry(url: url, cache: cache, usableSlices: usable)
+    }
+
+    /// Identifies what a cache file was made from: format version, modality, configuration, and the input
+    /// file's absolute path, size and modification time.
+    private func cacheKey(_ url: URL, _ modality: Modality) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // What the cached slices depend on: not the context size or the body-fraction limit (applied on load).
+        var keyed = configuration
+        keyed.contextSlices = 1
+        keyed.minimumBodyFraction = 0
+        // Nor on the other modality's intensity parameters.
+        switch modality {
+        case .mr: keyed.ctWindow = PreprocessingConfiguration().ctWindow
+        case .ct: keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
+        }
+        let json = (try? encoder.encode(keyed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(configuration)"
+        var st = stat()
+        let path = url.standardizedFileURL.path
+        let found = stat(path, &st) == 0
+        #if canImport(Darwin)
+        let modified = (st.st_mtimespec.tv_sec, st.st_mtimespec.tv_nsec)
+        #else
+        let modified = (st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
+        #endif
+        let fileStamp = found ? "\(st.st_size)|\(modified.0).\(modified.1)" : "unstat"
+        return "v\(SliceCacheFile.version)|\(modality.rawValue)|\(json)|\(path)|\(fileStamp)"
+    }
+
+    // MARK: Queries (all under the lock)
+
+    func waitForUsable(_ modality: Modality, count: Int) -> (usable: Int, finished: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        while entries[modality]!.count < count && !done[modality]! { condition.wait() }
+        return (entries[modality]!.count, done[modality]!)
+    }
+
+    /// The first `size` usable volumes (fewer when the folder has fewer), waiting until they are prepared.
+    func pool(_ modality: Modality, size: Int) -> (entries: ArraySlice<PreparedCacheEntry>, prefix: ArraySlice<Int>) {
+        condition.lock()
+        defer { condition.unlock() }
+        while entries[modality]!.count < size && !done[modality]! { condition.wait() }
+        let n = min(size, entries[modality]!.count)
+        return (entries[modality]![0..<n], prefix[modality]![0...n])
+    }
+
+    func waitUntilFinished() {
+        condition.lock()
+        while !workerFinished { condition.wait() }
+        condition.unlock()
+    }
+
+    func cancelAndWait() {
+        condition.lock()
+        cancelled = true
+        while !workerFinished { condition.wait() }
+        condition.unlock()
+    }
+
+    func usableSliceCount(_ modality: Modality) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return prefix[modality]!.last!
+    }
+
+    func counts(_ modality: Modality) -> (volumes: Int, slices: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (entries[modality]!.count, prefix[modality]!.last!)
+    }
+
+    var skipped: [Skipped] {
+        condition.lock()
+        defer { condition.unlock() }
+        return skippedList
+    }
+}
+
+/// FNV-1a, 64 bits: a stable file-name hash (Swift's Hasher is seeded per process).
+func fnv1a(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01b3
+    }
+    return h
+}
+
+/// The file name without its volume extension (.nii, .nii.gz, .hdr, .hdr.gz), for readable cache names.
+func fileStem(_ url: URL) -> String {
+    var name = url.lastPathComponent
+    for ext in [".gz", ".nii", ".hdr"] where name.lowercased().hasSuffix(ext) { name.removeLast(ext.count) }
+    return name.isEmpty ? "volume" : name
+}
