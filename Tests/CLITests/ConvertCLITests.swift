@@ -65,7 +65,8 @@ struct ConvertCLITests {
             #expect(outURL.lastPathComponent == NIfTIFile.stem(of: inURL) + "_sct.nii.gz")
             let a = try NIfTIFile.readHeader(inURL), b = try NIfTIFile.readHeader(outURL)
             #expect(b.datatype == .int16)
-            #expect(b.dim == a.dim)
+            // dim[0...3]; the unused dim[4...7] are 1 in nibabel's files and 0 in nifti_clib's (NIfTI ignores them).
+            #expect(b.dim[0...3] == a.dim[0...3])
             #expect(b.pixdim == a.pixdim)
             #expect(b.qformCode == a.qformCode && b.sformCode == a.sformCode)
             #expect(b.quaternB == a.quaternB && b.quaternC == a.quaternC && b.quaternD == a.quaternD)
@@ -108,6 +109,36 @@ struct ConvertCLITests {
             let input = try #require(f["input"] as? String)
             #expect(r.stderr.contains("mr2ct: \(input): "))
         }
+        #expect(Self.files(out) == ["p00_sct.nii.gz", "p01_sct.nii.gz"])
+    }
+
+    /// Issue 9: every malformed or hostile NIfTI of the shared generator, in one batch with good files: each is one
+    /// failed JSON line naming it, the good ones are converted, nothing else is written, exit status 1.
+    @Test func everyMalformedNIfTIFailsAloneInABatch() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-malformed")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let bad = root.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        let cases = try MalformedNIfTI.materializeAll(in: bad)
+        #expect(cases.count >= 30)
+        let good = try Self.copies(root, count: 2)
+        let out = root.appendingPathComponent("out")
+        let list = ([good.appendingPathComponent("p00.nii.gz")] + cases.map(\.url) + [good.appendingPathComponent("p01.nii.gz")])
+            .map(\.path).joined(separator: "\n")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, "-", "-o", out.path], stdin: list)
+        #expect(r.status == 1)
+        let objects = try Self.lines(r.stdout)
+        let byInput = Dictionary(objects.map { ($0["input"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        for (c, url) in cases {
+            let object = try #require(byInput[url.standardizedFileURL.path], "\(c.name) has no JSON line")
+            #expect(object["status"] as? String == "error", "\(c.name)")
+            let reason = object["error"] as? String ?? ""
+            #expect(!reason.isEmpty && !reason.contains("\n"), "\(c.name): \(reason)")
+            if !c.fourDimensionalOnly && c.folders.isEmpty {
+                #expect(reason.contains(c.expectedReason), "\(c.name): \(reason)")
+            }
+        }
+        #expect(objects.filter { $0["status"] as? String == "ok" }.count == 2)
         #expect(Self.files(out) == ["p00_sct.nii.gz", "p01_sct.nii.gz"])
     }
 
