@@ -58,6 +58,9 @@ let package = Package(
             ]
         ),
 
+        // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Fuzz/README.md)
+        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
+
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
                 resources: [.copy("Fixtures")]),
