@@ -221,6 +221,31 @@ struct ConvertCLITests {
         #expect(Self.files(out).isEmpty)
     }
 
+    /// Issue 9: a file-size limit (`ulimit -f`) hit while writing is a per-volume error; an existing output being
+    /// replaced with --overwrite is left intact and no temporary file remains.
+    @Test func aFileSizeLimitIsAClearErrorAndDamagesNothing() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-ulimit")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("mr")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("someones_anatomy.nii.gz"),
+                                         to: input.appendingPathComponent("s.nii.gz"))
+        let out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let existing = out.appendingPathComponent("s_sct.nii")
+        try Data("previous result".utf8).write(to: existing)
+        // 16 blocks of 512 bytes: far below the 427 kB uncompressed output.
+        let command = "ulimit -f 16; exec \"$0\" convert --model \"$1\" \"$2\" -o \"$3\" --name '{stem}_sct.nii' --overwrite"
+        let r = try TestSupport.run(URL(fileURLWithPath: "/bin/bash"),
+                                    ["-c", command, TestSupport.mr2ctExecutable.path, Self.model, input.path, out.path])
+        #expect(r.status == 1, "\(r.stderr)")
+        let object = try #require(try Self.lines(r.stdout).first)
+        #expect(object["status"] as? String == "error")
+        #expect((object["error"] as? String)?.lowercased().contains("too large") == true, "\(object)")
+        #expect(try Data(contentsOf: existing) == Data("previous result".utf8))
+        #expect(Self.files(out) == ["s_sct.nii"])
+    }
+
     /// Issue 9: a conversion killed with SIGKILL at any moment leaves no partial file under an output name, and
     /// a rerun with --skip-existing completes the batch and clears the dead process's temporary files.
     @Test func aKilledConversionLeavesNoPartialOutput() throws {
