@@ -46,7 +46,7 @@ let package = Package(
                 swiftSettings: numericSettings),
         .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "Phantom", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(

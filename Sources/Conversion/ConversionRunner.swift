@@ -178,36 +178,8 @@ public final class ConversionRunner {
     }
 }
 
-/// Minimal JSON text for the NDJSON lines (fixed field order, which JSONEncoder does not promise).
+/// The NDJSON literals of the conversion and evaluation lines.
 enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    /// A finite number with up to `digits` decimals, or null (JSON has no NaN or infinity).
-    static func number(_ x: Double, digits: Int = 6) -> String {
-        guard x.isFinite else { return "null" }
-        var text = String(format: "%.\(digits)f", x)
-        if text.contains(".") {
-            while text.hasSuffix("0") { text.removeLast() }
-            if text.hasSuffix(".") { text.removeLast() }
-        }
-        return text == "-0" ? "0" : text
-    }
+    static func string(_ s: String) -> String { JSONLiteral.string(s) }
+    static func number(_ x: Double, digits: Int = 6) -> String { JSONLiteral.number(x, fractionDigits: digits) }
 }

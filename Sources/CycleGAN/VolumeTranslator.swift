@@ -35,14 +35,10 @@ public struct VolumeTranslator {
                                    + "\(preprocessing.contextSlices) context slices")
         }
 
-        var prepared: [(SlicePipeline, PreparedVolume)] = []
-        for plane in planes {
-            var configuration = preprocessing
-            configuration.plane = plane
-            let pipeline = SlicePipeline(configuration: configuration)
-            prepared.append((pipeline, try pipeline.prepare(mr, as: .mr)))
-        }
-        let total = prepared.reduce(0) { $0 + $1.1.sliceCount }
+        // One body mask for every plane; each plane is prepared only while its slices run.
+        let mask = BodyMask.compute(mr)
+        let slicesPerPlane = try planes.map { try sliceCount(of: mr, in: $0) }
+        let total = slicesPerPlane.reduce(0, +)
         var done = 0
         var sum = [Double](repeating: 0, count: mr.grid.count)
         let size = preprocessing.sliceSize
@@ -50,7 +46,11 @@ public struct VolumeTranslator {
         // Slices without any body are not run through the network: their voxels become air below anyway.
         let emptySlice = [Float](repeating: -1, count: pixels)
 
-        for (pipeline, volume) in prepared {
+        for plane in planes {
+            var configuration = preprocessing
+            configuration.plane = plane
+            let pipeline = SlicePipeline(configuration: configuration)
+            let volume = try pipeline.prepare(mr, as: .mr, bodyMask: mask)
             var slices = [[Float]](repeating: emptySlice, count: volume.sliceCount)
             let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
             done += volume.sliceCount - work.count
@@ -87,7 +87,6 @@ public struct VolumeTranslator {
             }
         }
 
-        let mask = prepared[0].1.bodyMask
         let scale = 1 / Double(planes.count)
         var voxels = [Float](repeating: Self.airHU, count: sum.count)
         voxels.withUnsafeMutableBufferPointer { out in
@@ -106,6 +105,19 @@ public struct VolumeTranslator {
         result.header.intentCode = 0
         result.header.descrip = "mr2ct synthetic CT (HU)"
         return result
+    }
+
+    /// The number of `plane` slices of `mr` (its canonical RAS grid's extent across the plane).
+    func sliceCount(of mr: Volume, in plane: SlicePlane) throws -> Int {
+        guard let orientation = CanonicalOrientation(grid: mr.grid, affine: mr.affine) else {
+            throw TranslationError("the affine is singular (no orientation)")
+        }
+        let g = orientation.canonicalGrid
+        switch plane {
+        case .axial: return g.nz
+        case .coronal: return g.ny
+        case .sagittal: return g.nx
+        }
     }
 }
 
