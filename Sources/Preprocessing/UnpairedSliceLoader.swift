@@ -10,15 +10,19 @@ import NIfTI
 /// modification time), the configuration and the modality match, so a resumed run starts at once.
 ///
 /// Preparation runs in order (MR 0, CT 0, MR 1, CT 1, …) on a background thread. `init` returns as soon as one
-/// usable volume of each modality is ready; training can start while the rest are prepared.
+/// usable volume of each modality is ready; training can start while the rest are prepared (only
+/// `epochLength` waits for all of them).
 ///
 /// Determinism: `pair(at: i)` depends only on the seed, `i`, the two file lists (order and contents), the
 /// configuration, `augment` and `rampIterations` — never on timing, threads or whether the cache existed.
 /// The `j`-th usable volume of a modality (in list order) joins the pool at iteration `j · rampIterations`
-/// (0: all volumes from the start); a draw at iteration `i` waits, if it must, until the volumes it may use
-/// are prepared. Within its pool it picks a usable slice uniformly (each usable slice equally likely) with
-/// `SeededRandom(seed:stream: i)`, independently for MR and CT, and with `augment` mirrors each left–right with
-/// probability ½. So the same seed and iteration give the same pair, also after a restart.
+/// (0: all volumes from the start; the NIfTI-file initialiser uses 2: two training iterations take about as
+/// long as preparing one brain volume); a draw at iteration `i` waits, if it must, until the volumes it may use
+/// are prepared. The ramp leans the first `rampIterations` × (number of volumes) iterations slightly towards
+/// the first volumes: the price of a schedule that does not depend on timing. Within its pool a draw picks a
+/// usable slice uniformly (each usable slice equally likely) with `SeededRandom(seed:stream: i)`,
+/// independently for MR and CT, and with `augment` mirrors each left–right with probability ½. So the same
+/// seed and iteration give the same pair, also after a restart.
 public final class UnpairedSliceLoader: @unchecked Sendable {
     public let configuration: PreprocessingConfiguration
     public let seed: UInt64
