@@ -15,7 +15,7 @@ enum TinyRunLog {
 
 @Suite("Training survives kill -9", .serialized)
 struct TrainingCrashTests {
-    static let iterations = 40
+    static let iterations = 60
 
     static func arguments(data: (mr: URL, ct: URL), run: URL) -> [String] {
         ["train", "--mr", data.mr.path, "--ct", data.ct.path, "--run", run.path,
@@ -50,16 +50,18 @@ struct TrainingCrashTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let data = try TrainingVolumes.writeUnpairedFolders(in: root)
         let reference = root.appendingPathComponent("reference")
+        let clock = Date()
         let straight = try TestSupport.runMR2CT(Self.arguments(data: data, run: reference))
+        let wallSeconds = Date().timeIntervalSince(clock)
         try #require(straight.status == 0, "\(straight.stderr)")
-        // How long a whole uninterrupted session takes, and so roughly one iteration.
-        let started = Date()
-        _ = try TestSupport.runMR2CT(Self.arguments(data: data, run: root.appendingPathComponent("timing")))
-        let session = max(Date().timeIntervalSince(started), 0.05)
-        let perIteration = session / Double(Self.iterations)
+        // How long a whole uninterrupted session takes, and one iteration (its step time as logged, doubled for
+        // the checkpoint written after it).
+        let session = max(wallSeconds, 0.05)
+        let steps = try TrainingLog.read(reference.appendingPathComponent("log.ndjson")).compactMap { $0.values["seconds"] ?? nil }
+        let perIteration = 2 * steps.reduce(0, +) / Double(max(steps.count, 1))
 
         // Kill -9 at random moments: every fourth start at a random time from launch (often while the data is
-        // loaded or the first checkpoint written), the others a random 0–3 iterations after training has visibly
+        // loaded or the first checkpoint written), the others a random 0–1.5 iterations after training has visibly
         // progressed (so kills land while checkpoint sets, links, the log, pictures and the report are written).
         let run = root.appendingPathComponent("run")
         var random = SystemRandomNumberGenerator()
@@ -76,11 +78,11 @@ struct TrainingCrashTests {
             try process.run()
             let delay: Double
             if attempts % 4 == 1 {
-                delay = Double.random(in: 0...0.3, using: &random) * session
+                delay = Double.random(in: 0...0.1, using: &random) * session
             } else {
                 let deadline = Date().addingTimeInterval(60)
                 while process.isRunning, TinyRunLog.trainCount(run) <= before, Date() < deadline { usleep(1000) }
-                delay = Double.random(in: 0...3, using: &random) * perIteration
+                delay = Double.random(in: 0...1.5, using: &random) * perIteration
             }
             delays.append(delay)
             usleep(UInt32(delay * 1e6))
