@@ -58,6 +58,9 @@ let package = Package(
             ]
         ),
 
+        // libFuzzer target for the NIfTI reader (a replayer in normal builds; see FuzzNIfTIReader.swift).
+        .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
+
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
                 resources: [.copy("Fixtures")]),
