@@ -46,7 +46,7 @@ let package = Package(
                 swiftSettings: numericSettings),
         .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "Phantom", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
@@ -58,7 +58,8 @@ let package = Package(
             ]
         ),
 
-        // libFuzzer target for the NIfTI reader (a replayer in normal builds; see FuzzNIfTIReader.swift).
+        // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Fuzz/README.md)
+        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
         .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
 
         // MARK: Tests

@@ -210,8 +210,9 @@ final class LoaderState: @unchecked Sendable {
                 entries[modality]!.append(entry)
                 prefix[modality]!.append(prefix[modality]!.last! + entry.usableSlices.count)
             case let .failure(error):
-                let reason = (error as? PreprocessingError).map { $0.path == url.path ? $0.reason : $0.description }
-                    ?? String(describing: error)
+                // One line, without repeating the file's path (the report names it).
+                var reason = String(describing: error).replacingNewlines()
+                if reason.hasPrefix(url.path + ": ") { reason.removeFirst(url.path.count + 2) }
                 skippedList.append(Skipped(modality: modality, url: url, reason: reason))
             }
             remaining[modality]! -= 1

@@ -1,0 +1,40 @@
+import NeuralNetwork
+
+/// The adversarial objective: least squares (LSGAN, Mao et al. 2017 — the CycleGAN default) or the original
+/// cross-entropy GAN ("vanilla", BCE with logits).
+public enum GANLoss: String, Codable, Sendable {
+    case lsgan
+    case vanilla
+
+    /// The loss of `prediction` against the constant label (1 real, 0 fake), scaled by `scale`; writes
+    /// scale × dLoss/dPrediction into `gradient` when given.
+    public func callAsFunction(_ prediction: Tensor, real: Bool, scale: Float = 1, gradient: Tensor? = nil) -> Float {
+        let target: Float = real ? 1 : 0
+        switch self {
+        case .lsgan: return Loss.meanSquaredError(prediction, target: target, scale: scale, gradient: gradient)
+        case .vanilla: return Loss.binaryCrossEntropyWithLogits(prediction, target: target, scale: scale, gradient: gradient)
+        }
+    }
+}
+
+/// The losses of one training iteration, weighted as they enter the objectives (pytorch-CycleGAN-and-pix2pix's
+/// `loss_D_A`, `loss_G_A`, `loss_cycle_A`, `loss_idt_A`, … as `get_current_losses` reports them).
+public struct CycleGANLosses: Codable, Sendable, Hashable {
+    public var dA: Float
+    public var gA: Float
+    public var cycleA: Float
+    public var idtA: Float
+    public var dB: Float
+    public var gB: Float
+    public var cycleB: Float
+    public var idtB: Float
+
+    public init(dA: Float = 0, gA: Float = 0, cycleA: Float = 0, idtA: Float = 0,
+                dB: Float = 0, gB: Float = 0, cycleB: Float = 0, idtB: Float = 0) {
+        self.dA = dA; self.gA = gA; self.cycleA = cycleA; self.idtA = idtA
+        self.dB = dB; self.gB = gB; self.cycleB = cycleB; self.idtB = idtB
+    }
+
+    /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB.
+    public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Adam (Kingma & Ba 2015) with PyTorch's `torch.optim.Adam` semantics (no weight decay, no amsgrad):
+/// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − (lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε).
+public final class Adam: @unchecked Sendable {
+    public let parameters: [Parameter]
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let eps: Float
+    /// Steps taken (t); restored from checkpoints together with `moments`.
+    public var stepCount: Int = 0
+    private let first: [Tensor]
+    private let second: [Tensor]
+
+    public init(parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        first = parameters.map { Tensor(shape: $0.value.shape) }
+        second = parameters.map { Tensor(shape: $0.value.shape) }
+    }
+
+    /// Per parameter, the first and second moment estimates (exp_avg, exp_avg_sq), for checkpoints.
+    public var moments: [(first: Tensor, second: Tensor)] { Array(zip(first, second)) }
+
+    /// Sets every parameter gradient to zero.
+    public func zeroGradients() { for p in parameters { p.gradient.fill(0) } }
+
+    /// One update of every parameter from its gradient.
+    public func step() {
+        stepCount += 1
+        let t = Double(stepCount)
+        let bc1 = 1 - Foundation.pow(Double(beta1), t), bc2 = 1 - Foundation.pow(Double(beta2), t)
+        let stepSize = Float(Double(learningRate) / bc1)
+        let bc2sqrt = Float(bc2.squareRoot())
+        let b1 = beta1, b2 = beta2, eps = self.eps
+        for (index, p) in parameters.enumerated() {
+            let w = p.value.pointer, g = p.gradient.pointer, m = first[index].pointer, v = second[index].pointer
+            parallelFor(p.value.count, minimumPerThread: 65536) { range in
+                for i in range {
+                    let gi = g[i]
+                    m[i] = b1 * m[i] + (1 - b1) * gi
+                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                    let denom = v[i].squareRoot() / bc2sqrt + eps
+                    w[i] -= stepSize * m[i] / denom
+                }
+            }
+        }
+    }
+}

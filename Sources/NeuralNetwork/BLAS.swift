@@ -1,0 +1,88 @@
+import COpenBLAS
+
+/// Row-major single-precision GEMM on OpenBLAS: C = alpha·op(A)·op(B) + beta·C.
+enum BLAS {
+    static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    @inline(__always)
+    static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// Vectorised reductions and element-wise helpers on raw buffers.
+enum Kernels {
+    /// Σ x[i], accumulated in 16 float lanes per 1024-element block and in double across blocks.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        var total = 0.0
+        var i = 0
+        while i < n {
+            let end = min(n, i + 1024)
+            var acc = SIMD16<Float>()
+            while i + 16 <= end {
+                acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                i += 16
+            }
+            var s = Double(acc.sum())
+            while i < end { s += Double(x[i]); i += 1 }
+            total += s
+        }
+        return total
+    }
+
+    /// Σ (x[i] − mean)².
+    @inline(__always)
+    static func sumSquaredDeviations(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Double {
+        var total = 0.0
+        var i = 0
+        let m = SIMD16<Float>(repeating: mean)
+        while i < n {
+            let end = min(n, i + 1024)
+            var acc = SIMD16<Float>()
+            while i + 16 <= end {
+                let d = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - m
+                acc += d * d
+                i += 16
+            }
+            var s = Double(acc.sum())
+            while i < end { let d = x[i] - mean; s += Double(d * d); i += 1 }
+            total += s
+        }
+        return total
+    }
+
+    /// Σ x[i]·y[i].
+    @inline(__always)
+    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+        var total = 0.0
+        var i = 0
+        while i < n {
+            let end = min(n, i + 1024)
+            var acc = SIMD16<Float>()
+            while i + 16 <= end {
+                acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                    * UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
+                i += 16
+            }
+            var s = Double(acc.sum())
+            while i < end { s += Double(x[i] * y[i]); i += 1 }
+            total += s
+        }
+        return total
+    }
+
+    /// y[i] += a·x[i].
+    @inline(__always)
+    static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { y[i] += a * x[i] }
+    }
+}

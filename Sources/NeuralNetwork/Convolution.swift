@@ -1,0 +1,303 @@
+import Foundation
+
+/// 2-D convolution (PyTorch `nn.Conv2d`, cross-correlation) with square kernel, stride, padding by zeros or by
+/// reflection (`nn.ReflectionPad2d(p)` + `nn.Conv2d(padding: 0)` folded into one gather), optional bias.
+///
+/// Computed as im2col + SGEMM: Y (Cout × H'W') = W (Cout × Cin·k·k) · cols (Cin·k·k × H'W'); backward-data as
+/// col2im(Wᵀ·dY), backward-weights as dY·colsᵀ. The column buffer is tiled over output rows when large.
+/// A single output channel with stride 1 (the generator's last 7×7 conv, PatchGAN's last conv) uses a direct
+/// kernel instead: a GEMM with M = 1 runs far below the machine's rate.
+public final class Conv2d: Layer, ParameterContainer {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let paddingMode: PaddingMode
+    /// `outputChannels × inputChannels × k × k`.
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    /// `name` is the PyTorch module path ("model.1"); parameters are "<name>.weight" and "<name>.bias".
+    public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Int = 0, paddingMode: PaddingMode = .zeros, bias: Bool = true) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.paddingMode = paddingMode
+        weight = Parameter(name: name + ".weight", shape: [outputChannels, inputChannels, kernelSize, kernelSize])
+        self.bias = bias ? Parameter(name: name + ".bias", shape: [outputChannels]) : nil
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    public func outputShape(for s: [Int]) -> [Int] {
+        [s[0], outputChannels, (s[2] + 2 * padding - kernelSize) / stride + 1, (s[3] + 2 * padding - kernelSize) / stride + 1]
+    }
+
+    func geometry(_ s: [Int]) -> ConvGeometry {
+        let o = outputShape(for: s)
+        return ConvGeometry(channels: inputChannels, height: s[2], width: s[3], kernelHeight: kernelSize,
+                            kernelWidth: kernelSize, stride: stride, padding: padding, paddingMode: paddingMode,
+                            outputHeight: o[2], outputWidth: o[3])
+    }
+
+    var usesDirectKernel: Bool { outputChannels == 1 && stride == 1 }
+
+    public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
+                        consumeInput: Bool) -> Tensor {
+        precondition(input.shape.count == 4 && input.shape[1] == inputChannels,
+                     "Conv2d(\(weight.name)): input \(input.shape), expected N×\(inputChannels)×H×W")
+        record.input = input
+        let g = geometry(input.shape)
+        let output = record.outputTensor(shape: outputShape(for: input.shape))
+        let batch = input.shape[0], inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
+        for n in 0..<batch {
+            let x = UnsafePointer(input.pointer + n * inCount), y = output.pointer + n * outCount
+            if usesDirectKernel {
+                directForward(x, y, g, workspace)
+            } else {
+                let tile = g.rowsPerTile
+                var oy0 = 0
+                while oy0 < g.outputHeight {
+                    let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
+                    let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
+                    g.im2col(x, cols, oy0: oy0, oy1: oy1)
+                    BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: nt, k: g.rows,
+                               a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
+                               beta: 0, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
+                    oy0 = oy1
+                }
+            }
+        }
+        if let bias { addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount) }
+        return output
+    }
+
+    public func backward(_ gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
+                         record: LayerRecord, parameterGradients: Bool, workspace: Workspace, depth: Int) {
+        let input = record.input!
+        let g = geometry(input.shape)
+        let batch = input.shape[0], inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
+        if parameterGradients, let bias {
+            accumulateBiasGradient(gradOutput, into: bias.gradient.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount)
+        }
+        if !parameterGradients && gradInput == nil { return }
+        for n in 0..<batch {
+            let x = UnsafePointer(input.pointer + n * inCount), dy = gradOutput + n * outCount
+            let dx = gradInput.map { $0 + n * inCount }
+            if usesDirectKernel {
+                directBackward(x, dy, dx, g, parameterGradients, workspace)
+                continue
+            }
+            if let dx { dx.update(repeating: 0, count: inCount) }
+            let tile = g.rowsPerTile
+            var oy0 = 0
+            while oy0 < g.outputHeight {
+                let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
+                let dyTile = dy + oy0 * g.outputWidth
+                if parameterGradients {
+                    let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
+                    g.im2col(x, cols, oy0: oy0, oy1: oy1)
+                    BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: g.rows, k: nt,
+                               a: dyTile, lda: g.gridCount, b: cols, ldb: nt,
+                               beta: 1, c: weight.gradient.pointer, ldc: g.rows)
+                }
+                if let dx {
+                    let dcols = workspace.buffer(Workspace.Slot.columns2, count: g.rows * nt)
+                    BLAS.sgemm(transA: true, transB: false, m: g.rows, n: nt, k: outputChannels,
+                               a: weight.value.pointer, lda: g.rows, b: dyTile, ldb: g.gridCount,
+                               beta: 0, c: dcols, ldc: nt)
+                    g.col2im(dcols, dx, oy0: oy0, oy1: oy1)
+                }
+                oy0 = oy1
+            }
+        }
+    }
+
+    // MARK: Direct kernel for one output channel, stride 1
+
+    private func directForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                               _ workspace: Workspace) {
+        let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding, k = kernelSize
+        let padded = workspace.buffer(Workspace.Slot.padded, count: g.channels * ph * pw)
+        g.pad(x, into: padded)
+        let w = UnsafePointer(weight.value.pointer), wo = g.outputWidth, cin = g.channels
+        parallelFor(g.outputHeight) { rows in
+            for oy in rows {
+                let yrow = y + oy * wo
+                yrow.update(repeating: 0, count: wo)
+                for c in 0..<cin {
+                    for ky in 0..<k {
+                        let src = padded + (c * ph + oy + ky) * pw
+                        let wr = w + (c * k + ky) * k
+                        for kx in 0..<k { Kernels.axpy(wr[kx], src + kx, yrow, wo) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func directBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
+                                _ g: ConvGeometry, _ parameterGradients: Bool, _ workspace: Workspace) {
+        let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding, k = kernelSize
+        let wo = g.outputWidth, ho = g.outputHeight
+        if parameterGradients {
+            let padded = workspace.buffer(Workspace.Slot.padded, count: g.channels * ph * pw)
+            g.pad(x, into: padded)
+            let dw = weight.gradient.pointer
+            parallelFor(g.channels) { channels in
+                for c in channels {
+                    for ky in 0..<k {
+                        for kx in 0..<k {
+                            var s = 0.0
+                            for oy in 0..<ho {
+                                s += Kernels.dot(dy + oy * wo, padded + (c * ph + oy + ky) * pw + kx, wo)
+                            }
+                            dw[(c * k + ky) * k + kx] += Float(s)
+                        }
+                    }
+                }
+            }
+        }
+        if let dx {
+            let dpadded = workspace.buffer(Workspace.Slot.columns2, count: g.channels * ph * pw)
+            let w = UnsafePointer(weight.value.pointer)
+            parallelFor(g.channels) { channels in
+                for c in channels {
+                    let plane = dpadded + c * ph * pw
+                    plane.update(repeating: 0, count: ph * pw)
+                    for oy in 0..<ho {
+                        for ky in 0..<k {
+                            let dst = plane + (oy + ky) * pw
+                            let wr = w + (c * k + ky) * k
+                            for kx in 0..<k { Kernels.axpy(wr[kx], dy + oy * wo, dst + kx, wo) }
+                        }
+                    }
+                }
+            }
+            g.unpad(dpadded, into: dx)
+        }
+    }
+}
+
+/// Transposed 2-D convolution (PyTorch `nn.ConvTranspose2d`: weight `Cin × Cout × k × k`, stride, padding,
+/// output_padding, bias), computed as the adjoint of a convolution: cols = Wᵀ·X, then col2im into the output.
+/// Backward-data is im2col(dY) followed by W·cols; backward-weights X·colsᵀ.
+public final class ConvTranspose2d: Layer, ParameterContainer {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let outputPadding: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Int = 0, outputPadding: Int = 0, bias: Bool = true) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+        weight = Parameter(name: name + ".weight", shape: [inputChannels, outputChannels, kernelSize, kernelSize])
+        self.bias = bias ? Parameter(name: name + ".bias", shape: [outputChannels]) : nil
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    public func outputShape(for s: [Int]) -> [Int] {
+        [s[0], outputChannels, (s[2] - 1) * stride - 2 * padding + kernelSize + outputPadding,
+         (s[3] - 1) * stride - 2 * padding + kernelSize + outputPadding]
+    }
+
+    /// The convolution whose adjoint this is: image = this layer's output, grid = this layer's input.
+    func geometry(_ s: [Int]) -> ConvGeometry {
+        let o = outputShape(for: s)
+        return ConvGeometry(channels: outputChannels, height: o[2], width: o[3], kernelHeight: kernelSize,
+                            kernelWidth: kernelSize, stride: stride, padding: padding, paddingMode: .zeros,
+                            outputHeight: s[2], outputWidth: s[3])
+    }
+
+    public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
+                        consumeInput: Bool) -> Tensor {
+        precondition(input.shape.count == 4 && input.shape[1] == inputChannels,
+                     "ConvTranspose2d(\(weight.name)): input \(input.shape), expected N×\(inputChannels)×H×W")
+        record.input = input
+        let g = geometry(input.shape)
+        let output = record.outputTensor(shape: outputShape(for: input.shape))
+        let batch = input.shape[0], inCount = inputChannels * g.gridCount, outCount = outputChannels * g.height * g.width
+        for n in 0..<batch {
+            let x = input.pointer + n * inCount, y = output.pointer + n * outCount
+            y.update(repeating: 0, count: outCount)
+            let tile = g.rowsPerTile
+            var oy0 = 0
+            while oy0 < g.outputHeight {
+                let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
+                let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
+                BLAS.sgemm(transA: true, transB: false, m: g.rows, n: nt, k: inputChannels,
+                           a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
+                           beta: 0, c: cols, ldc: nt)
+                g.col2im(cols, y, oy0: oy0, oy1: oy1)
+                oy0 = oy1
+            }
+        }
+        if let bias { addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.height * g.width) }
+        return output
+    }
+
+    public func backward(_ gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
+                         record: LayerRecord, parameterGradients: Bool, workspace: Workspace, depth: Int) {
+        let input = record.input!
+        let g = geometry(input.shape)
+        let batch = input.shape[0], inCount = inputChannels * g.gridCount, outCount = outputChannels * g.height * g.width
+        if parameterGradients, let bias {
+            accumulateBiasGradient(gradOutput, into: bias.gradient.pointer, planes: batch, channels: outputChannels,
+                                   planeSize: g.height * g.width)
+        }
+        if !parameterGradients && gradInput == nil { return }
+        for n in 0..<batch {
+            let x = input.pointer + n * inCount, dy = gradOutput + n * outCount
+            let tile = g.rowsPerTile
+            var oy0 = 0
+            while oy0 < g.outputHeight {
+                let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
+                let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
+                g.im2col(dy, cols, oy0: oy0, oy1: oy1)
+                if parameterGradients {
+                    BLAS.sgemm(transA: false, transB: true, m: inputChannels, n: g.rows, k: nt,
+                               a: x + oy0 * g.outputWidth, lda: g.gridCount, b: cols, ldb: nt,
+                               beta: 1, c: weight.gradient.pointer, ldc: g.rows)
+                }
+                if let gradInput {
+                    BLAS.sgemm(transA: false, transB: false, m: inputChannels, n: nt, k: g.rows,
+                               a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
+                               beta: 0, c: gradInput + n * inCount + oy0 * g.outputWidth, ldc: g.gridCount)
+                }
+                oy0 = oy1
+            }
+        }
+    }
+}
+
+/// y[n, c, :] += b[c].
+func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, planes: Int, channels: Int, planeSize: Int) {
+    parallelFor(planes * channels) { range in
+        for p in range {
+            let v = b[p % channels], row = y + p * planeSize
+            for i in 0..<planeSize { row[i] += v }
+        }
+    }
+}
+
+/// db[c] += Σ_{n, i} dy[n, c, i].
+func accumulateBiasGradient(_ dy: UnsafePointer<Float>, into db: UnsafeMutablePointer<Float>, planes: Int, channels: Int,
+                            planeSize: Int) {
+    for n in 0..<planes {
+        for c in 0..<channels { db[c] += Float(Kernels.sum(dy + (n * channels + c) * planeSize, planeSize)) }
+    }
+}

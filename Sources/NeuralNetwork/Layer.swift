@@ -1,0 +1,149 @@
+import Foundation
+
+/// Whether a forward pass trains (saves what backward needs; Dropout and BatchNorm in training behaviour) or
+/// infers (saves nothing extra; Dropout is the identity, BatchNorm uses its running statistics).
+public enum ForwardMode: Sendable {
+    case training
+    case inference
+}
+
+/// What one application of a layer keeps for its backward pass: the input it saw, its output and saved
+/// intermediates. A network applied three times in one loss uses three records. Records are reused across
+/// iterations: buffers are reallocated only when a shape changes, so the steady state allocates nothing.
+public final class LayerRecord: @unchecked Sendable {
+    /// The input of the last forward pass (owned by the previous layer's record or by the caller).
+    public internal(set) var input: Tensor?
+    /// The output of the last forward pass.
+    public internal(set) var output: Tensor?
+    var saved: [Tensor?] = []
+    var children: [LayerRecord] = []
+
+    public init() {}
+
+    /// A reused buffer of `shape` in slot `index` of `saved` (zeroed only when first allocated).
+    func savedTensor(_ index: Int, shape: [Int]) -> Tensor {
+        while saved.count <= index { saved.append(nil) }
+        if let t = saved[index], t.shape == shape { return t }
+        let t = Tensor(shape: shape)
+        saved[index] = t
+        return t
+    }
+
+    /// The reused output buffer of `shape`.
+    func outputTensor(shape: [Int]) -> Tensor {
+        if let t = output, t.shape == shape { return t }
+        let t = Tensor(shape: shape)
+        output = t
+        return t
+    }
+
+    func child(_ index: Int) -> LayerRecord {
+        while children.count <= index { children.append(LayerRecord()) }
+        return children[index]
+    }
+}
+
+/// Scratch memory shared by the layers of one network: column buffers for im2col, padded images and the
+/// ping-pong buffers that carry gradients backward. Grows to the largest size asked and is then reused.
+public final class Workspace: @unchecked Sendable {
+    private var buffers: [Int: (pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [:]
+
+    public init() {}
+
+    deinit { for (_, b) in buffers { UnsafeMutableRawPointer(b.pointer).deallocate() } }
+
+    enum Slot {
+        static let columns = 0
+        static let columns2 = 1
+        static let padded = 2
+        static let reduction = 3
+        static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
+    }
+
+    /// A buffer of at least `count` floats in `slot`; its contents are unspecified.
+    func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        if let b = buffers[slot], b.capacity >= count { return b.pointer }
+        if let b = buffers[slot] { UnsafeMutableRawPointer(b.pointer).deallocate() }
+        let capacity = max(count, 16)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: capacity)
+        buffers[slot] = (p, capacity)
+        return p
+    }
+
+    /// Bytes currently held.
+    public var byteCount: Int { buffers.values.reduce(0) { $0 + $1.capacity * 4 } }
+}
+
+/// A layer with its forward pass and, beside it, its backward pass.
+///
+/// `forward` leaves its output in `record.output` (reused across calls) and saves what `backward` needs.
+/// `backward` turns dL/d(output) into dL/d(input) — written to `gradInput` when it is non-nil, skipped when
+/// nil (the input needs no gradient, e.g. real images or a detached tensor) — and, when `parameterGradients`
+/// is true, adds dL/d(parameters) to the parameters' `gradient` tensors. With `parameterGradients` false,
+/// gradients flow through a frozen layer without touching its parameters.
+public protocol Layer: AnyObject {
+    var parameters: [Parameter] { get }
+    func outputShape(for inputShape: [Int]) -> [Int]
+    /// `consumeInput`: the caller allows the layer to overwrite `input` (e.g. InstanceNorm normalising a
+    /// convolution's output in place, which that convolution does not need again).
+    func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
+                 consumeInput: Bool) -> Tensor
+    func backward(_ gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, record: LayerRecord,
+                  parameterGradients: Bool, workspace: Workspace, depth: Int)
+}
+
+extension Layer {
+    /// Forward pass with a private workspace (convenient in tests; models pass their own workspace).
+    public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode = .training) -> Tensor {
+        forward(input, record: record, mode: mode, workspace: Workspace(), consumeInput: false)
+    }
+
+    /// Backward pass returning dL/d(input) as a new tensor; accumulates parameter gradients when asked.
+    @discardableResult
+    public func backward(_ gradOutput: Tensor, record: LayerRecord, parameterGradients: Bool = true) -> Tensor {
+        let input = record.input!
+        let gradInput = Tensor(shape: input.shape)
+        backward(UnsafePointer(gradOutput.pointer), gradInput: gradInput.pointer, record: record,
+                 parameterGradients: parameterGradients, workspace: Workspace(), depth: 0)
+        return gradInput
+    }
+}
+
+/// The number of threads MR2CT's kernels use: OpenBLAS's threads and the threads of the non-GEMM loops
+/// (which run between GEMMs, so the two never compete).
+public enum ComputeThreads {
+    nonisolated(unsafe) private static var current = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// The thread count in use.
+    public static var count: Int { current }
+
+    /// Sets the thread count for GEMMs (OpenBLAS) and for the element-wise and reduction loops.
+    public static func set(_ threads: Int) {
+        current = max(1, threads)
+        BLAS.setThreads(current)
+    }
+}
+
+/// Runs `body(chunk)` for `chunks` contiguous pieces of `0..<count` on up to `ComputeThreads.count` threads.
+@inline(__always)
+func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+    let threads = min(ComputeThreads.count, max(1, count / max(minimumPerThread, 1)))
+    if threads <= 1 || count <= 1 {
+        body(0..<count)
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedBox(body)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let lo = count * t / threads, hi = count * (t + 1) / threads
+            if lo < hi { box.value(lo..<hi) }
+        }
+    }
+}
+
+/// Carries a closure over raw buffers into `concurrentPerform`; the chunks it is called with are disjoint.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

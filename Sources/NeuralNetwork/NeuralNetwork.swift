@@ -1,1 +1,0 @@
-// NeuralNetwork module: see README.md, "Architecture".

@@ -1,0 +1,100 @@
+import Foundation
+
+/// A float32 tensor, contiguous in row-major NCHW order, on a 64-byte-aligned buffer.
+///
+/// The buffer is reached through `data` (an unsafe buffer pointer) so that kernels run without bounds or
+/// exclusivity checks. A tensor made by `reshaped(_:)` shares its storage with the original.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutableBufferPointer<Float>
+    private let storageOwner: Tensor?
+    private let ownsStorage: Bool
+
+    /// A tensor of zeros.
+    public init(shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        self.shape = shape
+        count = shape.reduce(1, *)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+        data = UnsafeMutableBufferPointer(start: base, count: count)
+        storageOwner = nil
+        ownsStorage = true
+    }
+
+    /// A tensor holding `values` (row-major; `values.count` must equal the product of `shape`).
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(shape: shape)
+        precondition(values.count == count, "Tensor: \(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { src in
+            if count > 0 { data.baseAddress!.update(from: src.baseAddress!, count: count) }
+        }
+    }
+
+    private init(shape: [Int], sharing other: Tensor) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        precondition(count == other.count, "Tensor.reshaped: \(other.shape) -> \(shape) changes the element count")
+        data = other.data
+        storageOwner = other.storageOwner ?? other
+        ownsStorage = false
+    }
+
+    deinit {
+        if ownsStorage { UnsafeMutableRawPointer(data.baseAddress!).deallocate() }
+    }
+
+    /// The same storage seen with another shape of the same element count.
+    public func reshaped(_ shape: [Int]) -> Tensor { Tensor(shape: shape, sharing: self) }
+
+    /// The values, row-major.
+    public func toArray() -> [Float] { Array(data) }
+
+    /// A deep copy.
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape)
+        if count > 0 { t.data.baseAddress!.update(from: data.baseAddress!, count: count) }
+        return t
+    }
+
+    /// Copies the values of `other` (same element count) into this tensor.
+    public func assign(from other: Tensor) {
+        precondition(other.count == count, "Tensor.assign: \(other.shape) into \(shape)")
+        if count > 0 { data.baseAddress!.update(from: other.data.baseAddress!, count: count) }
+    }
+
+    /// Sets every element to `value`.
+    public func fill(_ value: Float) {
+        if count > 0 { data.baseAddress!.update(repeating: value, count: count) }
+    }
+
+    @inline(__always) var pointer: UnsafeMutablePointer<Float> { data.baseAddress! }
+}
+
+/// A trainable tensor with its gradient. Its `name` is the PyTorch `state_dict` key (e.g. `model.1.weight`).
+public final class Parameter: @unchecked Sendable {
+    public let name: String
+    public let value: Tensor
+    public let gradient: Tensor
+
+    public init(name: String, shape: [Int]) {
+        self.name = name
+        value = Tensor(shape: shape)
+        gradient = Tensor(shape: shape)
+    }
+}
+
+/// A module whose trainable parameters are listed in PyTorch `state_dict` order, with PyTorch's names.
+public protocol ParameterContainer: AnyObject {
+    var parameters: [Parameter] { get }
+}
+
+extension ParameterContainer {
+    /// Sets every parameter gradient to zero.
+    public func zeroGradients() { for p in parameters { p.gradient.fill(0) } }
+
+    /// The number of trainable scalars.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import CycleGAN
+import Foundation
+
+/// `mr2ct bench`: times one CycleGAN training iteration and one inference slice on random data.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time one CycleGAN training iteration and one generator inference slice (random data, batch 1, 1 channel).",
+        discussion: """
+            Without --size it runs the two standard configurations (128², ngf 32, ndf 32, 6 blocks; 256², ngf 64, \
+            ndf 64, 9 blocks). Prints one JSON line per configuration: train_s_per_iter, infer_s_per_slice, \
+            gen_fwd_gflop, infer_gflops_per_s, train_gflops_per_s, peak_rss_mb (getrusage: the process's peak so far).
+            """)
+
+    @Option(help: "Slice size (square). Default: the two standard configurations.")
+    var size: Int?
+    @Option(help: "Generator filters in the first layer (with --size; default 64).")
+    var ngf: Int = 64
+    @Option(help: "Discriminator filters in the first layer (with --size; default 64).")
+    var ndf: Int = 64
+    @Option(help: "Residual blocks (with --size; default 9).")
+    var blocks: Int = 9
+    @Option(help: "Timed training iterations (after one warm-up).")
+    var iterations: Int = 3
+    @Option(help: "Timed inference slices (after one warm-up).")
+    var inferenceRuns: Int = 10
+    @Option(help: "Threads (OpenBLAS and MR2CT's loops). Default: all cores.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        if let size, size < 8 || size % 4 != 0 { throw ValidationError("--size must be a multiple of 4, at least 8") }
+        if ngf < 1 || ndf < 1 || blocks < 0 { throw ValidationError("--ngf and --ndf must be positive, --blocks not negative") }
+        if iterations < 1 || inferenceRuns < 1 { throw ValidationError("--iterations and --inference-runs must be at least 1") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let configurations = size.map {
+            [BenchmarkConfiguration(size: $0, ngf: ngf, ndf: ndf, blocks: blocks, iterations: iterations, inferenceRuns: inferenceRuns)]
+        } ?? BenchmarkConfiguration.standard.map {
+            var c = $0
+            c.iterations = iterations
+            c.inferenceRuns = inferenceRuns
+            return c
+        }
+        for c in configurations {
+            print(CycleGANBenchmark.run(c, threads: threads).jsonLine)
+            fflush(nil)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `mr2ct bench` at a tiny size: it runs and prints one parseable JSON line (no timing is asserted).
+@Test func benchPrintsOneJSONLinePerConfiguration() throws {
+    let result = try TestSupport.runMR2CT(["bench", "--size", "16", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                                           "--iterations", "1", "--inference-runs", "1", "--threads", "1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n")
+    #expect(lines.count == 1)
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+    #expect(json["size"] as? Int == 16)
+    #expect(json["blocks"] as? Int == 1)
+    #expect(json["engine"] as? String == "mr2ct")
+    for key in ["train_s_per_iter", "infer_s_per_slice", "gen_fwd_gflop", "infer_gflops_per_s", "train_gflops_per_s"] {
+        let value = try #require(json[key] as? Double, "\(key)")
+        #expect(value > 0, "\(key)")
+    }
+    #expect((json["peak_rss_mb"] as? Int ?? 0) > 0)
+}
+
+@Test func benchRejectsBadSizes() throws {
+    let result = try TestSupport.runMR2CT(["bench", "--size", "10"])
+    #expect(result.status == 64)
+    #expect(result.stderr.contains("--size"))
+}
