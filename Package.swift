@@ -71,10 +71,11 @@ let package = Package(
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
         .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "TestSupport"]),
+        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "CycleGAN", "NeuralNetwork", "Preprocessing", "NIfTI",
+                                                             "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors"]),
     ],
     swiftLanguageModes: [.v6]
 )
