@@ -66,24 +66,24 @@ public enum PhantomDataset {
             if outputs.contains(.mr) {
                 let target = url(.mr, ".nii.gz")
                 try NIfTIFile.write(subject.mr, to: target, as: .int16)
-                record.mr = target.path
+                record.mr = target.relativePath
             }
             if outputs.contains(.ct) {
                 let target = url(.ct, ".nii.gz")
                 try NIfTIFile.write(subject.ct, to: target, as: .int16)
-                record.ct = target.path
+                record.ct = target.relativePath
             }
             if outputs.contains(.labels) {
                 let target = url(.labels, ".nii.gz")
                 var labels = subject.ct.replacingVoxels(subject.labels.map { Float($0) })
                 labels.header.descrip = "MR2CT phantom \(name) seed \(generator.seed) tissue labels"
                 try NIfTIFile.write(labels, to: target, as: .int16)
-                record.labels = target.path
+                record.labels = target.relativePath
             }
             if outputs.contains(.preview) {
                 let target = url(.preview, ".png")
                 try previewGrid(subject).write(to: target)
-                record.preview = target.path
+                record.preview = target.relativePath
             }
             records.append(record)
             onRecord?(record)
