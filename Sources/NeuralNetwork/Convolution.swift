@@ -65,9 +65,9 @@ public final class Conv2d: Layer, ParameterContainer {
                     let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
                     g.im2col(x, cols, oy0: oy0, oy1: oy1)
-                    BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: nt, k: g.rows,
-                               a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
-                               beta: 0, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
+                    BLAS.sgemmSplitColumns(transA: false, m: outputChannels, n: nt, k: g.rows,
+                                           a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
+                                           beta: 0, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
                     oy0 = oy1
                 }
             }
@@ -239,9 +239,9 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
-                BLAS.sgemm(transA: true, transB: false, m: g.rows, n: nt, k: inputChannels,
-                           a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
-                           beta: 0, c: cols, ldc: nt)
+                BLAS.sgemmSplitColumns(transA: true, m: g.rows, n: nt, k: inputChannels,
+                                       a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
+                                       beta: 0, c: cols, ldc: nt)
                 g.col2im(cols, y, oy0: oy0, oy1: oy1)
                 oy0 = oy1
             }
