@@ -59,6 +59,8 @@ public final class Conv2d: Layer, ParameterContainer {
             if usesDirectKernel {
                 directForward(x, y, g, workspace)
             } else {
+                // The bias is written first and the GEMM adds onto it (beta 1): one pass over Y fewer.
+                if let bias { fillBias(bias.value.pointer, into: y, channels: outputChannels, planeSize: g.gridCount) }
                 let tile = g.rowsPerTile
                 var oy0 = 0
                 while oy0 < g.outputHeight {
@@ -67,12 +69,14 @@ public final class Conv2d: Layer, ParameterContainer {
                     g.im2col(x, cols, oy0: oy0, oy1: oy1)
                     BLAS.sgemmSplitColumns(transA: false, m: outputChannels, n: nt, k: g.rows,
                                            a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
-                                           beta: 0, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
+                                           beta: bias == nil ? 0 : 1, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
                     oy0 = oy1
                 }
             }
         }
-        if let bias { addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount) }
+        if usesDirectKernel, let bias {
+            addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount)
+        }
         return output
     }
 
@@ -291,6 +295,13 @@ func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, plane
             let v = b[p % channels], row = y + p * planeSize
             for i in 0..<planeSize { row[i] += v }
         }
+    }
+}
+
+/// y[c, :] = b[c] for one image.
+func fillBias(_ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, channels: Int, planeSize: Int) {
+    parallelFor(channels) { range in
+        for c in range { (y + c * planeSize).update(repeating: b[c], count: planeSize) }
     }
 }
 
