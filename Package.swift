@@ -46,7 +46,7 @@ let package = Package(
                 swiftSettings: numericSettings),
         .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "Phantom", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
@@ -71,10 +71,11 @@ let package = Package(
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
         .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "TestSupport"]),
+        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "CycleGAN", "NeuralNetwork", "Preprocessing", "NIfTI",
+                                                             "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -90,68 +90,111 @@ public enum BodyMask {
         return Float(centres[best])
     }
 
-    /// Keeps only the largest 6-connected component of `mask` (breadth-first labelling with one preallocated
-    /// queue, so 181×217×181 volumes cannot overflow a stack).
-    public static func keepLargestComponent(_ mask: inout [Bool], grid: GridSize) {
-        let n = grid.count
-        var label = [Int32](repeating: 0, count: n)
-        var queue = [Int32](repeating: 0, count: n)
-        var bestLabel: Int32 = 0, bestSize = 0
-        var current: Int32 = 0
-        mask.withUnsafeBufferPointer { m in
-            label.withUnsafeMutableBufferPointer { lab in
-                queue.withUnsafeMutableBufferPointer { q in
-                    for seed in 0..<n where m[seed] && lab[seed] == 0 {
-                        current += 1
-                        lab[seed] = current
-                        var head = 0, tail = 0
-                        q[tail] = Int32(seed); tail += 1
-                        while head < tail {
-                            let v = Int(q[head]); head += 1
-                            forEachNeighbour6(v, grid: grid) { u in
-                                if m[u] && lab[u] == 0 {
-                                    lab[u] = current
-                                    q[tail] = Int32(u); tail += 1
-                                }
-                            }
-                        }
-                        if tail > bestSize { bestSize = tail; bestLabel = current }
+    /// A copy of a mask with a one-voxel background border, so that face neighbours are plain offsets
+    /// (±1, ±rowStride, ±sliceStride) without bounds checks, and the border is one connected background shell.
+    struct PaddedMask {
+        let grid: GridSize
+        let rowStride: Int, sliceStride: Int
+        var cells: [UInt8]
+
+        init(_ mask: [Bool], grid: GridSize) {
+            self.grid = grid
+            rowStride = grid.nx + 2
+            sliceStride = (grid.nx + 2) * (grid.ny + 2)
+            cells = [UInt8](repeating: 0, count: sliceStride * (grid.nz + 2))
+            let rows = interiorRows
+            cells.withUnsafeMutableBufferPointer { c in
+                mask.withUnsafeBufferPointer { m in
+                    for (v, row) in rows.enumerated() {
+                        for i in 0..<grid.nx { c[row + i] = m[v * grid.nx + i] ? 1 : 0 }
                     }
                 }
             }
         }
-        for i in 0..<n { mask[i] = bestLabel != 0 && label[i] == bestLabel }
+
+        /// The padded index of the first interior cell of each source row (j, k), in source order.
+        var interiorRows: [Int] {
+            var rows: [Int] = []
+            rows.reserveCapacity(grid.ny * grid.nz)
+            for k in 0..<grid.nz {
+                for j in 0..<grid.ny { rows.append((k + 1) * sliceStride + (j + 1) * rowStride + 1) }
+            }
+            return rows
+        }
+
+        /// Writes the interior back: voxel is set when its cell equals `value`.
+        func unpad(into mask: inout [Bool], value: UInt8 = 1) {
+            let rows = interiorRows, nx = grid.nx
+            cells.withUnsafeBufferPointer { c in
+                mask.withUnsafeMutableBufferPointer { m in
+                    for (v, row) in rows.enumerated() {
+                        for i in 0..<nx { m[v * nx + i] = c[row + i] == value }
+                    }
+                }
+            }
+        }
+
+        /// Breadth-first flood from `seed` through cells equal to `from`, setting them to `to`; returns the
+        /// number of cells changed. `queue` must hold at least cells.count entries.
+        mutating func flood(from seed: Int, matching from: UInt8, setting to: UInt8, queue: UnsafeMutableBufferPointer<Int32>) -> Int {
+            let offsets = [1, -1, rowStride, -rowStride, sliceStride, -sliceStride]
+            let n = cells.count
+            return cells.withUnsafeMutableBufferPointer { c in
+                guard c[seed] == from else { return 0 }
+                c[seed] = to
+                queue[0] = Int32(seed)
+                var head = 0, tail = 1
+                while head < tail {
+                    let v = Int(queue[head])
+                    head += 1
+                    for o in offsets {
+                        let u = v + o
+                        if u >= 0 && u < n && c[u] == from {
+                            c[u] = to
+                            queue[tail] = Int32(u)
+                            tail += 1
+                        }
+                    }
+                }
+                return tail
+            }
+        }
+
+        /// Calls `body` with the padded index of every interior cell.
+        func forEachInterior(_ body: (Int) -> Void) {
+            for row in interiorRows {
+                for i in 0..<grid.nx { body(row + i) }
+            }
+        }
+    }
+
+    /// Keeps only the largest 6-connected component of `mask` (breadth-first floods with one preallocated
+    /// queue, so 181×217×181 volumes cannot overflow a stack).
+    public static func keepLargestComponent(_ mask: inout [Bool], grid: GridSize) {
+        var padded = PaddedMask(mask, grid: grid)
+        var queue = [Int32](repeating: 0, count: padded.cells.count)
+        // Cells: 0 background, 1 unvisited foreground, 2 visited, 3 the largest component so far.
+        var bestSeed = -1, bestSize = 0
+        queue.withUnsafeMutableBufferPointer { q in
+            for row in padded.interiorRows {
+                for seed in row..<(row + grid.nx) where padded.cells[seed] == 1 {
+                    let size = padded.flood(from: seed, matching: 1, setting: 2, queue: q)
+                    if size > bestSize { bestSize = size; bestSeed = seed }
+                }
+            }
+            if bestSeed >= 0 { _ = padded.flood(from: bestSeed, matching: 2, setting: 3, queue: q) }
+        }
+        padded.unpad(into: &mask, value: 3)
     }
 
     /// Fills every background region not 6-connected to the volume's border (3-D holes).
     public static func fillHoles3D(_ mask: inout [Bool], grid: GridSize) {
-        let n = grid.count
-        var outside = [Bool](repeating: false, count: n)
-        var queue = [Int32](repeating: 0, count: n)
-        mask.withUnsafeBufferPointer { m in
-            outside.withUnsafeMutableBufferPointer { out in
-                queue.withUnsafeMutableBufferPointer { q in
-                    var tail = 0
-                    func seed(_ v: Int) {
-                        if !m[v] && !out[v] { out[v] = true; q[tail] = Int32(v); tail += 1 }
-                    }
-                    for k in 0..<grid.nz {
-                        for j in 0..<grid.ny {
-                            for i in 0..<grid.nx
-                            where i == 0 || j == 0 || k == 0 || i == grid.nx - 1 || j == grid.ny - 1 || k == grid.nz - 1 {
-                                seed(grid.index(i, j, k))
-                            }
-                        }
-                    }
-                    var head = 0
-                    while head < tail {
-                        let v = Int(q[head]); head += 1
-                        forEachNeighbour6(v, grid: grid) { u in seed(u) }
-                    }
-                }
-            }
-        }
-        for i in 0..<n where !outside[i] { mask[i] = true }
+        var padded = PaddedMask(mask, grid: grid)
+        var queue = [Int32](repeating: 0, count: padded.cells.count)
+        // The padding shell is one connected background region touching every border voxel.
+        queue.withUnsafeMutableBufferPointer { q in _ = padded.flood(from: 0, matching: 0, setting: 2, queue: q) }
+        padded.unpad(into: &mask, value: 2)
+        for i in mask.indices { mask[i].toggle() }
     }
 
     /// Fills, in every slice across source axis `sliceAxis`, the background not 4-connected to the slice border.
@@ -194,27 +237,19 @@ public enum BodyMask {
 
     /// Grows the mask by one voxel along the six face neighbours.
     public static func dilate(_ mask: inout [Bool], grid: GridSize) {
-        let source = mask
-        source.withUnsafeBufferPointer { m in
-            mask.withUnsafeMutableBufferPointer { out in
-                for v in 0..<grid.count where m[v] {
-                    forEachNeighbour6(v, grid: grid) { out[$0] = true }
+        let source = PaddedMask(mask, grid: grid)
+        var grown = source
+        let r = source.rowStride, z = source.sliceStride
+        source.cells.withUnsafeBufferPointer { c in
+            grown.cells.withUnsafeMutableBufferPointer { g in
+                source.forEachInterior { v in
+                    if c[v] != 0 {
+                        g[v - 1] = 1; g[v + 1] = 1; g[v - r] = 1; g[v + r] = 1; g[v - z] = 1; g[v + z] = 1
+                    }
                 }
             }
         }
-    }
-
-    /// Calls `body` with the linear index of each in-grid face neighbour of voxel `v`.
-    @inline(__always)
-    static func forEachNeighbour6(_ v: Int, grid: GridSize, _ body: (Int) -> Void) {
-        let nx = grid.nx, nxy = grid.nx * grid.ny
-        let i = v % nx, j = (v / nx) % grid.ny, k = v / nxy
-        if i > 0 { body(v - 1) }
-        if i < nx - 1 { body(v + 1) }
-        if j > 0 { body(v - nx) }
-        if j < grid.ny - 1 { body(v + nx) }
-        if k > 0 { body(v - nxy) }
-        if k < grid.nz - 1 { body(v + nxy) }
+        grown.unpad(into: &mask)
     }
 
     /// The fraction of `true` voxels.

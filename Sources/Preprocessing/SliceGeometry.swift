@@ -112,6 +112,7 @@ public struct InPlaneGeometry: Hashable, Sendable {
     /// Pixel (x, y) of the resampled image sits at (x + offsetX, y + offsetY) of the output; negative when cropped.
     public let offsetX: Int, offsetY: Int
     let columnResampler: LinearResampler?, rowResampler: LinearResampler?
+    let inverseColumnResampler: LinearResampler?, inverseRowResampler: LinearResampler?
 
     /// `targetSpacing` nil keeps the source pixel spacing.
     public init(width: Int, height: Int, columnSpacing: Double, rowSpacing: Double, targetSpacing: Double?, size: Int) {
@@ -127,6 +128,8 @@ public struct InPlaneGeometry: Hashable, Sendable {
         resampledHeight = rh
         columnResampler = rw == width ? nil : LinearResampler(source: width, target: rw)
         rowResampler = rh == height ? nil : LinearResampler(source: height, target: rh)
+        inverseColumnResampler = rw == width ? nil : LinearResampler(source: rw, target: width)
+        inverseRowResampler = rh == height ? nil : LinearResampler(source: rh, target: height)
         // Centred: floor((size − n) / 2) pixels before, the rest after (for crops, the same on the other side).
         offsetX = Self.floorHalf(size - rw)
         offsetY = Self.floorHalf(size - rh)
@@ -171,8 +174,7 @@ public struct InPlaneGeometry: Hashable, Sendable {
         if !direct {
             let back = region.withUnsafeBufferPointer { reg in
                 resample(reg, fromWidth: resampledWidth, height: resampledHeight,
-                         columns: columnResampler.map { LinearResampler(source: $0.target, target: $0.source) },
-                         rows: rowResampler.map { LinearResampler(source: $0.target, target: $0.source) })
+                         columns: inverseColumnResampler, rows: inverseRowResampler)
             }
             for i in 0..<(width * height) { output[i] = back[i] }
         }

@@ -87,14 +87,23 @@ public struct SlicePipeline: Sendable {
     /// Prepares `volume` as `modality`. Throws on an invalid configuration, an empty volume, non-finite
     /// voxels, or a singular affine (no orientation).
     public func prepare(_ volume: Volume, as modality: Modality) throws -> PreparedVolume {
+        try prepare(volume, as: modality, bodyMask: nil)
+    }
+
+    /// As `prepare(_:as:)`, reusing a body mask already computed for this volume with `BodyMask.compute`
+    /// (e.g. when one MR is prepared for several planes); nil computes it.
+    public func prepare(_ volume: Volume, as modality: Modality, bodyMask: [Bool]?) throws -> PreparedVolume {
         try configuration.validate()
         func fail(_ reason: String) -> PreprocessingError { PreprocessingError(path: "volume \(volume.grid)", reason: reason) }
+        if let bodyMask, bodyMask.count != volume.grid.count {
+            throw fail("the body mask has \(bodyMask.count) voxels, the volume \(volume.grid.count)")
+        }
         guard volume.grid.count > 0, volume.voxels.count == volume.grid.count else { throw fail("empty volume") }
         guard volume.voxels.allSatisfy(\.isFinite) else { throw fail("volume holds NaN or infinite values") }
         guard let orientation = CanonicalOrientation(grid: volume.grid, affine: volume.affine) else {
             throw fail("the affine is singular, so the volume has no orientation:\n\(volume.affine)".replacingNewlines())
         }
-        let mask = BodyMask.compute(volume)
+        let mask = bodyMask ?? BodyMask.compute(volume)
         let map: IntensityMap = switch modality {
         case .ct: .ctWindow(configuration)
         case .mr: .mr(volume.voxels, mask: mask, normalization: configuration.mrNormalization)

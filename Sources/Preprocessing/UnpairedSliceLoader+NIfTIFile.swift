@@ -7,6 +7,6 @@ extension UnpairedSliceLoader {
     public convenience init(mrFiles: [URL], ctFiles: [URL], configuration: PreprocessingConfiguration, seed: UInt64,
                             augment: Bool = false, cacheDirectory: URL? = nil) throws {
         try self.init(mrFiles: mrFiles, ctFiles: ctFiles, configuration: configuration, seed: seed, augment: augment,
-                      cacheDirectory: cacheDirectory, rampIterations: 8, reader: { try NIfTIFile.read($0) })
+                      cacheDirectory: cacheDirectory, rampIterations: 2, reader: { try NIfTIFile.read($0) })
     }
 }

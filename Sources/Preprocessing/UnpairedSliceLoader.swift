@@ -9,16 +9,20 @@ import NIfTI
 /// temporary folder removed when the loader goes away). Cache files are reused when the input file (path, size,
 /// modification time), the configuration and the modality match, so a resumed run starts at once.
 ///
-/// Preparation runs in order (MR 0, CT 0, MR 1, CT 1, …) on a background thread. `init` returns as soon as one
-/// usable volume of each modality is ready; training can start while the rest are prepared.
+/// Preparation runs in order (MR 0, CT 0, MR 1, CT 1, …) on two background threads, published in that order. `init` returns as soon as one
+/// usable volume of each modality is ready; training can start while the rest are prepared (only
+/// `epochLength` waits for all of them).
 ///
 /// Determinism: `pair(at: i)` depends only on the seed, `i`, the two file lists (order and contents), the
 /// configuration, `augment` and `rampIterations` — never on timing, threads or whether the cache existed.
 /// The `j`-th usable volume of a modality (in list order) joins the pool at iteration `j · rampIterations`
-/// (0: all volumes from the start); a draw at iteration `i` waits, if it must, until the volumes it may use
-/// are prepared. Within its pool it picks a usable slice uniformly (each usable slice equally likely) with
-/// `SeededRandom(seed:stream: i)`, independently for MR and CT, and with `augment` mirrors each left–right with
-/// probability ½. So the same seed and iteration give the same pair, also after a restart.
+/// (0: all volumes from the start; the NIfTI-file initialiser uses 2: two training iterations take about as
+/// long as preparing one brain volume); a draw at iteration `i` waits, if it must, until the volumes it may use
+/// are prepared. The ramp leans the first `rampIterations` × (number of volumes) iterations slightly towards
+/// the first volumes: the price of a schedule that does not depend on timing. Within its pool a draw picks a
+/// usable slice uniformly (each usable slice equally likely) with `SeededRandom(seed:stream: i)`,
+/// independently for MR and CT, and with `augment` mirrors each left–right with probability ½. So the same
+/// seed and iteration give the same pair, also after a restart.
 public final class UnpairedSliceLoader: @unchecked Sendable {
     public let configuration: PreprocessingConfiguration
     public let seed: UInt64
@@ -175,6 +179,13 @@ final class LoaderState: @unchecked Sendable {
     private var skippedList: [Skipped] = []
     private var cancelled = false
     private var workerFinished = false
+    // Work in list order: claimed by up to two threads, published strictly in order.
+    private let order: [(modality: Modality, url: URL)]
+    private var remaining: [Modality: Int]
+    private var nextClaim = 0
+    private var publishCursor = 0
+    private var finishedResults: [Int: Result<PreparedCacheEntry, any Error>] = [:]
+    private var activeWorkers = 0
 
     init(mrFiles: [URL], ctFiles: [URL], configuration: PreprocessingConfiguration, cacheDirectory: URL,
          reader: @escaping @Sendable (URL) throws -> Volume) {
@@ -183,49 +194,72 @@ final class LoaderState: @unchecked Sendable {
         self.configuration = configuration
         self.cacheDirectory = cacheDirectory
         self.reader = reader
-    }
-
-    func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "mr2ct slice preparation"
-        thread.start()
-    }
-
-    private func run() {
-        var order: [(Modality, URL)] = []
+        var order: [(modality: Modality, url: URL)] = []
         for i in 0..<max(mrFiles.count, ctFiles.count) {
             if i < mrFiles.count { order.append((.mr, mrFiles[i])) }
             if i < ctFiles.count { order.append((.ct, ctFiles[i])) }
         }
-        var remaining: [Modality: Int] = [.mr: mrFiles.count, .ct: ctFiles.count]
-        for (modality, url) in order {
+        self.order = order
+        remaining = [.mr: mrFiles.count, .ct: ctFiles.count]
+    }
+
+    /// Starts `threads` preparation threads (two on a multi-core machine: preparing is mostly single-threaded
+    /// work, and results are published in list order whichever thread finishes first).
+    func start(threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))) {
+        condition.lock()
+        activeWorkers = threads
+        condition.unlock()
+        for t in 0..<threads {
+            let thread = Thread { [self] in work() }
+            thread.name = "mr2ct slice preparation \(t)"
+            thread.start()
+        }
+    }
+
+    private func work() {
+        while true {
             condition.lock()
-            let stop = cancelled
+            if cancelled || nextClaim >= order.count {
+                activeWorkers -= 1
+                if activeWorkers == 0 {
+                    done[.mr] = true
+                    done[.ct] = true
+                    workerFinished = true
+                }
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let index = nextClaim
+            nextClaim += 1
             condition.unlock()
-            if stop { break }
+            let (modality, url) = order[index]
             let result = Result { try prepare(url, as: modality) }
             condition.lock()
-            switch result {
-            case let .success(entry):
-                entries[modality]!.append(entry)
-                prefix[modality]!.append(prefix[modality]!.last! + entry.usableSlices.count)
-            case let .failure(error):
-                // One line, without repeating the file's path (the report names it).
-                var reason = String(describing: error).replacingNewlines()
-                if reason.hasPrefix(url.path + ": ") { reason.removeFirst(url.path.count + 2) }
-                skippedList.append(Skipped(modality: modality, url: url, reason: reason))
+            finishedResults[index] = result
+            while let ready = finishedResults.removeValue(forKey: publishCursor) {
+                publish(ready, modality: order[publishCursor].modality, url: order[publishCursor].url)
+                publishCursor += 1
             }
-            remaining[modality]! -= 1
-            if remaining[modality]! == 0 { done[modality] = true }
             condition.broadcast()
             condition.unlock()
         }
-        condition.lock()
-        done[.mr] = true
-        done[.ct] = true
-        workerFinished = true
-        condition.broadcast()
-        condition.unlock()
+    }
+
+    /// Adds a finished volume to its modality's list (under the lock).
+    private func publish(_ result: Result<PreparedCacheEntry, any Error>, modality: Modality, url: URL) {
+        switch result {
+        case let .success(entry):
+            entries[modality]!.append(entry)
+            prefix[modality]!.append(prefix[modality]!.last! + entry.usableSlices.count)
+        case let .failure(error):
+            // One line, without repeating the file's path (the report names it).
+            var reason = String(describing: error).replacingNewlines()
+            if reason.hasPrefix(url.path + ": ") { reason.removeFirst(url.path.count + 2) }
+            skippedList.append(Skipped(modality: modality, url: url, reason: reason))
+        }
+        remaining[modality]! -= 1
+        if remaining[modality]! == 0 { done[modality] = true }
     }
 
     /// Reads, prepares and caches one volume (or maps its existing cache file).

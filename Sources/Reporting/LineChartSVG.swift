@@ -34,12 +34,15 @@ public struct LineChartSVG: Sendable {
     public var width: Int
     public var height: Int
     public var maximumPointsPerSeries: Int
+    /// Centred moving average over this many points before drawing (1 = the raw values), for noisy losses.
+    public var smoothing: Int
 
     /// Colour-blind-friendly palette (Okabe & Ito 2008), then greys.
     public static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442", "#999999"]
 
     public init(title: String? = nil, xLabel: String = "", yLabel: String = "", series: [ChartSeries],
-                logarithmicY: Bool = false, width: Int = 720, height: Int = 360, maximumPointsPerSeries: Int = 1500) {
+                logarithmicY: Bool = false, width: Int = 720, height: Int = 360, maximumPointsPerSeries: Int = 1500,
+                smoothing: Int = 1) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -48,6 +51,7 @@ public struct LineChartSVG: Sendable {
         self.width = width
         self.height = height
         self.maximumPointsPerSeries = maximumPointsPerSeries
+        self.smoothing = smoothing
     }
 
     /// The chart as an `<svg>` element (embeddable in HTML, or a file on its own).
@@ -64,7 +68,8 @@ public struct LineChartSVG: Sendable {
             for (x, y) in zip(s.x, s.y) where x.isFinite && y.isFinite && (!logarithmicY || y > 0) {
                 points.append((x, logarithmicY ? log10(y) : y))
             }
-            return (s.name, s.color ?? Self.palette[i % Self.palette.count], Self.decimate(points, to: maximumPointsPerSeries))
+            let smoothed = Self.movingAverage(points, window: smoothing)
+            return (s.name, s.color ?? Self.palette[i % Self.palette.count], Self.decimate(smoothed, to: maximumPointsPerSeries))
         }
         let all = lines.flatMap(\.points)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"11\">\n"
@@ -143,6 +148,19 @@ public struct LineChartSVG: Sendable {
     }
 
     // MARK: - Helpers (internal for tests)
+
+    /// Centred moving average of the y values over `window` points (shrinking at the ends); x unchanged.
+    static func movingAverage(_ points: [(Double, Double)], window: Int) -> [(Double, Double)] {
+        guard window > 1, points.count > 1 else { return points }
+        var prefix = [0.0]
+        prefix.reserveCapacity(points.count + 1)
+        for p in points { prefix.append(prefix[prefix.count - 1] + p.1) }
+        let half = window / 2
+        return points.indices.map { i in
+            let lo = max(0, i - half), hi = min(points.count, i - half + window)
+            return (points[i].0, (prefix[hi] - prefix[lo]) / Double(hi - lo))
+        }
+    }
 
     /// Means of `limit` equal-count bins of `points` (unchanged when it has at most `limit` points).
     static func decimate(_ points: [(Double, Double)], to limit: Int) -> [(Double, Double)] {

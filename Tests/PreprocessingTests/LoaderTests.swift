@@ -161,6 +161,27 @@ func loaderConfiguration() -> PreprocessingConfiguration {
         #expect(early.count == 3)
     }
 
+    /// Volumes finishing out of order on the two preparation threads are still published in list order: a slow
+    /// first MR does not change which volumes the first iterations draw from.
+    @Test func slowFirstVolumeKeepsTheOrder() throws {
+        let volumes = files.volumes
+        let slowReader: @Sendable (URL) throws -> Volume = { url in
+            if url.lastPathComponent == "mr0.nii" { usleep(300_000) }
+            guard let v = volumes[url.lastPathComponent] else { throw PreprocessingError(path: url.path, reason: "missing") }
+            return v
+        }
+        let slow = try UnpairedSliceLoader(mrFiles: mrURLs, ctFiles: ctURLs, configuration: loaderConfiguration(), seed: 42,
+                                           augment: false, cacheDirectory: nil, rampIterations: 3, reader: slowReader)
+        let reference = try makeLoader()
+        for i in 0..<30 {
+            #expect(slow.pairSources(at: i).mr.url == reference.pairSources(at: i).mr.url, "iteration \(i)")
+            #expect(slow.pair(at: i).mr == reference.pair(at: i).mr, "iteration \(i)")
+        }
+        #expect(slow.pairSources(at: 0).mr.url.lastPathComponent == "mr0.nii")
+        slow.waitUntilPrepared()
+        #expect(slow.skippedFiles.map(\.url.lastPathComponent) == ["broken.nii", "empty.nii"])
+    }
+
     /// Cache files are written once and reused for the same inputs and configuration; another configuration
     /// makes new ones; a private cache folder disappears with its loader.
     @Test func cacheIsReusedAndKeyedByConfiguration() throws {

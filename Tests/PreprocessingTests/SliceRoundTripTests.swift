@@ -167,4 +167,17 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
         let back = pipeline.reassemble(identityNetwork(prepared), like: prepared, as: .mr)
         #expect(maxAbsDifference(back.voxels, volume.voxels) < 1e-4)
     }
+
+    /// A body mask computed once can be reused (multi-plane conversion); a mask of the wrong size is refused.
+    @Test func preparedWithAGivenMask() throws {
+        let volume = makeRASVolume(9, 8, 6)
+        let mask = BodyMask.compute(volume)
+        var configuration = PreprocessingConfiguration()
+        configuration.sliceSize = 12
+        let pipeline = SlicePipeline(configuration: configuration)
+        let a = try pipeline.prepare(volume, as: .mr), b = try pipeline.prepare(volume, as: .mr, bodyMask: mask)
+        #expect(a.bodyMask == b.bodyMask && a.intensityMap == b.intensityMap)
+        #expect((0..<a.sliceCount).allSatisfy { a.inputSlice($0) == b.inputSlice($0) })
+        #expect(throws: PreprocessingError.self) { try pipeline.prepare(volume, as: .mr, bodyMask: [true]) }
+    }
 }

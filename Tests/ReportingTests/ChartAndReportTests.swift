@@ -81,6 +81,14 @@ final class ElementCollector: NSObject, XMLParserDelegate {
     #expect(svg.utf8.count < 40_000)
 }
 
+@Test func movingAverageSmoothsWithShrinkingEnds() {
+    let points = [(0.0, 1.0), (1, 2), (2, 6), (3, 3)]
+    let smoothed = LineChartSVG.movingAverage(points, window: 3)
+    #expect(smoothed.map(\.0) == [0, 1, 2, 3])
+    #expect(smoothed.map(\.1) == [1.5, 3, 11.0 / 3, 4.5])
+    #expect(LineChartSVG.movingAverage(points, window: 1).map(\.1) == [1, 2, 6, 3])
+}
+
 @Test func htmlReportIsSelfContainedAndEmbedsPictures() throws {
     let dir = try TestSupport.makeTemporaryDirectory("report")
     defer { try? FileManager.default.removeItem(at: dir) }

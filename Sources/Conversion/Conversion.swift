@@ -1,1 +1,0 @@
-// Conversion module: see README.md, "Architecture".

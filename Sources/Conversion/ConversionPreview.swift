@@ -1,0 +1,50 @@
+import Foundation
+import NIfTI
+import Preprocessing
+import Reporting
+
+/// A quick-look PNG of a conversion: the central axial slice of the MR and of the synthetic CT side by side,
+/// in radiological convention (patient's right on the image's left, anterior up), one image pixel per voxel.
+/// MR grey levels span its slice's 1st–99th percentiles; the sCT's span [−1024, 2000] HU.
+public enum ConversionPreview {
+    public static let ctWindow: (lower: Float, upper: Float) = (-1024, 2000)
+
+    public static func write(mr: Volume, syntheticCT: Volume, to url: URL) throws {
+        let (pixels, width, height) = image(mr: mr, syntheticCT: syntheticCT)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try PNGImage.writeGray8(pixels, width: width, height: height, to: url)
+    }
+
+    /// The grey pixels (row-major, top row first), width and height of the preview.
+    public static func image(mr: Volume, syntheticCT: Volume) -> (pixels: [UInt8], width: Int, height: Int) {
+        let orientation = CanonicalOrientation(grid: mr.grid, affine: mr.affine)
+        let canonical = orientation?.canonicalGrid ?? mr.grid
+        let width = canonical.nx, height = canonical.ny, c = canonical.nz / 2
+        func sourceIndex(_ a: Int, _ b: Int) -> Int {
+            orientation?.sourceIndex(a, b, c) ?? mr.grid.index(a, b, c)
+        }
+        // (row, column) -> source voxel: column runs from the patient's right (canonical a high) to left,
+        // rows from anterior (b high) to posterior.
+        var indices = [Int](repeating: 0, count: width * height)
+        for row in 0..<height {
+            for column in 0..<width { indices[row * width + column] = sourceIndex(width - 1 - column, height - 1 - row) }
+        }
+        let mrValues = indices.map { mr.voxels[$0] }.filter(\.isFinite).sorted()
+        let lower = mrValues.isEmpty ? 0 : mrValues[mrValues.count / 100]
+        let upper = mrValues.isEmpty ? 1 : mrValues[min(mrValues.count - 1, mrValues.count * 99 / 100)]
+        func grey(_ v: Float, _ lo: Float, _ hi: Float) -> UInt8 {
+            guard hi > lo, v.isFinite else { return 0 }
+            return UInt8(max(0, min(255, ((v - lo) / (hi - lo) * 255).rounded())))
+        }
+        let gap = 2, total = 2 * width + gap
+        var pixels = [UInt8](repeating: 0, count: total * height)
+        for row in 0..<height {
+            for column in 0..<width {
+                let v = indices[row * width + column]
+                pixels[row * total + column] = grey(mr.voxels[v], lower, upper)
+                pixels[row * total + width + gap + column] = grey(syntheticCT.voxels[v], ctWindow.lower, ctWindow.upper)
+            }
+        }
+        return (pixels, total, height)
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Evaluation
+import MR2CTSupport
+import NIfTI
+import Preprocessing
+
+/// A synthetic CT to score, with the reference CT (and mask) it was matched to, or why none was found.
+public struct EvaluationPair: Sendable, Hashable {
+    public var prediction: URL
+    public var reference: URL?
+    /// The mask file; nil = the body mask of the reference CT.
+    public var mask: URL?
+    public var problem: String?
+}
+
+/// Pairs synthetic CTs with reference CTs (and masks) by file name.
+///
+/// Files are matched by stem: a prediction `x_sct.nii.gz` (or `x.nii.gz`, `x-pred.nii`) goes with the reference
+/// whose stem is the longest one that equals the prediction's stem or starts it followed by `_`, `-` or `.`;
+/// a mask goes with the reference whose stem it matches the same way (`x_mask.nii.gz` ↔ `x.nii.gz`).
+public enum EvaluationMatching {
+    /// The reference stem (longest) that `candidate` equals or extends after a separator; nil if none.
+    public static func bestKey(for candidate: String, among keys: [String]) -> String? {
+        keys.filter { key in
+            candidate == key || (candidate.hasPrefix(key)
+                && candidate.dropFirst(key.count).first.map { "_-.".contains($0) } == true)
+        }.max { $0.count < $1.count }
+    }
+
+    /// Files when `path` is a volume file, its volume files when it is a folder.
+    static func files(_ path: String) throws -> (urls: [URL], isFolder: Bool) {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw EvaluationInputError(path: url.path, reason: "no such file or folder")
+        }
+        if isDirectory.boolValue {
+            let urls = try NIfTIFile.volumeFiles(in: url)
+            guard !urls.isEmpty else { throw EvaluationInputError(path: url.path, reason: "folder holds no NIfTI volume") }
+            return (urls, true)
+        }
+        return ([url], false)
+    }
+
+    /// The pairs to evaluate: every prediction, with its reference and mask or the reason it has none.
+    public static func pairs(prediction: String, reference: String, mask: String?) throws -> [EvaluationPair] {
+        let predictions = try files(prediction), references = try files(reference)
+        let masks = try mask.map(files)
+        let referenceByStem = Dictionary(references.urls.map { (NIfTIFile.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        let stems = Array(referenceByStem.keys)
+        var maskByReference: [String: [URL]] = [:]
+        if let masks, masks.isFolder {
+            for url in masks.urls {
+                if let key = bestKey(for: NIfTIFile.stem(of: url), among: stems) { maskByReference[key, default: []].append(url) }
+            }
+        }
+        return predictions.urls.map { p in
+            var pair = EvaluationPair(prediction: p, reference: nil, mask: nil, problem: nil)
+            if !references.isFolder {
+                pair.reference = references.urls[0]
+            } else if let key = bestKey(for: NIfTIFile.stem(of: p), among: stems) {
+                pair.reference = referenceByStem[key]
+            } else {
+                pair.problem = "no reference CT in \(reference) matches the name \(NIfTIFile.stem(of: p))"
+                return pair
+            }
+            guard let masks, let ref = pair.reference else { return pair }
+            if !masks.isFolder {
+                pair.mask = masks.urls[0]
+            } else {
+                let stem = NIfTIFile.stem(of: ref)
+                let candidates = maskByReference[stem] ?? []
+                if let exact = candidates.first(where: { NIfTIFile.stem(of: $0) == stem }) {
+                    pair.mask = exact
+                } else if candidates.count == 1 {
+                    pair.mask = candidates[0]
+                } else {
+                    pair.problem = candidates.isEmpty ? "no mask in \(mask!) matches the reference \(stem)"
+                        : "several masks match the reference \(stem): " + candidates.map(\.lastPathComponent).joined(separator: ", ")
+                }
+            }
+            return pair
+        }
+    }
+}
+
+/// An evaluation input that does not exist or holds nothing to evaluate.
+public struct EvaluationInputError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The score of one synthetic CT.
+public struct EvaluationRecord: Sendable {
+    public var pair: EvaluationPair
+    public var metrics: SyntheticCTMetrics?
+    public var error: String?
+    public var status: String { metrics == nil ? "error" : "ok" }
+
+    /// {"kind":"volume","prediction":…,"reference":…,"mask":…|null,"mae":…,"me":…,"psnr":…,"ssim":…,"voxels":…,
+    /// "status":…,"error":…}; mask null = the reference's body mask; psnr null = identical images (infinite).
+    public var jsonLine: String {
+        let m = metrics
+        let fields: [(String, String)] = [
+            ("kind", JSONText.string("volume")),
+            ("prediction", JSONText.string(pair.prediction.path)),
+            ("reference", pair.reference.map { JSONText.string($0.path) } ?? "null"),
+            ("mask", pair.mask.map { JSONText.string($0.path) } ?? "null"),
+            ("mae", m.map { JSONText.number($0.mae) } ?? "null"),
+            ("me", m.map { JSONText.number($0.me) } ?? "null"),
+            ("psnr", m.map { JSONText.number($0.psnr) } ?? "null"),
+            ("ssim", m.map { JSONText.number($0.ssim, digits: 8) } ?? "null"),
+            ("voxels", m.map { "\($0.voxels)" } ?? "null"),
+            ("status", JSONText.string(status)),
+            ("error", error.map(JSONText.string) ?? "null"),
+        ]
+        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// Mean and sample standard deviation (n − 1) of each metric over the volumes that were scored.
+public struct EvaluationSummary: Sendable {
+    public struct Statistic: Sendable, Hashable {
+        public var mean: Double
+        /// nil for fewer than two values.
+        public var sd: Double?
+    }
+    public var volumes: Int
+    public var failed: Int
+    public var mae, me, psnr, ssim: Statistic?
+
+    public init(_ records: [EvaluationRecord]) {
+        let scored = records.compactMap(\.metrics)
+        volumes = scored.count
+        failed = records.count - scored.count
+        func statistic(_ values: [Double]) -> Statistic? {
+            guard !values.isEmpty else { return nil }
+            let mean = values.reduce(0, +) / Double(values.count)
+            guard values.count > 1 else { return Statistic(mean: mean, sd: nil) }
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+            return Statistic(mean: mean, sd: variance.squareRoot())
+        }
+        mae = statistic(scored.map(\.mae))
+        me = statistic(scored.map(\.me))
+        psnr = statistic(scored.map(\.psnr))
+        ssim = statistic(scored.map(\.ssim))
+    }
+
+    /// {"kind":"summary","volumes":…,"failed":…,"mae_mean":…,"mae_sd":…,…}
+    public var jsonLine: String {
+        var fields: [(String, String)] = [("kind", JSONText.string("summary")), ("volumes", "\(volumes)"), ("failed", "\(failed)")]
+        for (name, s) in [("mae", mae), ("me", me), ("psnr", psnr), ("ssim", ssim)] {
+            fields.append(("\(name)_mean", s.map { JSONText.number($0.mean, digits: name == "ssim" ? 8 : 6) } ?? "null"))
+            fields.append(("\(name)_sd", s?.sd.map { JSONText.number($0, digits: name == "ssim" ? 8 : 6) } ?? "null"))
+        }
+        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// Scores synthetic CTs against reference CTs.
+public enum EvaluationRunner {
+    /// Two grids agree when their sizes are equal and their affines differ by at most 1e-4 of the largest entry
+    /// (float32 headers round-trip to about 1e-7).
+    static func sameGrid(_ a: Volume, _ b: Volume) -> Bool {
+        guard a.grid == b.grid else { return false }
+        let scale = max(1, (0..<3).flatMap { r in (0..<4).map { abs(b.affine[r, $0]) } }.max() ?? 1)
+        return (0..<3).allSatisfy { r in (0..<4).allSatisfy { abs(a.affine[r, $0] - b.affine[r, $0]) <= 1e-4 * scale } }
+    }
+
+    /// Scores one pair: reads the volumes, checks that they share a grid, takes the mask (file voxels > 0, or the
+    /// reference's body mask) and computes the SynthRAD metrics.
+    public static func evaluate(_ pair: EvaluationPair, ssimWindow: SSIMWindow = .synthRAD,
+                                readOptions: NIfTIReadOptions = .init()) -> EvaluationRecord {
+        var record = EvaluationRecord(pair: pair, metrics: nil, error: pair.problem)
+        guard pair.problem == nil, let referenceURL = pair.reference else { return record }
+        do {
+            let prediction = try NIfTIFile.read(pair.prediction, options: readOptions)
+            let reference = try NIfTIFile.read(referenceURL, options: readOptions)
+            guard sameGrid(prediction, reference) else {
+                throw EvaluationInputError(path: pair.prediction.path, reason: "not on the grid of \(referenceURL.path) "
+                                           + "(\(prediction.grid) vs \(reference.grid), or a different affine)")
+            }
+            let mask: [Bool]
+            if let maskURL = pair.mask {
+                let volume = try NIfTIFile.read(maskURL, options: readOptions)
+                guard sameGrid(volume, reference) else {
+                    throw EvaluationInputError(path: maskURL.path, reason: "mask is not on the grid of \(referenceURL.path)")
+                }
+                mask = volume.voxels.map { $0 > 0 }
+            } else {
+                mask = BodyMask.compute(reference)
+            }
+            do {
+                record.metrics = try SyntheticCTEvaluation.evaluate(prediction: prediction, reference: reference,
+                                                                    mask: mask, ssimWindow: ssimWindow)
+            } catch {
+                throw EvaluationInputError(path: pair.prediction.path, reason: "\(error)")
+            }
+        } catch {
+            record.error = ConversionRunner.reason(of: error, path: pair.prediction.path)
+        }
+        return record
+    }
+
+    /// The records and the summary as CSV: one row per volume, then a "mean" and an "sd" row.
+    public static func csv(_ records: [EvaluationRecord], summary: EvaluationSummary) -> String {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        func number(_ x: Double?, digits: Int = 6) -> String { x.map { $0.isFinite ? JSONText.number($0, digits: digits) : "inf" } ?? "" }
+        var lines = ["row,prediction,reference,mask,mae,me,psnr,ssim,voxels,status,error"]
+        for r in records {
+            let m = r.metrics
+            lines.append([
+                "volume", field(r.pair.prediction.path), field(r.pair.reference?.path ?? ""), field(r.pair.mask?.path ?? ""),
+                number(m?.mae), number(m?.me), number(m?.psnr), number(m?.ssim, digits: 8), m.map { "\($0.voxels)" } ?? "",
+                r.status, field(r.error ?? ""),
+            ].joined(separator: ","))
+        }
+        let s = summary
+        lines.append(["mean", "", "", "", number(s.mae?.mean), number(s.me?.mean), number(s.psnr?.mean),
+                      number(s.ssim?.mean, digits: 8), "\(s.volumes)", "", ""].joined(separator: ","))
+        lines.append(["sd", "", "", "", number(s.mae?.sd), number(s.me?.sd), number(s.psnr?.sd),
+                      number(s.ssim?.sd, digits: 8), "\(s.volumes)", "", ""].joined(separator: ","))
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

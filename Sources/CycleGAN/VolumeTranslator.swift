@@ -1,0 +1,129 @@
+import Foundation
+import NIfTI
+import NeuralNetwork
+import Preprocessing
+
+/// Turns an MR volume into a synthetic CT with an MR→CT generator: the MR is prepared exactly as in training
+/// (`SlicePipeline`, `.mr`), the generator runs over its slices in batches, the predictions are reassembled on the
+/// MR's grid and mapped back to HU with the CT window (`.ct`), and voxels outside the MR's body mask become air.
+/// With several planes the per-plane volumes are averaged in HU (multi-plane fusion).
+public struct VolumeTranslator {
+    public let generator: ResnetGenerator
+    public let preprocessing: PreprocessingConfiguration
+
+    /// The value given to voxels outside the body mask (air).
+    public static let airHU: Float = -1024
+
+    public init(generator: ResnetGenerator, preprocessing: PreprocessingConfiguration) {
+        self.generator = generator
+        self.preprocessing = preprocessing
+    }
+
+    /// MR volume -> synthetic CT (HU) on exactly the MR's grid (same header geometry); air (-1024) outside the
+    /// body mask. `planes` nil means the training plane; several planes are averaged. `progress(done, total)`
+    /// is called after each batch of slices, over all planes.
+    public func translate(_ mr: Volume, planes: [SlicePlane]? = nil, batchSize: Int = 4,
+                          progress: ((Int, Int) -> Void)? = nil) throws -> Volume {
+        var unique: [SlicePlane] = []
+        for plane in planes ?? [preprocessing.plane] where !unique.contains(plane) { unique.append(plane) }
+        let planes = unique
+        guard !planes.isEmpty else { throw TranslationError("no slice plane given") }
+        let batch = max(1, batchSize)
+        let channels = generator.configuration.inputChannels
+        guard channels == preprocessing.contextSlices else {
+            throw TranslationError("the generator takes \(channels) input channels but the preprocessing gives "
+                                   + "\(preprocessing.contextSlices) context slices")
+        }
+
+        // One body mask for every plane; each plane is prepared only while its slices run.
+        let mask = BodyMask.compute(mr)
+        let slicesPerPlane = try planes.map { try sliceCount(of: mr, in: $0) }
+        let total = slicesPerPlane.reduce(0, +)
+        var done = 0
+        var sum = [Double](repeating: 0, count: mr.grid.count)
+        let size = preprocessing.sliceSize
+        let pixels = size * size
+        // Slices without any body are not run through the network: their voxels become air below anyway.
+        let emptySlice = [Float](repeating: -1, count: pixels)
+
+        for plane in planes {
+            var configuration = preprocessing
+            configuration.plane = plane
+            let pipeline = SlicePipeline(configuration: configuration)
+            let volume = try pipeline.prepare(mr, as: .mr, bodyMask: mask)
+            var slices = [[Float]](repeating: emptySlice, count: volume.sliceCount)
+            let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
+            done += volume.sliceCount - work.count
+            var start = 0
+            while start < work.count {
+                let indices = Array(work[start..<min(start + batch, work.count)])
+                let input = Tensor(shape: [indices.count, channels, size, size])
+                for (n, index) in indices.enumerated() {
+                    let slice = volume.inputSlice(index)
+                    guard slice.count == channels * pixels else {
+                        throw TranslationError("slice \(index) has \(slice.count) values, expected \(channels * pixels)")
+                    }
+                    _ = slice.withUnsafeBufferPointer { src in
+                        UnsafeMutableBufferPointer(rebasing: input.data[(n * channels * pixels)...])
+                            .update(fromContentsOf: src)
+                    }
+                }
+                let output = generator.infer(input)
+                for (n, index) in indices.enumerated() {
+                    slices[index] = Array(output.data[(n * pixels)..<((n + 1) * pixels)])
+                }
+                start += indices.count
+                done += indices.count
+                progress?(done, total)
+            }
+            let ct = pipeline.reassemble(slices, like: volume, as: .ct)
+            guard ct.voxels.count == sum.count else {
+                throw TranslationError("reassembled volume has \(ct.voxels.count) voxels, the MR \(sum.count)")
+            }
+            ct.voxels.withUnsafeBufferPointer { v in
+                sum.withUnsafeMutableBufferPointer { s in
+                    for i in 0..<s.count { s[i] += Double(v[i]) }
+                }
+            }
+        }
+
+        let scale = 1 / Double(planes.count)
+        var voxels = [Float](repeating: Self.airHU, count: sum.count)
+        voxels.withUnsafeMutableBufferPointer { out in
+            sum.withUnsafeBufferPointer { s in
+                mask.withUnsafeBufferPointer { m in
+                    for i in 0..<out.count where m[i] { out[i] = Float(s[i] * scale) }
+                }
+            }
+        }
+        var result = mr.replacingVoxels(voxels)
+        // Geometry (dim, pixdim, qform, sform, codes, units) stays the MR's; the values are plain HU.
+        result.header.sclSlope = 1
+        result.header.sclInter = 0
+        result.header.calMin = 0
+        result.header.calMax = 0
+        result.header.intentCode = 0
+        result.header.descrip = "mr2ct synthetic CT (HU)"
+        return result
+    }
+
+    /// The number of `plane` slices of `mr` (its canonical RAS grid's extent across the plane).
+    func sliceCount(of mr: Volume, in plane: SlicePlane) throws -> Int {
+        guard let orientation = CanonicalOrientation(grid: mr.grid, affine: mr.affine) else {
+            throw TranslationError("the affine is singular (no orientation)")
+        }
+        let g = orientation.canonicalGrid
+        switch plane {
+        case .axial: return g.nz
+        case .coronal: return g.ny
+        case .sagittal: return g.nx
+        }
+    }
+}
+
+/// Why a volume could not be translated (one line; the caller prefixes the file name).
+public struct TranslationError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

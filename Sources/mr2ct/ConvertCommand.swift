@@ -1,0 +1,121 @@
+import ArgumentParser
+import Conversion
+import CycleGAN
+import Foundation
+import MR2CTSupport
+import NeuralNetwork
+import NIfTI
+import Preprocessing
+
+/// `mr2ct convert`: MR volumes -> synthetic CT volumes (INT16 NIfTI in HU on the MR's grid), one JSON line each.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert MR volumes into synthetic CT volumes (INT16 NIfTI, HU, on each MR's grid).",
+        discussion: """
+        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input,
+        one per line. Standard output gets one JSON line per volume:
+          {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…}
+        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed
+        (the others are still converted). Outputs are written to a temporary file and renamed: an interrupted run
+        never leaves a partial output under its final name.
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("A run folder of mr2ct train or a generator .safetensors file.", valueName: "RUN_DIR|FILE"))
+    var model: String
+
+    @Argument(help: ArgumentHelp("MR volumes, folders of volumes, or - for paths on standard input.", valueName: "INPUT"))
+    var inputs: [String]
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("Output folder (created if missing).", valueName: "OUTDIR"))
+    var output: String
+
+    @Option(name: .long, help: ArgumentHelp("Output file name pattern; {stem} is the input's name without .nii/.nii.gz.",
+                                            valueName: "PATTERN"))
+    var name: String = OutputNaming.defaultPattern
+
+    @Flag(name: .long, help: "Skip inputs whose output exists (status \"skipped\").")
+    var skipExisting = false
+
+    @Flag(name: .long, help: "Replace existing outputs. Without this or --skip-existing an existing output is an error.")
+    var overwrite = false
+
+    @Option(name: .long, help: ArgumentHelp("Convert only the I-th (0-based) of N parts of the sorted input list.", valueName: "I/N"))
+    var shard: String?
+
+    @Option(name: .long, help: ArgumentHelp("Slice planes, comma-separated; several are averaged (default: the model's).",
+                                            valueName: "axial,coronal,sagittal"))
+    var planes: String?
+
+    @Option(name: .long, help: "Slices per generator call.")
+    var batchSize: Int = 4
+
+    @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops); default: all cores.")
+    var threads: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT.", valueName: "DIR"))
+    var preview: String?
+
+    @Flag(name: .long, help: "Replace NaN/Inf voxels of an input with 0 instead of refusing the file.")
+    var replaceNonFinite = false
+
+    func validate() throws {
+        if skipExisting && overwrite { throw ValidationError("--skip-existing and --overwrite exclude each other") }
+        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
+        do { _ = try OutputNaming(pattern: name) } catch { throw ValidationError("\(error)") }
+        if let planes { _ = try parsePlanes(planes) }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func parsePlanes(_ text: String) throws -> [SlicePlane] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !names.isEmpty else { throw ValidationError("--planes needs at least one of axial, coronal, sagittal") }
+        return try names.map { name in
+            guard let plane = SlicePlane(rawValue: name) else {
+                throw ValidationError("unknown plane \"\(name)\" (axial, coronal or sagittal)")
+            }
+            return plane
+        }
+    }
+
+    func run() throws {
+        if let threads { ComputeThreads.set(threads) }
+        var options = ConversionOptions(outputDirectory: URL(fileURLWithPath: output).standardizedFileURL,
+                                        naming: try OutputNaming(pattern: name))
+        options.existing = skipExisting ? .skip : (overwrite ? .overwrite : .fail)
+        options.planes = try planes.map(parsePlanes)
+        options.batchSize = batchSize
+        options.previewDirectory = preview.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        options.readOptions.nonFinite = replaceNonFinite ? .replaceWithZero : .refuse
+
+        var standardError = StandardErrorStream()
+        let loaded: SyntheticCTModel
+        do { loaded = try SyntheticCTModel.load(URL(fileURLWithPath: model)) } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        if let planes = options.planes, planes != [loaded.preprocessing.plane] {
+            print("mr2ct: note: the model was trained on \(loaded.preprocessing.plane.rawValue) slices; predicting in "
+                  + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
+        }
+        do {
+            try FileManager.default.createDirectory(at: options.outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            print("mr2ct: \(options.outputDirectory.path): cannot create the output folder", to: &standardError)
+            throw ExitCode.failure
+        }
+        let plan = ConversionRunner.plan(ConversionInputs.expand(inputs), options: options)
+        let mine = try shard.map { try Shard(parsing: $0).select(plan) } ?? plan
+        if mine.isEmpty {
+            print("mr2ct: no input volume" + (shard.map { " in shard \($0)" } ?? ""), to: &standardError)
+            return
+        }
+        let runner = ConversionRunner(model: loaded, options: options)
+        let results = runner.run(mine) { result in
+            FileHandle.standardOutput.write(Data((result.jsonLine + "\n").utf8))
+        }
+        if results.contains(where: { $0.status == .error }) { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Conversion
+import Evaluation
+import Foundation
+import MR2CTSupport
+
+/// `mr2ct evaluate`: SynthRAD image metrics of synthetic CTs against reference CTs.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score synthetic CTs against reference CTs: MAE, ME, PSNR, SSIM inside the body (SynthRAD 2023).",
+        discussion: """
+        --pred and --ref are files or folders; in folders a prediction x_sct.nii.gz goes with the reference x.nii.gz
+        (and a mask x_mask.nii.gz or x.nii.gz in a --mask folder). Without --mask the body mask of the reference CT
+        is used. MAE and ME in HU are unclipped (ME = mean of sCT − CT); PSNR and SSIM use both images clipped to
+        [-1024, 3000] HU, data range 4024. Standard output: one JSON line per volume ("kind":"volume") and a last
+        one with mean and sample sd ("kind":"summary"). Exit status 1 when any volume could not be scored.
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Synthetic CT file or folder.", valueName: "SCT"))
+    var pred: String
+
+    @Option(name: .long, help: ArgumentHelp("Reference CT file or folder.", valueName: "CT"))
+    var ref: String
+
+    @Option(name: .long, help: ArgumentHelp("Mask file or folder (voxels > 0 are scored); default: the reference's body mask.",
+                                            valueName: "MASK"))
+    var mask: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write the table as CSV (a row per volume, then mean and sd rows).", valueName: "FILE"))
+    var csv: String?
+
+    @Option(name: .long, help: ArgumentHelp("SSIM window: synthrad (uniform 7³, SynthRAD 2023) or gaussian (σ 1.5, Wang 2004).",
+                                            valueName: "synthrad|gaussian"))
+    var ssimWindow: String = "synthrad"
+
+    func validate() throws {
+        guard ["synthrad", "gaussian"].contains(ssimWindow) else {
+            throw ValidationError("--ssim-window must be synthrad or gaussian")
+        }
+    }
+
+    func run() throws {
+        var standardError = StandardErrorStream()
+        let pairs: [EvaluationPair]
+        do { pairs = try EvaluationMatching.pairs(prediction: pred, reference: ref, mask: mask) } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        let window: SSIMWindow = ssimWindow == "gaussian" ? .gaussian(sigma: 1.5) : .synthRAD
+        var records: [EvaluationRecord] = []
+        for pair in pairs {
+            let record = EvaluationRunner.evaluate(pair, ssimWindow: window)
+            if let error = record.error { print("mr2ct: \(pair.prediction.path): \(error)", to: &standardError) }
+            FileHandle.standardOutput.write(Data((record.jsonLine + "\n").utf8))
+            records.append(record)
+        }
+        let summary = EvaluationSummary(records)
+        FileHandle.standardOutput.write(Data((summary.jsonLine + "\n").utf8))
+        if let csv {
+            do {
+                try AtomicFile.write(Data(EvaluationRunner.csv(records, summary: summary).utf8), to: URL(fileURLWithPath: csv))
+            } catch {
+                print("mr2ct: \(error)", to: &standardError)
+                throw ExitCode.failure
+            }
+        }
+        if summary.failed > 0 { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+import Testing
+import NIfTI
+import Safetensors
+import TestSupport
+
+/// `mr2ct convert` run as a user runs it: the built binary, real files, JSON lines, exit codes.
+@Suite(.serialized)
+struct ConvertCLITests {
+    static var fixtures: URL { TestSupport.fixturesDirectory.appendingPathComponent("conversion") }
+    static var model: String { fixtures.appendingPathComponent("tiny_G_A.safetensors").path }
+    static var realData: URL { TestSupport.packageRoot.appendingPathComponent("SampleData/real") }
+
+    /// A folder with the two fixture MRs and a real one.
+    static func inputFolder(_ root: URL) throws -> URL {
+        let folder = root.appendingPathComponent("mr")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in ["mr_lps_int16.nii.gz", "mr_ras_float.nii"] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        try FileManager.default.copyItem(at: realData.appendingPathComponent("someones_anatomy.nii.gz"),
+                                         to: folder.appendingPathComponent("someones_anatomy.nii.gz"))
+        return folder
+    }
+
+    /// Copies of the small fixture MR under `count` names.
+    static func copies(_ root: URL, count: Int, name: String = "many") throws -> URL {
+        let folder = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for n in 0..<count {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("mr_lps_int16.nii.gz"),
+                                             to: folder.appendingPathComponent(String(format: "p%02d.nii.gz", n)))
+        }
+        return folder
+    }
+
+    /// The JSON objects of stdout, each line required to parse on its own.
+    static func lines(_ stdout: String) throws -> [[String: Any]] {
+        try stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+    }
+
+    static func files(_ folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+    }
+
+    @Test func aFolderIsConvertedToInt16VolumesOnExactlyTheInputGrids() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.inputFolder(root)
+        let out = root.appendingPathComponent("out")
+        let preview = root.appendingPathComponent("png")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--preview", preview.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let objects = try Self.lines(r.stdout)
+        #expect(objects.count == 3)
+        for object in objects {
+            #expect(Set(object.keys).isSuperset(of: ["input", "output", "seconds", "status", "error"]))
+            #expect(object["status"] as? String == "ok")
+            #expect(object["error"] is NSNull)
+            #expect((object["seconds"] as? Double).map { $0 >= 0 } == true)
+            let inURL = URL(fileURLWithPath: try #require(object["input"] as? String))
+            let outURL = URL(fileURLWithPath: try #require(object["output"] as? String))
+            #expect(outURL.lastPathComponent == NIfTIFile.stem(of: inURL) + "_sct.nii.gz")
+            let a = try NIfTIFile.readHeader(inURL), b = try NIfTIFile.readHeader(outURL)
+            #expect(b.datatype == .int16)
+            // dim[0...3]; the unused dim[4...7] are 1 in nibabel's files and 0 in nifti_clib's (NIfTI ignores them).
+            #expect(b.dim[0...3] == a.dim[0...3])
+            #expect(b.pixdim == a.pixdim)
+            #expect(b.qformCode == a.qformCode && b.sformCode == a.sformCode)
+            #expect(b.quaternB == a.quaternB && b.quaternC == a.quaternC && b.quaternD == a.quaternD)
+            #expect(b.qoffset == a.qoffset)
+            #expect(b.srow == a.srow)
+            #expect(b.xyztUnits == a.xyztUnits)
+            #expect(b.sclSlope == 1 && b.sclInter == 0)
+            let sct = try NIfTIFile.read(outURL)
+            #expect(sct.affine == (try NIfTIFile.read(inURL)).affine)
+            #expect(sct.voxels.allSatisfy { $0 >= -1024 && $0 <= 3000 && $0 == $0.rounded() })
+            #expect(sct.voxels.contains(-1024) && sct.voxels.contains { $0 > -1024 })
+            let png = try Data(contentsOf: try #require((object["preview"] as? String).map(URL.init(fileURLWithPath:))))
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        }
+        #expect(r.stderr.contains("convert"))
+        #expect(Self.files(out) == ["mr_lps_int16_sct.nii.gz", "mr_ras_float_sct.nii.gz", "someones_anatomy_sct.nii.gz"])
+    }
+
+    @Test func aBadFileFailsAloneAndTheOthersAreConverted() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-bad")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let good = try Data(contentsOf: Self.fixtures.appendingPathComponent("mr_lps_int16.nii.gz"))
+        try good.prefix(good.count / 2).write(to: input.appendingPathComponent("a_truncated.nii.gz"))
+        try Data("not a volume".utf8).write(to: input.appendingPathComponent("b_text.nii"))
+        var header = try Data(contentsOf: Self.fixtures.appendingPathComponent("mr_ras_float.nii"))
+        header[40] = 0xFF; header[41] = 0x7F   // dim[0] = 32767
+        try header.write(to: input.appendingPathComponent("c_baddim.nii"))
+        let out = root.appendingPathComponent("out")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path,
+                                          root.appendingPathComponent("absent.nii.gz").path, "-o", out.path])
+        #expect(r.status == 1)
+        let objects = try Self.lines(r.stdout)
+        #expect(objects.count == 6)
+        let failed = objects.filter { $0["status"] as? String == "error" }
+        #expect(failed.count == 4)
+        for f in failed {
+            let message = try #require(f["error"] as? String)
+            #expect(!message.isEmpty && !message.contains("\n"))
+            let input = try #require(f["input"] as? String)
+            #expect(r.stderr.contains("mr2ct: \(input): "))
+        }
+        #expect(Self.files(out) == ["p00_sct.nii.gz", "p01_sct.nii.gz"])
+    }
+
+    /// Issue 9: every malformed or hostile NIfTI of the shared generator, in one batch with good files: each is one
+    /// failed JSON line naming it, the good ones are converted, nothing else is written, exit status 1.
+    @Test func everyMalformedNIfTIFailsAloneInABatch() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-malformed")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let bad = root.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        let cases = try MalformedNIfTI.materializeAll(in: bad)
+        #expect(cases.count >= 30)
+        let good = try Self.copies(root, count: 2)
+        let out = root.appendingPathComponent("out")
+        let list = ([good.appendingPathComponent("p00.nii.gz")] + cases.map(\.url) + [good.appendingPathComponent("p01.nii.gz")])
+            .map(\.path).joined(separator: "\n")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, "-", "-o", out.path], stdin: list)
+        #expect(r.status == 1)
+        let objects = try Self.lines(r.stdout)
+        let byInput = Dictionary(objects.map { ($0["input"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        for (c, url) in cases {
+            let object = try #require(byInput[url.standardizedFileURL.path], "\(c.name) has no JSON line")
+            #expect(object["status"] as? String == "error", "\(c.name)")
+            let reason = object["error"] as? String ?? ""
+            #expect(!reason.isEmpty && !reason.contains("\n"), "\(c.name): \(reason)")
+            if !c.fourDimensionalOnly && c.folders.isEmpty {
+                #expect(reason.contains(c.expectedReason), "\(c.name): \(reason)")
+            }
+        }
+        #expect(objects.filter { $0["status"] as? String == "ok" }.count == 2)
+        #expect(Self.files(out) == ["p00_sct.nii.gz", "p01_sct.nii.gz"])
+    }
+
+    @Test func pathsAreReadFromStandardInput() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-stdin")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 3)
+        let out = root.appendingPathComponent("out")
+        let list = "\(input.path)/p02.nii.gz\n\n# skipped\n\(input.path)/p00.nii.gz\n\(input.path)/p02.nii.gz\n"
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, "-", "-o", out.path, "--name", "{stem}-ct.nii"],
+                                         stdin: list)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.lines(r.stdout).compactMap { $0["input"] as? String } == ["\(input.path)/p00.nii.gz", "\(input.path)/p02.nii.gz"])
+        #expect(Self.files(out) == ["p00-ct.nii", "p02-ct.nii"])
+    }
+
+    @Test func shardsCoverTheListExactlyOnce() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-shard")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 7)
+        let out = root.appendingPathComponent("out")
+        var seen: [String] = []
+        for i in 0..<3 {
+            let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--shard", "\(i)/3"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let inputs = try Self.lines(r.stdout).compactMap { $0["input"] as? String }
+            #expect(inputs.count == (i == 0 ? 3 : 2))
+            seen += inputs
+        }
+        #expect(seen.sorted() == (0..<7).map { String(format: "\(input.path)/p%02d.nii.gz", $0) })
+        #expect(Self.files(out).count == 7)
+        let bad = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--shard", "3/3"])
+        #expect(bad.status == 64)
+    }
+
+    @Test func existingOutputsAreNeverOverwrittenSilently() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-existing")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let placeholder = out.appendingPathComponent("p00_sct.nii.gz")
+        try Data("keep me".utf8).write(to: placeholder)
+        let base = ["convert", "--model", Self.model, input.path, "-o", out.path]
+
+        let plain = try TestSupport.runMR2CT(base)
+        #expect(plain.status == 1)
+        let first = try Self.lines(plain.stdout)
+        #expect(first.map { $0["status"] as? String } == ["error", "ok"])
+        #expect((first[0]["error"] as? String)?.contains("exists") == true)
+        #expect(try Data(contentsOf: placeholder) == Data("keep me".utf8))
+
+        let skip = try TestSupport.runMR2CT(base + ["--skip-existing"])
+        #expect(skip.status == 0)
+        #expect(try Self.lines(skip.stdout).map { $0["status"] as? String } == ["skipped", "skipped"])
+        #expect(try Data(contentsOf: placeholder) == Data("keep me".utf8))
+
+        let overwrite = try TestSupport.runMR2CT(base + ["--overwrite"])
+        #expect(overwrite.status == 0)
+        #expect(try Self.lines(overwrite.stdout).map { $0["status"] as? String } == ["ok", "ok"])
+        #expect(try NIfTIFile.readHeader(placeholder).datatype == .int16)
+
+        #expect(try TestSupport.runMR2CT(base + ["--overwrite", "--skip-existing"]).status == 64)
+    }
+
+    @Test func aBadModelIsOneClearErrorAndNothingIsWritten() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-model")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 1)
+        let bad = root.appendingPathComponent("bad.safetensors")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: Self.model)).prefix(200)).write(to: bad)
+        let out = root.appendingPathComponent("out")
+        for model in [bad.path, root.path, root.appendingPathComponent("none").path] {
+            let r = try TestSupport.runMR2CT(["convert", "--model", model, input.path, "-o", out.path])
+            #expect(r.status == 1)
+            #expect(r.stdout.isEmpty)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("mr2ct: \(model)"), "\(r.stderr)")
+        }
+        #expect(Self.files(out).isEmpty)
+    }
+
+    /// Issue 9: a file-size limit (`ulimit -f`) hit while writing is a per-volume error; an existing output being
+    /// replaced with --overwrite is left intact and no temporary file remains.
+    @Test func aFileSizeLimitIsAClearErrorAndDamagesNothing() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-ulimit")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("mr")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("someones_anatomy.nii.gz"),
+                                         to: input.appendingPathComponent("s.nii.gz"))
+        let out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let existing = out.appendingPathComponent("s_sct.nii")
+        try Data("previous result".utf8).write(to: existing)
+        // 16 blocks of 512 bytes: far below the 427 kB uncompressed output.
+        let command = "ulimit -f 16; exec \"$0\" convert --model \"$1\" \"$2\" -o \"$3\" --name '{stem}_sct.nii' --overwrite"
+        let r = try TestSupport.run(URL(fileURLWithPath: "/bin/bash"),
+                                    ["-c", command, TestSupport.mr2ctExecutable.path, Self.model, input.path, out.path])
+        #expect(r.status == 1, "\(r.stderr)")
+        let object = try #require(try Self.lines(r.stdout).first)
+        #expect(object["status"] as? String == "error")
+        #expect((object["error"] as? String)?.lowercased().contains("too large") == true, "\(object)")
+        #expect(try Data(contentsOf: existing) == Data("previous result".utf8))
+        #expect(Self.files(out) == ["s_sct.nii"])
+    }
+
+    /// Issue 9: a conversion killed with SIGKILL at any moment leaves no partial file under an output name, and
+    /// a rerun with --skip-existing completes the batch and clears the dead process's temporary files.
+    @Test func aKilledConversionLeavesNoPartialOutput() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-kill")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("mr")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        for n in 0..<6 {
+            try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("someones_anatomy.nii.gz"),
+                                             to: input.appendingPathComponent("s\(n).nii.gz"))
+        }
+        let clock = ContinuousClock()
+        let full = root.appendingPathComponent("full")
+        let start = clock.now
+        #expect(try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", full.path]).status == 0)
+        let duration = start.duration(to: clock.now)
+        for (n, fraction) in [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95].enumerated() {
+            let out = root.appendingPathComponent("out\(n)")
+            let process = Process()
+            process.executableURL = TestSupport.mr2ctExecutable
+            process.arguments = ["convert", "--model", Self.model, input.path, "-o", out.path]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: (duration * fraction) / .seconds(1))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            for name in Self.files(out) where !name.hasPrefix(".tmp-") {
+                // Anything under a final name is complete and identical to the uninterrupted run's output.
+                let written = try NIfTIFile.read(out.appendingPathComponent(name))
+                let reference = try NIfTIFile.read(full.appendingPathComponent(name))
+                #expect(written.header == reference.header && written.voxels == reference.voxels,
+                        "\(name) after kill at \(fraction)")
+            }
+            let rerun = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--skip-existing"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            #expect(Self.files(out) == Self.files(full), "after kill at \(fraction)")
+        }
+    }
+}
