@@ -174,15 +174,23 @@ public enum SafetensorsFile {
     /// Reads and validates the file at `url` (read once into memory).
     public static func read(_ url: URL) throws -> SafetensorsArchive {
         let path = url.path
-        let data = try readWholeFile(path)
+        let data = try readValidatedFile(path)
         return try parse(data, path: path)
     }
 
     /// Parses and validates safetensors bytes; `path` names them in errors.
     public static func parse(_ data: Data, path: String) throws -> SafetensorsArchive {
+        let header = try parseHeader(data, fileSize: data.count, path: path)
+        return SafetensorsArchive(path: path, metadata: header.metadata, tensors: header.tensors, bytes: data,
+                                  dataStart: header.dataStart)
+    }
+
+    /// Validates the header found at the start of `data` for a file of `fileSize` bytes (`data` holds at least
+    /// the length word and the header, when the file is that long; the data section need not be there).
+    static func parseHeader(_ data: Data, fileSize: Int, path: String) throws
+        -> (metadata: [String: String], tensors: [SafetensorsTensorInfo], dataStart: Int) {
         func fail(_ reason: String) -> SafetensorsError { SafetensorsError(path: path, reason: reason) }
-        let fileSize = data.count
-        guard fileSize >= 8 else {
+        guard fileSize >= 8, data.count >= 8 else {
             throw fail("file is \(fileSize) bytes, too short for the 8-byte header length of a safetensors file")
         }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -196,6 +204,7 @@ public enum SafetensorsFile {
         guard n >= 2 else { throw fail("header length \(n) is too small for a JSON object") }
         let dataStart = 8 + n
         let dataSize = fileSize - dataStart
+        guard data.count >= dataStart else { throw fail("file shrank while being read") }
 
         let root: StrictJSON.Value
         do {
@@ -303,7 +312,7 @@ public enum SafetensorsFile {
         guard expected == dataSize else {
             throw fail("data buffer is \(dataSize) bytes but the tensors cover \(expected) (truncated file or trailing bytes)")
         }
-        return SafetensorsArchive(path: path, metadata: metadata, tensors: tensors, bytes: data, dataStart: dataStart)
+        return (metadata, tensors, dataStart)
     }
 
     /// Writes F32 tensors, in the order given, with `metadata` as `__metadata__`; atomic (temporary file + rename).
@@ -364,8 +373,10 @@ public enum SafetensorsFile {
         return data
     }
 
-    /// Reads a whole regular file with POSIX calls, turning every failure into a one-line error.
-    private static func readWholeFile(_ path: String) throws -> Data {
+    /// Reads a regular file with POSIX calls in two steps: the length word and the header first, validated
+    /// against the file size, and only then the data section, so that a file that is not a safetensors file (a
+    /// NIfTI volume given as a model, say) is refused without reading it all. Every failure is a one-line error.
+    private static func readValidatedFile(_ path: String) throws -> Data {
         func fail(_ reason: String) -> SafetensorsError { SafetensorsError(path: path, reason: reason) }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
@@ -374,19 +385,40 @@ public enum SafetensorsFile {
         guard fstat(fd, &info) == 0 else { throw fail(String(cString: strerror(errno))) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw fail("not a regular file") }
         let size = Int(info.st_size)
-        var data = Data(count: size)
-        let readCount = data.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) -> Int in
-            var done = 0
-            while done < size {
-                let n = Foundation.read(fd, raw.baseAddress! + done, size - done)
-                if n < 0 { if errno == EINTR { continue }; return -1 }
-                if n == 0 { break }
-                done += n
+
+        /// Appends up to `count` bytes read from the file to `data`; stops early at the end of the file.
+        func readMore(_ count: Int, into data: inout Data) throws {
+            var chunk = Data(count: count)
+            let got = chunk.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) -> Int in
+                var done = 0
+                while done < count {
+                    let n = Foundation.read(fd, raw.baseAddress! + done, count - done)
+                    if n < 0 { if errno == EINTR { continue }; return -1 }
+                    if n == 0 { break }
+                    done += n
+                }
+                return done
             }
-            return done
+            guard got >= 0 else { throw fail(String(cString: strerror(errno))) }
+            data.append(chunk.prefix(got))
         }
-        guard readCount >= 0 else { throw fail(String(cString: strerror(errno))) }
-        if readCount < size { data.count = readCount }  // file shrank while being read: validate what is there
-        return data
+
+        var data = Data()
+        guard size > 0 else { return data }
+        try readMore(min(size, 8), into: &data)
+        if data.count == 8 {
+            let n = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            if n <= UInt64(maximumHeaderSize), Int(n) <= size - 8 {
+                try readMore(Int(n), into: &data)
+                _ = try parseHeader(data, fileSize: size, path: path)  // throws before the data is read
+            }
+        }
+        // A valid layout: the whole file is tensor data. Refuse one that cannot fit in memory rather than trap.
+        guard UInt64(size) <= ProcessInfo.processInfo.physicalMemory else {
+            throw fail("file is \(size) bytes, more than this machine's memory (\(ProcessInfo.processInfo.physicalMemory) bytes)")
+        }
+        if size > data.count { try readMore(size - data.count, into: &data) }
+        return data  // shorter than `size` if the file shrank while being read: parse validates what is there
     }
+
 }

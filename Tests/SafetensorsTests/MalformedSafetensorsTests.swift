@@ -137,3 +137,32 @@ extension Data {
         return copy
     }
 }
+
+/// A file that is not a safetensors file is refused from its first bytes, without reading it all.
+@Suite struct SafetensorsEarlyRefusalTests {
+    @Test func aLargeNonSafetensorsFileIsRefusedFromItsHeader() throws {
+        let directory = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A plausible header declaring 8 bytes of data, in a sparse file of 1 TiB: refused from the header alone
+        // ("tensors cover 8" of the data section); reading the file first would not end (or not fit in memory).
+        let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.padding(toLength: 60, withPad: " ", startingAt: 0)
+        let url = directory.appendingPathComponent("huge.safetensors")
+        try MalformedSafetensorsTests.file(header: header).write(to: url)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: 1 << 40)
+        try handle.close()
+        #expect { try SafetensorsFile.read(url) } throws: { "\($0)".contains("tensors cover 8") }
+        // The same header made consistent (one tensor covering the whole TiB): refused as larger than memory.
+        let consistent = #"{"a":{"dtype":"U8","shape":[1099511627708],"data_offsets":[0,1099511627708]}}"#
+        let url2 = directory.appendingPathComponent("huge-valid.safetensors")
+        try MalformedSafetensorsTests.file(header: consistent).write(to: url2)
+        let handle2 = try FileHandle(forWritingTo: url2)
+        try handle2.truncate(atOffset: 8 + UInt64(consistent.utf8.count) + 1_099_511_627_708)
+        try handle2.close()
+        #expect { try SafetensorsFile.read(url2) } throws: { "\($0)".contains("more than this machine's memory") }
+        // A gzip'd NIfTI-like file: its first 8 bytes as a length are absurd.
+        let nifti = directory.appendingPathComponent("volume.nii.gz")
+        try Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + [UInt8](repeating: 7, count: 1000)).write(to: nifti)
+        #expect { try SafetensorsFile.read(nifti) } throws: { "\($0)".contains("beyond the end of the file") || "\($0)".contains("exceeds") }
+    }
+}
