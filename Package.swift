@@ -60,6 +60,7 @@ let package = Package(
 
         // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Fuzz/README.md)
         .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
+        .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",

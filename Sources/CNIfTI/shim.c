@@ -212,7 +212,8 @@ int cnifti_write(const char *path, const cnifti_header *h, const void *data, int
     errno = 0;
     /* Header (and extender) only, data file left open and positioned at vox_offset: the data is written here so
        that every short write and the final close are checked (nifti_image_write ignores both). */
-    znzFile fp = nifti_image_write_hdr_img2(nim, 2, "wb", NULL, NULL);
+    /* gzip level 1, as nibabel writes: ~4x faster than zlib's default 6 on float volumes, ~10% larger. */
+    znzFile fp = nifti_image_write_hdr_img2(nim, 2, nifti_is_gzfile(nim->fname) ? "wb1" : "wb", NULL, NULL);
     if (znz_isnull(fp)) {
         int e = errno ? errno : EIO;
         nifti_image_free(nim);

@@ -78,13 +78,21 @@ public final class ConversionRunner {
 
     /// Output paths for the whole (unsharded) list, with the problems known in advance: inputs that could not
     /// be expanded, two inputs naming the same output (the first in sorted order keeps it), an output that
-    /// would replace its own input. Run on the full list before sharding, so that every shard agrees.
-    public static func plan(_ items: [ConversionItem], options: ConversionOptions) -> [PlannedConversion] {
+    /// would replace its own input. Inputs that are themselves the output of another input (a folder converted
+    /// into itself and converted again: `x_sct.nii.gz` beside `x.nii.gz`) are left out and returned in
+    /// `leftOut`, so that no `x_sct_sct` appears. Run on the full list before sharding, so that every shard agrees.
+    public static func plan(_ items: [ConversionItem], options: ConversionOptions)
+        -> (plan: [PlannedConversion], leftOut: [ConversionItem]) {
+        func output(_ item: ConversionItem) -> URL {
+            options.outputDirectory.appendingPathComponent(options.naming.name(for: item.url)).standardizedFileURL
+        }
+        let outputs = Set(items.filter { $0.problem == nil }.map { output($0).path })
+        let leftOut = items.filter { $0.problem == nil && outputs.contains($0.path) && output($0).path != $0.path }
+        let excluded = Set(leftOut.map(\.path))
         var owner: [String: String] = [:]
-        return items.map { item in
+        let plan = items.filter { !excluded.contains($0.path) }.map { item in
             if let problem = item.problem { return PlannedConversion(input: item, output: nil, problem: problem) }
-            let output = options.outputDirectory.appendingPathComponent(options.naming.name(for: item.url))
-                .standardizedFileURL
+            let output = output(item)
             if output.path == item.path {
                 return PlannedConversion(input: item, output: output, problem: "the output name would replace the input itself")
             }
@@ -95,6 +103,7 @@ public final class ConversionRunner {
             owner[output.path] = item.path
             return PlannedConversion(input: item, output: output, problem: nil)
         }
+        return (plan, leftOut)
     }
 
     /// Converts `plan` in order, calling `report` with each result as soon as it is known; returns all results.

@@ -40,7 +40,7 @@ public struct VolumeTranslator {
         let slicesPerPlane = try planes.map { try sliceCount(of: mr, in: $0) }
         let total = slicesPerPlane.reduce(0, +)
         var done = 0
-        var sum = [Double](repeating: 0, count: mr.grid.count)
+        var sum = [Float](repeating: 0, count: mr.grid.count)
         let size = preprocessing.sliceSize
         let pixels = size * size
         // Slices without any body are not run through the network: their voxels become air below anyway.
@@ -82,17 +82,17 @@ public struct VolumeTranslator {
             }
             ct.voxels.withUnsafeBufferPointer { v in
                 sum.withUnsafeMutableBufferPointer { s in
-                    for i in 0..<s.count { s[i] += Double(v[i]) }
+                    for i in 0..<s.count { s[i] += v[i] }
                 }
             }
         }
 
-        let scale = 1 / Double(planes.count)
+        let scale = 1 / Float(planes.count)
         var voxels = [Float](repeating: Self.airHU, count: sum.count)
         voxels.withUnsafeMutableBufferPointer { out in
             sum.withUnsafeBufferPointer { s in
                 mask.withUnsafeBufferPointer { m in
-                    for i in 0..<out.count where m[i] { out[i] = Float(s[i] * scale) }
+                    for i in 0..<out.count where m[i] { out[i] = s[i] * scale }
                 }
             }
         }

@@ -106,7 +106,11 @@ struct ConvertCommand: ParsableCommand {
             print("mr2ct: \(options.outputDirectory.path): cannot create the output folder", to: &standardError)
             throw ExitCode.failure
         }
-        let plan = ConversionRunner.plan(ConversionInputs.expand(inputs), options: options)
+        let (plan, leftOut) = ConversionRunner.plan(ConversionInputs.expand(inputs), options: options)
+        if let first = leftOut.first {
+            print("mr2ct: note: \(leftOut.count) input(s) are outputs of other inputs under this --name and are left out "
+                  + "(e.g. \(first.path))", to: &standardError)
+        }
         let mine = try shard.map { try Shard(parsing: $0).select(plan) } ?? plan
         if mine.isEmpty {
             print("mr2ct: no input volume" + (shard.map { " in shard \($0)" } ?? ""), to: &standardError)

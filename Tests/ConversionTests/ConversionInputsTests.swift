@@ -56,11 +56,19 @@ struct ConversionInputsTests {
         options.naming = try OutputNaming(pattern: "{stem}.nii.gz")
         let items = [ConversionItem(path: "/a/p1.nii"), ConversionItem(path: "/b/p1.nii.gz"),
                      ConversionItem(path: "/out/p2.nii.gz"), ConversionItem(path: "/c", problem: "empty")]
-        let plan = ConversionRunner.plan(items, options: options)
+        let (plan, leftOut) = ConversionRunner.plan(items, options: options)
         #expect(plan[0].problem == nil && plan[0].output?.path == "/out/p1.nii.gz")
         #expect(plan[1].problem?.contains("/a/p1.nii") == true)
         #expect(plan[2].problem?.contains("replace the input") == true)
         #expect(plan[3].problem == "empty" && plan[3].output == nil)
+        #expect(leftOut.isEmpty)
+
+        // A folder converted into itself, then again: x_sct.nii.gz is x.nii.gz's output, not a new input.
+        let again = ConversionRunner.plan([ConversionItem(path: "/d/x.nii.gz"), ConversionItem(path: "/d/x_sct.nii.gz"),
+                                           ConversionItem(path: "/d/y_sct.nii.gz")],
+                                          options: ConversionOptions(outputDirectory: URL(fileURLWithPath: "/d")))
+        #expect(again.plan.map(\.input.path) == ["/d/x.nii.gz", "/d/y_sct.nii.gz"])
+        #expect(again.leftOut.map(\.path) == ["/d/x_sct.nii.gz"])
     }
 
     @Test func jsonLinesAreValidJSONWithFixedFields() throws {

@@ -112,7 +112,7 @@ func checkGeometry(_ volume: Volume, _ e: NibabelExpectation, name: String, tole
         let dir = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in ["b.nii.gz", "a.nii", "c.hdr", "c.img", ".hidden.nii", "notes.txt", "d.HDR.GZ", "e.img.gz"] {
-            FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data([0]))
+            _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data([0]))
         }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("f.nii"), withIntermediateDirectories: false)
         let files = try NIfTIFile.volumeFiles(in: dir).map(\.lastPathComponent)
