@@ -170,23 +170,29 @@ def main():
     model = CycleGAN(a.ngf, a.ndf, a.blocks)
     images = [(torch.rand(1, 1, a.size, a.size) * 2 - 1, torch.rand(1, 1, a.size, a.size) * 2 - 1) for _ in range(4)]
     model.step(*images[0])  # warm-up
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    c = cpu()
     t = time.perf_counter()
     for i in range(a.iterations):
         model.step(*images[(i + 1) % 4])
     train = (time.perf_counter() - t) / a.iterations
+    train_cpu = (cpu() - c) / a.iterations
     model.GA.eval()
     x = images[0][0]
     with torch.inference_mode():
         model.GA(x)
+        c = cpu()
         t = time.perf_counter()
         for _ in range(a.inference_runs):
             model.GA(x)
         infer = (time.perf_counter() - t) / a.inference_runs
+        infer_cpu = (cpu() - c) / a.inference_runs
     g = conv_flops(model.GA, a.size) / 1e9
     print(json.dumps({"engine": "pytorch-" + torch.__version__, "size": a.size, "ngf": a.ngf, "ndf": a.ndf,
                       "blocks": a.blocks, "threads": a.threads, "train_s_per_iter": round(train, 4),
                       "infer_s_per_slice": round(infer, 4), "gen_fwd_gflop": round(g, 3),
                       "infer_gflops_per_s": round(g / infer, 1),
+                      "train_cpu_s_per_iter": round(train_cpu, 4), "infer_cpu_s_per_slice": round(infer_cpu, 4),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}, sort_keys=True))
 
 

@@ -48,6 +48,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public var trainGFLOP: Double
     public var trainGFLOPSPerSecond: Double
     public var peakRSSMegabytes: Int
+    /// CPU time (user + system, all threads) per training iteration: the work done, less sensitive than wall
+    /// time to other processes competing for the cores.
+    public var trainCPUSecondsPerIteration: Double
+    public var inferCPUSecondsPerSlice: Double
 
     enum CodingKeys: String, CodingKey {
         case engine, size, ngf, ndf, blocks, threads
@@ -58,6 +62,8 @@ public struct BenchmarkResult: Codable, Sendable {
         case trainGFLOP = "train_gflop"
         case trainGFLOPSPerSecond = "train_gflops_per_s"
         case peakRSSMegabytes = "peak_rss_mb"
+        case trainCPUSecondsPerIteration = "train_cpu_s_per_iter"
+        case inferCPUSecondsPerSlice = "infer_cpu_s_per_slice"
     }
 
     /// One JSON line.
@@ -84,18 +90,22 @@ public enum CycleGANBenchmark {
         }
         let inputs = (0..<4).map { _ in (image(), image()) }
         _ = model.trainStep(realA: inputs[0].0, realB: inputs[0].1)   // warm-up: buffers reach their sizes
+        let c0 = cpuSeconds()
         let t0 = monotonicSeconds()
         for i in 0..<max(1, b.iterations) {
             let (a, bb) = inputs[(i + 1) % inputs.count]
             _ = model.trainStep(realA: a, realB: bb)
         }
         let train = (monotonicSeconds() - t0) / Double(max(1, b.iterations))
+        let trainCPU = (cpuSeconds() - c0) / Double(max(1, b.iterations))
 
         let x = inputs[0].0
         _ = model.gA.infer(x)
+        let c1 = cpuSeconds()
         let t1 = monotonicSeconds()
         for _ in 0..<max(1, b.inferenceRuns) { _ = model.gA.infer(x) }
         let infer = (monotonicSeconds() - t1) / Double(max(1, b.inferenceRuns))
+        let inferCPU = (cpuSeconds() - c1) / Double(max(1, b.inferenceRuns))
 
         let gFlop = FLOPCount.forward(model.gA.network, input: [1, 1, b.size, b.size]) / 1e9
         let dFlop = FLOPCount.forward(model.dA.network, input: [1, 1, b.size, b.size]) / 1e9
@@ -105,7 +115,8 @@ public enum CycleGANBenchmark {
             trainSecondsPerIteration: rounded(train, 6), inferSecondsPerSlice: rounded(infer, 6),
             generatorForwardGFLOP: rounded(gFlop, 6), inferGFLOPSPerSecond: rounded(gFlop / infer, 1),
             trainGFLOP: rounded(trainFlop, 3), trainGFLOPSPerSecond: rounded(trainFlop / train, 1),
-            peakRSSMegabytes: peakResidentMegabytes())
+            peakRSSMegabytes: peakResidentMegabytes(),
+            trainCPUSecondsPerIteration: rounded(trainCPU, 6), inferCPUSecondsPerSlice: rounded(inferCPU, 6))
     }
 
     static func rounded(_ x: Double, _ digits: Int = 4) -> Double {
@@ -117,6 +128,12 @@ public enum CycleGANBenchmark {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
     }
 
     /// Peak resident set size of this process (getrusage ru_maxrss, kilobytes on Linux).

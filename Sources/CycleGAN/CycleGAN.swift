@@ -102,71 +102,91 @@ public final class CycleGAN: @unchecked Sendable {
     /// D frozen (identity G_A(B), G_B(A); adversarial terms through D; cycle L1 × λ; identity × λ·λ_idt); then
     /// the discriminator step on real images and on pooled fakes (each D loss × 0.5); Adam on both.
     /// `realA`, `realB`: 1 × C × H × W.
+    ///
+    /// The work is split into two chains that run at once, one per core: everything G_A and D_A do, and
+    /// everything G_B and D_B do, meeting only where the cycle gradients cross over (`ComputeThreads.pair`).
     public func trainStep(realA: Tensor, realB: Tensor) -> CycleGANLosses {
         let c = configuration
-        var losses = CycleGANLosses()
-
-        // forward()
-        let fakeB = gA.forward(realA, record: recordFakeB)
-        let recA = gB.forward(fakeB, record: recordRecA)
-        let fakeA = gB.forward(realB, record: recordFakeA)
-        let recB = gA.forward(fakeA, record: recordRecB)
-
-        // Generator step, discriminators frozen.
-        optimizerG.zeroGradients()
-        let gradFakeB = buffer("gradFakeB", like: fakeB.shape), gradFakeA = buffer("gradFakeA", like: fakeA.shape)
-        let gradImageB = buffer("gradImageB", like: fakeB.shape), gradImageA = buffer("gradImageA", like: fakeA.shape)
+        let shapeB = gA.network.outputShape(for: realA.shape), shapeA = gB.network.outputShape(for: realB.shape)
+        let gradFakeB = buffer("gradFakeB", like: shapeB), gradFakeA = buffer("gradFakeA", like: shapeA)
+        let gradCycleToFakeB = buffer("gradCycleToFakeB", like: shapeB), gradCycleToFakeA = buffer("gradCycleToFakeA", like: shapeA)
+        let gradRecA = buffer("gradRecA", like: realA.shape), gradRecB = buffer("gradRecB", like: realB.shape)
+        let gradIdtA = buffer("gradIdtA", like: realB.shape), gradIdtB = buffer("gradIdtB", like: realA.shape)
+        let predictionShapeA = dA.network.outputShape(for: shapeB), predictionShapeB = dB.network.outputShape(for: shapeA)
+        let gradPredictionA = buffer("gradPredictionA", like: predictionShapeA)
+        let gradPredictionB = buffer("gradPredictionB", like: predictionShapeB)
         let lambdaIdtA = c.lambdaB * c.lambdaIdentity, lambdaIdtB = c.lambdaA * c.lambdaIdentity
-        var idtA: Tensor?, idtB: Tensor?
-        if c.lambdaIdentity > 0 {
-            // idt_A = G_A(B) ~ B, idt_B = G_B(A) ~ A.
-            let a = gA.forward(realB, record: recordIdtA)
-            losses.idtA = Loss.l1(a, target: realB, scale: lambdaIdtA, gradient: gradImageB)
-            gA.backward(gradImageB, record: recordIdtA)
-            let b = gB.forward(realA, record: recordIdtB)
-            losses.idtB = Loss.l1(b, target: realA, scale: lambdaIdtB, gradient: gradImageA)
-            gB.backward(gradImageA, record: recordIdtB)
-            idtA = a; idtB = b
-        }
-        // Adversarial terms through the frozen discriminators: D_A(G_A(A)) and D_B(G_B(B)) should look real.
-        let predictionB = dA.forward(fakeB, record: recordDA)
-        let gradPredictionB = buffer("gradPredictionB", like: predictionB.shape)
-        losses.gA = c.ganLoss(predictionB, real: true, gradient: gradPredictionB)
-        dA.backward(gradPredictionB, record: recordDA, gradInput: gradFakeB, parameterGradients: false)
-        let predictionA = dB.forward(fakeA, record: recordDB)
-        let gradPredictionA = buffer("gradPredictionA", like: predictionA.shape)
-        losses.gB = c.ganLoss(predictionA, real: true, gradient: gradPredictionA)
-        dB.backward(gradPredictionA, record: recordDB, gradInput: gradFakeA, parameterGradients: false)
-        // Cycle terms: rec_A = G_B(fake_B) ~ A flows into fake_B; rec_B = G_A(fake_A) ~ B flows into fake_A.
-        losses.cycleA = Loss.l1(recA, target: realA, scale: c.lambdaA, gradient: gradImageA)
-        gB.backward(gradImageA, record: recordRecA, gradInput: gradImageB)
-        add(gradImageB, into: gradFakeB)
-        losses.cycleB = Loss.l1(recB, target: realB, scale: c.lambdaB, gradient: gradImageB)
-        gA.backward(gradImageB, record: recordRecB, gradInput: gradImageA)
-        add(gradImageA, into: gradFakeA)
-        // Through the first applications into the generators' parameters (the real inputs need no gradient).
-        gA.backward(gradFakeB, record: recordFakeB)
-        gB.backward(gradFakeA, record: recordFakeA)
+        let useIdentity = c.lambdaIdentity > 0
+
+        // forward(): fake_B = G_A(A), fake_A = G_B(B); then rec_A = G_B(fake_B), rec_B = G_A(fake_A).
+        let (fakeB, fakeA) = ComputeThreads.pair({ self.gA.forward(realA, record: self.recordFakeB) },
+                                  { self.gB.forward(realB, record: self.recordFakeA) })
+        let (recB, recA) = ComputeThreads.pair({ self.gA.forward(fakeA, record: self.recordRecB) },
+                                { self.gB.forward(fakeB, record: self.recordRecA) })
+
+        // Generator step, discriminators frozen. Identity terms, then the cycle terms into the fakes.
+        optimizerG.zeroGradients()
+        let (chainA, chainB) = ComputeThreads.pair({ () -> (idt: Tensor?, idtLoss: Float, cycle: Float) in
+            var idt: Tensor?, idtLoss: Float = 0
+            if useIdentity {   // idt_A = G_A(B) ~ B
+                let t = self.gA.forward(realB, record: self.recordIdtA)
+                idtLoss = Loss.l1(t, target: realB, scale: lambdaIdtA, gradient: gradIdtA)
+                self.gA.backward(gradIdtA, record: self.recordIdtA)
+                idt = t
+            }
+            // rec_B = G_A(fake_A) ~ B: its gradient flows into fake_A.
+            let cycle = Loss.l1(recB, target: realB, scale: c.lambdaB, gradient: gradRecB)
+            self.gA.backward(gradRecB, record: self.recordRecB, gradInput: gradCycleToFakeA)
+            return (idt, idtLoss, cycle)
+        }, { () -> (idt: Tensor?, idtLoss: Float, cycle: Float) in
+            var idt: Tensor?, idtLoss: Float = 0
+            if useIdentity {   // idt_B = G_B(A) ~ A
+                let t = self.gB.forward(realA, record: self.recordIdtB)
+                idtLoss = Loss.l1(t, target: realA, scale: lambdaIdtB, gradient: gradIdtB)
+                self.gB.backward(gradIdtB, record: self.recordIdtB)
+                idt = t
+            }
+            let cycle = Loss.l1(recA, target: realA, scale: c.lambdaA, gradient: gradRecA)
+            self.gB.backward(gradRecA, record: self.recordRecA, gradInput: gradCycleToFakeB)
+            return (idt, idtLoss, cycle)
+        })
+        // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
+        // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
+        let (adversarialA, adversarialB) = ComputeThreads.pair({ () -> Float in
+            let prediction = self.dA.forward(fakeB, record: self.recordDA)
+            let loss = c.ganLoss(prediction, real: true, gradient: gradPredictionA)
+            self.dA.backward(gradPredictionA, record: self.recordDA, gradInput: gradFakeB, parameterGradients: false)
+            Self.add(gradCycleToFakeB, into: gradFakeB)
+            self.gA.backward(gradFakeB, record: self.recordFakeB)
+            return loss
+        }, { () -> Float in
+            let prediction = self.dB.forward(fakeA, record: self.recordDB)
+            let loss = c.ganLoss(prediction, real: true, gradient: gradPredictionB)
+            self.dB.backward(gradPredictionB, record: self.recordDB, gradInput: gradFakeA, parameterGradients: false)
+            Self.add(gradCycleToFakeA, into: gradFakeA)
+            self.gB.backward(gradFakeA, record: self.recordFakeA)
+            return loss
+        })
         optimizerG.step()
 
         // Discriminator step on detached fakes from the history pools.
         optimizerD.zeroGradients()
         let pooledFakeB = poolB.query(fakeB)
         let pooledFakeA = poolA.query(fakeA)
-        losses.dA = discriminatorStep(dA, record: recordDA, real: realB, fake: pooledFakeB, name: "A")
-        losses.dB = discriminatorStep(dB, record: recordDB, real: realA, fake: pooledFakeA, name: "B")
+        let (lossDA, lossDB) = ComputeThreads.pair({ self.discriminatorStep(self.dA, record: self.recordDA, real: realB, fake: pooledFakeB, gradient: gradPredictionA) },
+                                    { self.discriminatorStep(self.dB, record: self.recordDB, real: realA, fake: pooledFakeA, gradient: gradPredictionB) })
         optimizerD.step()
 
         visuals = ["realA": realA, "fakeB": fakeB, "recA": recA, "realB": realB, "fakeA": fakeA, "recB": recB]
-        if let idtA, let idtB { visuals["idtA"] = idtA; visuals["idtB"] = idtB }
-        return losses
+        if let idtA = chainA.idt, let idtB = chainB.idt { visuals["idtA"] = idtA; visuals["idtB"] = idtB }
+        return CycleGANLosses(dA: lossDA, gA: adversarialA, cycleA: chainB.cycle, idtA: chainA.idtLoss,
+                              dB: lossDB, gB: adversarialB, cycleB: chainA.cycle, idtB: chainB.idtLoss)
     }
 
     /// (loss(D(real), real) + loss(D(fake), fake)) × 0.5, accumulating D's parameter gradients.
     private func discriminatorStep(_ d: NLayerDiscriminator, record: LayerRecord, real: Tensor, fake: Tensor,
-                                   name: String) -> Float {
+                                   gradient: Tensor) -> Float {
         let predictionReal = d.forward(real, record: record)
-        let gradient = buffer("gradD" + name, like: predictionReal.shape)
         let lossReal = configuration.ganLoss(predictionReal, real: true, scale: 0.5, gradient: gradient)
         d.backward(gradient, record: record)
         let predictionFake = d.forward(fake, record: record)
@@ -175,7 +195,7 @@ public final class CycleGAN: @unchecked Sendable {
         return lossReal + lossFake
     }
 
-    private func add(_ x: Tensor, into y: Tensor) {
+    private static func add(_ x: Tensor, into y: Tensor) {
         let a = x.data, b = y.data
         for i in 0..<b.count { b[i] += a[i] }
     }

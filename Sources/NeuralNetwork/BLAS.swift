@@ -18,6 +18,28 @@ enum BLAS {
     }
 }
 
+extension BLAS {
+    /// C = A·B (+ beta·C) with B not transposed, split by columns of B and C into one single-threaded GEMM per
+    /// thread, run at once. For the forward convolutions, whose GEMMs are too small for OpenBLAS's own threading
+    /// to pay (its threads synchronise per call); inside `ComputeThreads.pair` it is one plain GEMM.
+    static func sgemmSplitColumns(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                  b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, n / 64)
+        if threads <= 1 {
+            sgemm(transA: transA, transB: false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        ComputeThreads.fork(threads) { t in
+            // Column bands aligned to 16 floats.
+            let lo = (n * t / threads) & ~15, hi = t == threads - 1 ? n : (n * (t + 1) / threads) & ~15
+            if lo < hi {
+                sgemm(transA: transA, transB: false, m: m, n: hi - lo, k: k, a: a, lda: lda, b: b + lo, ldb: ldb,
+                      beta: beta, c: c + lo, ldc: ldc)
+            }
+        }
+    }
+}
+
 /// Vectorised reductions and element-wise helpers on raw buffers.
 enum Kernels {
     /// Σ x[i], accumulated in 16 float lanes per 1024-element block and in double across blocks.

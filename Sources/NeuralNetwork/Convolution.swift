@@ -59,20 +59,24 @@ public final class Conv2d: Layer, ParameterContainer {
             if usesDirectKernel {
                 directForward(x, y, g, workspace)
             } else {
+                // The bias is written first and the GEMM adds onto it (beta 1): one pass over Y fewer.
+                if let bias { fillBias(bias.value.pointer, into: y, channels: outputChannels, planeSize: g.gridCount) }
                 let tile = g.rowsPerTile
                 var oy0 = 0
                 while oy0 < g.outputHeight {
                     let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
                     g.im2col(x, cols, oy0: oy0, oy1: oy1)
-                    BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: nt, k: g.rows,
-                               a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
-                               beta: 0, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
+                    BLAS.sgemmSplitColumns(transA: false, m: outputChannels, n: nt, k: g.rows,
+                                           a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
+                                           beta: bias == nil ? 0 : 1, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
                     oy0 = oy1
                 }
             }
         }
-        if let bias { addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount) }
+        if usesDirectKernel, let bias {
+            addBias(bias.value.pointer, to: output.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount)
+        }
         return output
     }
 
@@ -239,9 +243,9 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
-                BLAS.sgemm(transA: true, transB: false, m: g.rows, n: nt, k: inputChannels,
-                           a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
-                           beta: 0, c: cols, ldc: nt)
+                BLAS.sgemmSplitColumns(transA: true, m: g.rows, n: nt, k: inputChannels,
+                                       a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
+                                       beta: 0, c: cols, ldc: nt)
                 g.col2im(cols, y, oy0: oy0, oy1: oy1)
                 oy0 = oy1
             }
@@ -291,6 +295,13 @@ func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, plane
             let v = b[p % channels], row = y + p * planeSize
             for i in 0..<planeSize { row[i] += v }
         }
+    }
+}
+
+/// y[c, :] = b[c] for one image.
+func fillBias(_ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, channels: Int, planeSize: Int) {
+    parallelFor(channels) { range in
+        for c in range { (y + c * planeSize).update(repeating: b[c], count: planeSize) }
     }
 }
 

@@ -28,8 +28,12 @@ struct ConvGeometry: Equatable {
     /// Floats a column buffer may hold before the grid is tiled over output rows (bounds memory).
     nonisolated(unsafe) static var columnBudget = 1 << 22
 
-    /// Output rows per tile.
-    var rowsPerTile: Int { max(1, min(outputHeight, Self.columnBudget / max(1, rows * outputWidth))) }
+    /// Output rows per tile: as few tiles as the budget allows, of equal height (no small last tile).
+    var rowsPerTile: Int {
+        let most = max(1, min(outputHeight, Self.columnBudget / max(1, rows * outputWidth)))
+        let tiles = (outputHeight + most - 1) / most
+        return (outputHeight + tiles - 1) / tiles
+    }
 
     @inline(__always)
     func sourceIndex(_ i: Int, size: Int) -> Int {

@@ -123,12 +123,57 @@ public enum ComputeThreads {
         current = max(1, threads)
         BLAS.setThreads(current)
     }
+
+    /// True while `pair` runs two independent chains, each with single-threaded kernels.
+    nonisolated(unsafe) static var serial = false
+
+    /// Runs two independent pieces of work at once, each on one core with single-threaded kernels (GEMM and
+    /// loops), when two or more threads are allowed; else one after the other. The two must not share
+    /// mutable state (a CycleGAN step pairs G_A's work with G_B's, D_A's with D_B's). Two chains of
+    /// single-threaded kernels keep both cores busy through the non-GEMM work and the small GEMMs that
+    /// do not scale across threads.
+    public static func pair<A, B>(_ a: () -> A, _ b: () -> B) -> (A, B) {
+        if current < 2 || serial { return (a(), b()) }
+        let ra = ResultBox<A>(), rb = ResultBox<B>()
+        serial = true
+        BLAS.setThreads(1)
+        withoutActuallyEscaping(a) { a in
+            withoutActuallyEscaping(b) { b in
+                let box = UncheckedBox((a, b))
+                DispatchQueue.concurrentPerform(iterations: 2) { i in
+                    if i == 0 { ra.value = box.value.0() } else { rb.value = box.value.1() }
+                }
+            }
+        }
+        serial = false
+        BLAS.setThreads(current)
+        return (ra.value!, rb.value!)
+    }
+}
+
+extension ComputeThreads {
+    /// Runs `body(0..<n)` on n threads at once with single-threaded kernels inside.
+    static func fork(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 1 || serial { for i in 0..<n { body(i) }; return }
+        serial = true
+        BLAS.setThreads(1)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: n) { i in box.value(i) }
+        }
+        serial = false
+        BLAS.setThreads(current)
+    }
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
 }
 
 /// Runs `body(chunk)` for `chunks` contiguous pieces of `0..<count` on up to `ComputeThreads.count` threads.
 @inline(__always)
 func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-    let threads = min(ComputeThreads.count, max(1, count / max(minimumPerThread, 1)))
+    let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, max(1, count / max(minimumPerThread, 1)))
     if threads <= 1 || count <= 1 {
         body(0..<count)
         return

@@ -88,46 +88,19 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
         let partial = workspace.buffer(Workspace.Slot.reduction, count: 2 * planes)
         parallelFor(planes) { range in
             for p in range {
-                let xp = xh + p * size, dy = gradOutput + p * size
                 let g = gamma.map { $0[p % channels] } ?? 1, b = beta.map { $0[p % channels] } ?? 0
-                // Σ dŷ (pre-affine output gradient) and Σ dŷ·x̂ where dŷ = act'·dy.
-                var sumD = 0.0, sumDX = 0.0
-                var i = 0
-                while i < size {
-                    let end = min(size, i + 1024)
-                    var a = Float(0), bx = Float(0)
-                    switch activation {
-                    case .none:
-                        for j in i..<end { a += dy[j]; bx += dy[j] * xp[j] }
-                    case .relu:
-                        for j in i..<end { let d = g * xp[j] + b > 0 ? dy[j] : 0; a += d; bx += d * xp[j] }
-                    case .leakyReLU(let slope):
-                        for j in i..<end { let d = g * xp[j] + b > 0 ? dy[j] : dy[j] * slope; a += d; bx += d * xp[j] }
-                    }
-                    sumD += Double(a); sumDX += Double(bx)
-                    i = end
-                }
-                partial[2 * p] = Float(sumD)
-                partial[2 * p + 1] = Float(sumDX)
-                guard let gradInput else { continue }
-                let dx = gradInput + p * size
-                let r = rs[p]
-                let meanD = Float(sumD / Double(size)) * g, meanDX = Float(sumDX / Double(size)) * g
-                let scale = r * g
+                let slope: Float
                 switch activation {
-                case .none:
-                    for j in 0..<size { dx[j] = scale * dy[j] - r * (meanD + xp[j] * meanDX) }
-                case .relu:
-                    for j in 0..<size {
-                        let d = g * xp[j] + b > 0 ? dy[j] : 0
-                        dx[j] = scale * d - r * (meanD + xp[j] * meanDX)
-                    }
-                case .leakyReLU(let slope):
-                    for j in 0..<size {
-                        let d = g * xp[j] + b > 0 ? dy[j] : dy[j] * slope
-                        dx[j] = scale * d - r * (meanD + xp[j] * meanDX)
-                    }
+                case .none: slope = 1
+                case .relu: slope = 0
+                case .leakyReLU(let s): slope = s
                 }
+                let sums = InstanceNorm2d.backwardPlane(xhat: xh + p * size, gradOutput: gradOutput + p * size,
+                                                        gradInput: gradInput.map { $0 + p * size }, size: size,
+                                                        gamma: g, beta: b, rstd: rs[p], slope: slope,
+                                                        gated: activation != .none)
+                partial[2 * p] = sums.0
+                partial[2 * p + 1] = sums.1
             }
         }
         if let dgamma, let dbeta {
@@ -136,6 +109,53 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
                 dgamma[p % channels] += partial[2 * p + 1]
             }
         }
+    }
+}
+
+extension InstanceNorm2d {
+    /// One plane of the backward pass, 16 lanes at a time. d = act′(γx̂ + β)·dy (act′ = 1 above 0, `slope` below,
+    /// unless not `gated`); returns (Σd, Σd·x̂) and writes dx = (1/σ)·γ·(d − mean(d) − x̂·mean(d·x̂)).
+    @inline(__always)
+    static func backwardPlane(xhat: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                              gradInput: UnsafeMutablePointer<Float>?, size: Int, gamma: Float, beta: Float,
+                              rstd: Float, slope: Float, gated: Bool) -> (Float, Float) {
+        typealias V = SIMD16<Float>
+        let vg = V(repeating: gamma), vb = V(repeating: beta), vs = V(repeating: slope), zero = V()
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        @inline(__always) func gate(_ x: V, _ dy: V) -> V {
+            gated ? dy.replacing(with: dy * vs, where: (vg * x + vb) .<= zero) : dy
+        }
+        @inline(__always) func gate1(_ x: Float, _ dy: Float) -> Float {
+            gated ? (gamma * x + beta > 0 ? dy : dy * slope) : dy
+        }
+        var sumD = 0.0, sumDX = 0.0
+        var i = 0
+        let vectorEnd = size & ~15
+        while i < vectorEnd {
+            let end = min(vectorEnd, i + 2048)
+            var a = V(), bx = V()
+            while i < end {
+                let x = load(xhat + i), d = gate(x, load(gradOutput + i))
+                a += d
+                bx += d * x
+                i += 16
+            }
+            sumD += Double(a.sum()); sumDX += Double(bx.sum())
+        }
+        while i < size { let d = gate1(xhat[i], gradOutput[i]); sumD += Double(d); sumDX += Double(d * xhat[i]); i += 1 }
+        guard let dx = gradInput else { return (Float(sumD), Float(sumDX)) }
+        let meanD = Float(sumD / Double(size)) * gamma, meanDX = Float(sumDX / Double(size)) * gamma
+        let scale = rstd * gamma
+        let vscale = V(repeating: scale), vr = V(repeating: rstd), vmd = V(repeating: meanD), vmdx = V(repeating: meanDX)
+        i = 0
+        while i < vectorEnd {
+            let x = load(xhat + i), d = gate(x, load(gradOutput + i))
+            let v = vscale * d - vr * (vmd + x * vmdx)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: v, as: V.self)
+            i += 16
+        }
+        while i < size { let d = gate1(xhat[i], gradOutput[i]); dx[i] = scale * d - rstd * (meanD + xhat[i] * meanDX); i += 1 }
+        return (Float(sumD), Float(sumDX))
     }
 }
 

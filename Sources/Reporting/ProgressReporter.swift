@@ -100,6 +100,20 @@ public final class ProgressReporter: @unchecked Sendable {
         }
     }
 
+    /// Prints a line of its own (a warning, "checkpoint saved", a skipped file) without garbling the bar: on a
+    /// terminal the bar is erased, the message printed and the bar redrawn below it. `.silent` prints nothing.
+    public func message(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !silent else { return }
+        if interactive && !finished && lastDraw > -Double.infinity {
+            sink("\r\u{1B}[K" + text + "\n")
+            draw(now: clock(), final: false)
+        } else {
+            sink(text + "\n")
+        }
+    }
+
     /// Draws the final state and ends the line. Later calls to `update` and `finish` do nothing.
     public func finish(detail: String = "") {
         lock.lock()

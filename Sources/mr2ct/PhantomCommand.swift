@@ -10,13 +10,15 @@ struct PhantomCommand: ParsableCommand {
         commandName: "phantom",
         abstract: "Generate paired synthetic head phantoms: T1-weighted MR and CT (HU) of the same anatomy.",
         discussion: """
-        Writes OUT/mr/sub-NNN.nii.gz and OUT/ct/sub-NNN.nii.gz (INT16, same grid and affine), optionally
-        OUT/labels (tissue labels) and OUT/preview (PNG mid-slices). Subject NNN of a seed is always the same
-        anatomy, so disjoint --first ranges give disjoint subjects, e.g. an MR training set, a CT training set
+        Writes OUT/mr/sub-NNN.nii.gz and OUT/ct/sub-NNN.nii.gz (INT16, same grid and affine), optionally \
+        OUT/labels (tissue labels) and OUT/preview (PNG mid-slices). Subject NNN of a seed is always the same \
+        anatomy, so disjoint --first ranges give disjoint subjects, e.g. an MR training set, a CT training set \
         from other subjects, and a held-out paired set:
+
           mr2ct phantom --out train --outputs mr --subjects 6 --first 1
           mr2ct phantom --out train --outputs ct --subjects 6 --first 7
           mr2ct phantom --out heldout --subjects 5 --first 101
+
         Prints one JSON line per subject on stdout (files, grid, spacing, orientation); progress on stderr.
         """
     )

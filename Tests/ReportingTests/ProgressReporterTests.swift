@@ -57,6 +57,26 @@ final class Capture: @unchecked Sendable {
     #expect(writes.dropLast().allSatisfy { !$0.contains("\n") })
 }
 
+@Test func messagesDoNotGarbleTheBar() {
+    let c = Capture()
+    let p = ProgressReporter(label: "train", total: 10, style: .interactive, sink: { c.write($0) }, clock: { c.now() })
+    p.message("before any bar")
+    c.advance(1)
+    p.update(completed: 1)
+    p.message("checkpoint saved")
+    let writes = c.writes
+    #expect(writes[0] == "before any bar\n")
+    #expect(writes[2] == "\r\u{1B}[Kcheckpoint saved\n")
+    #expect(writes[3].hasPrefix("\r") && writes[3].contains("1/10") && !writes[3].contains("\n"))
+    let plain = Capture()
+    let q = ProgressReporter(label: "convert", total: 2, style: .plain, sink: { plain.write($0) }, clock: { plain.now() })
+    q.message("skipped a.nii: not a NIfTI file")
+    #expect(plain.text == "skipped a.nii: not a NIfTI file\n")
+    let silent = Capture()
+    ProgressReporter(label: "x", total: 1, style: .silent, sink: { silent.write($0) }).message("hidden")
+    #expect(silent.text.isEmpty)
+}
+
 @Test func unknownTotalsShowCountAndRateOnly() {
     let c = Capture()
     let p = ProgressReporter(label: "scan", total: nil, unit: "file", style: .plain, interval: 0,

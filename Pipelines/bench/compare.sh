@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# MR2CT vs PyTorch on this machine: `mr2ct bench` and Pipelines/bench/torch_peer.py, both with the same thread
+# count, run alternately (MR2CT, PyTorch, MR2CT, PyTorch, ...) in one session, each configuration in its own
+# process (so peak RSS is per configuration). Prints every JSON line, then per configuration the medians and the
+# ratios MR2CT/PyTorch (below 1.0 = MR2CT faster / smaller).
+#   Pipelines/bench/compare.sh [--rounds N] [--threads T] [--iterations I] [--only 128|256]
+# Needs a release build (`swift build -c release --product mr2ct`, done here if missing) and `pip install torch`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=3 threads=2 iterations=3 only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --iterations) iterations=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    *) echo "compare.sh: unknown option $1" >&2; exit 64 ;;
+  esac
+done
+bin=.build/release/mr2ct
+[ -x "$bin" ] || swift build -c release --product mr2ct >&2
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+configs=("128 32 32 6" "256 64 64 9")
+for round in $(seq 1 "$rounds"); do
+  for c in "${configs[@]}"; do
+    set -- $c
+    [ -n "$only" ] && [ "$only" != "$1" ] && continue
+    "$bin" bench --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" --iterations "$iterations" | tee -a "$out"
+    python3 Pipelines/bench/torch_peer.py --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" \
+      --iterations "$iterations" | tee -a "$out"
+  done
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("\n| config | MR2CT s/iter | PyTorch s/iter | ratio | MR2CT s/slice | PyTorch s/slice | ratio | MR2CT RSS MB | PyTorch RSS MB | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for size in sorted({r["size"] for r in rows}):
+    m = [r for r in rows if r["size"] == size and r["engine"] == "mr2ct"]
+    p = [r for r in rows if r["size"] == size and r["engine"].startswith("pytorch")]
+    med = lambda rs, k: statistics.median(r[k] for r in rs)
+    c = m[0]
+    cells = [f"{size}², ngf {c['ngf']}, ndf {c['ndf']}, {c['blocks']} blocks"]
+    for k in ("train_s_per_iter", "infer_s_per_slice", "peak_rss_mb"):
+        a, b = med(m, k), med(p, k)
+        cells += [f"{a:.4g}", f"{b:.4g}", f"{a / b:.2f}"]
+    print("| " + " | ".join(cells) + " |")
+print(f"(medians of {len(rows) // 2 // max(1, len({r['size'] for r in rows}))} alternating runs each)")
+PY
