@@ -124,4 +124,20 @@ func checkGeometry(_ volume: Volume, _ e: NibabelExpectation, name: String, tole
         #expect(!NIfTIFile.isVolumeFile(URL(fileURLWithPath: "/x/a.img")))
         #expect(throws: NIfTIError.self) { try NIfTIFile.volumeFiles(in: dir.appendingPathComponent("missing")) }
     }
+
+    /// nifti_clib keeps global state; reads from many threads at once (the training loader does this) must give
+    /// the same volumes as one at a time.
+    @Test func concurrentReadsAgree() async throws {
+        let names = expectations.fixtures.filter { $0.value.shape.count == 3 }.keys.sorted()
+        let urls = names.map { TestSupport.niftiFixturesDirectory.appendingPathComponent($0) }
+        let reference = try urls.map { try NIfTIFile.read($0).voxels }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for round in 0..<8 {
+                for (i, url) in urls.enumerated() {
+                    group.addTask { try NIfTIFile.read(url).voxels == reference[i] && round >= 0 }
+                }
+            }
+            for try await same in group { #expect(same) }
+        }
+    }
 }

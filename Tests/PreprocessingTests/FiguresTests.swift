@@ -57,6 +57,28 @@ import TestSupport
               + "warm start (mmap cache) \(fmt(warm)) s, pair(at:) \(fmt(pairs / Double(draws) * 1e3)) ms, "
               + "cache \(bytes / 1_000_000) MB on disk, epoch length \(warmLoader.epochLength)", to: &err)
 
+        // Throughput of a cold folder: 6 brain volumes (copies under different names) + the CT.
+        let folder = directory.appendingPathComponent("folder")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var copies: [URL] = []
+        for i in 0..<6 {
+            let copy = folder.appendingPathComponent("colin\(i).nii.gz")
+            try FileManager.default.copyItem(at: url, to: copy)
+            copies.append(copy)
+        }
+        let folderCache = directory.appendingPathComponent("folder-cache")
+        var firstReady = 0.0
+        let whole = try seconds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let l = try UnpairedSliceLoader(mrFiles: copies, ctFiles: [realVolumeURL("example_ct_sm_3mm")],
+                                            configuration: configuration, seed: 1, cacheDirectory: folderCache)
+            firstReady = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            l.waitUntilPrepared()
+            #expect(l.preparedCounts(.mr).volumes == 6)
+        }
+        print("cold folder of 6 colin27 copies + CT: init returns after \(fmt(firstReady)) s, all prepared after \(fmt(whole)) s "
+              + "(\(fmt(whole / 6)) s per brain volume)", to: &err)
+
         // Resampling round trip on the real CT: 3 mm → 1.5 mm → 3 mm, inside the body.
         let ct = try NIfTIFile.read(realVolumeURL("example_ct_sm_3mm"))
         var resampled = PreprocessingConfiguration()
