@@ -10,6 +10,7 @@ import MR2CTSupport
 ///     <run>/checkpoints/iter_0000500/   complete, immutable checkpoint sets
 ///     <run>/checkpoints/latest -> iter_0000500   (symlink, replaced atomically)
 ///     <run>/checkpoints/best   -> iter_0000400   (symlink; lowest validation MAE)
+///     <run>/cache/                  the loader's prepared slices (safe to delete)
 ///
 /// Crash safety: a set is written into a hidden `.tmp-*` folder, every file and the folder are fsynced, and the
 /// folder is renamed to its final name (rename(2) is atomic). `latest` and `best` are replaced by renaming a new
@@ -25,6 +26,8 @@ public final class RunFolder {
     public var reportURL: URL { url.appendingPathComponent("report.html") }
     public var samplesDirectory: URL { url.appendingPathComponent("samples", isDirectory: true) }
     public var checkpointsDirectory: URL { url.appendingPathComponent("checkpoints", isDirectory: true) }
+    /// The training loader's slice cache (Int16 slices at network size; a resumed run starts without re-reading).
+    public var cacheDirectory: URL { url.appendingPathComponent("cache", isDirectory: true) }
     public var latestURL: URL { checkpointsDirectory.appendingPathComponent("latest") }
     public var bestURL: URL { checkpointsDirectory.appendingPathComponent("best") }
 
@@ -122,8 +125,10 @@ public final class RunFolder {
             try Self.fsync(path: checkpointsDirectory.path)
         } catch {
             try? manager.removeItem(at: temporary)
-            if let error = error as? TrainingError { throw error }
-            throw TrainingError(path: setURL(name).path, reason: "cannot write the checkpoint (\(Self.reason(error)))")
+            if let error = error as? TrainingError, !error.path.hasPrefix(temporary.path) { throw error }
+            // Name the file inside the set, not the temporary folder it was written in.
+            let reason = Self.reason(error).replacingOccurrences(of: temporary.path + "/", with: "")
+            throw TrainingError(path: setURL(name).path, reason: "cannot write the checkpoint (\(reason))")
         }
         return name
     }

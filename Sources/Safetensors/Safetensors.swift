@@ -171,7 +171,8 @@ public enum SafetensorsFile {
     /// Key of the string→string metadata map in the header.
     public static let metadataKey = "__metadata__"
 
-    /// Reads and validates the file at `url` (read once into memory).
+    /// Reads and validates the file at `url`: the header first (a file that is not a valid safetensors file is
+    /// refused before its data is read), then the data, once, into memory.
     public static func read(_ url: URL) throws -> SafetensorsArchive {
         let path = url.path
         let data = try readValidatedFile(path)

@@ -1,0 +1,140 @@
+import Foundation
+import NeuralNetwork
+import Preprocessing
+import Reporting
+
+/// The run's curves in memory, from `log.ndjson` plus the iterations of this session, for the report.
+final class TrainingHistory {
+    static let lossNames = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"]
+    private(set) var iterations: [Double] = []
+    private(set) var losses: [String: [Double]] = [:]
+    private(set) var learningRates: [Double] = []
+    private(set) var validation: [(iteration: Int, epoch: Int, mae: Double, me: Double, psnr: Double)] = []
+    var latestSample: String?
+
+    init(records: [TrainingLogRecord]) {
+        for name in Self.lossNames { losses[name] = [] }
+        for record in records { append(record) }
+    }
+
+    func append(_ record: TrainingLogRecord) {
+        func value(_ key: String) -> Double { (record.values[key] ?? nil) ?? .nan }
+        switch record.kind {
+        case "train":
+            iterations.append(Double(record.iteration))
+            learningRates.append(value("lr"))
+            for name in Self.lossNames { losses[name, default: []].append(value(name)) }
+        case "validation":
+            validation.append((record.iteration, Int(value("epoch").isFinite ? value("epoch") : 0),
+                               value("mae"), value("me"), value("psnr")))
+        default: break
+        }
+    }
+}
+
+/// The run's pictures and `report.html`: the latest sample grid (real MR | synthetic CT | reconstructed MR over
+/// real CT | synthetic MR | reconstructed CT; CT in the head window W 1500 / L 300 HU), loss curves, validation
+/// results and the configuration, in one self-contained page (PNG embedded, SVG inline) that opens offline.
+struct TrainingReport {
+    var configuration: TrainingConfiguration
+    var schedule: TrainingSchedule
+    var history: TrainingHistory
+    var iteration: Int
+    var bestIteration: Int?
+    var trainingSeconds: Double
+
+    /// Writes the picture grid of a step's visuals (`CycleGAN.lastVisuals`).
+    static func writeGrid(visuals: [String: Tensor], preprocessing: PreprocessingConfiguration, to url: URL) throws {
+        let window = preprocessing.ctWindow
+        let ctRange = (window.first ?? -1024)...(window.last ?? 3000)
+        let ct = IntensityWindow.ctHeadBone.normalized(from: ctRange)
+        let mr = IntensityWindow.normalized
+        func image(_ key: String, _ window: IntensityWindow, _ label: String) -> GridImage? {
+            guard let tensor = visuals[key], tensor.shape.count == 4 else { return nil }
+            let channels = tensor.shape[1], height = tensor.shape[2], width = tensor.shape[3]
+            let plane = height * width
+            let centre = channels / 2
+            let values = Array(tensor.data[(centre * plane)..<((centre + 1) * plane)])
+            return GridImage(width: width, height: height, pixels: values, window: window, label: label)
+        }
+        let rows = [
+            [image("realA", mr, "real MR"), image("fakeB", ct, "synthetic CT"), image("recA", mr, "reconstructed MR")],
+            [image("realB", ct, "real CT"), image("fakeA", mr, "synthetic MR"), image("recB", ct, "reconstructed CT")],
+        ].map { $0.compactMap { $0 } }
+        let size = preprocessing.sliceSize
+        let scale = size <= 64 ? 4 : (size <= 128 ? 2 : 1)
+        try ImageGrid(rows: rows, scale: scale, spacing: 4, labelScale: size < 64 ? 1 : 2).write(to: url)
+    }
+
+    func write(to url: URL) throws {
+        let total = schedule.totalIterations
+        let epochLength = max(configuration.data.epochLength, 1)
+        let epochs = (total + epochLength - 1) / epochLength
+        let formatter = ISO8601DateFormatter()
+        let subtitle = "updated \(formatter.string(from: Date())) · iteration \(iteration) / \(total)"
+            + " · epoch \(min(max(1, (iteration + epochLength - 1) / epochLength), epochs)) / \(epochs)"
+            + String(format: " · %.1f min of training", trainingSeconds / 60)
+        var sections: [HTMLReport.Section] = []
+
+        let x = history.iterations
+        let generatorSeries = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B"].map {
+            ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
+        }
+        let discriminatorSeries = ["D_A", "D_B"].map { ChartSeries(name: $0, x: x, y: history.losses[$0] ?? []) }
+        sections.append(.init(title: "Losses", blocks: [
+            .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity)",
+                              xLabel: "iteration", yLabel: "loss", series: generatorSeries, logarithmicY: true).render()),
+            .svg(LineChartSVG(title: "Discriminator losses", xLabel: "iteration", yLabel: "loss",
+                              series: discriminatorSeries).render()),
+            .svg(LineChartSVG(title: "Learning rate", xLabel: "iteration", yLabel: "lr",
+                              series: [ChartSeries(name: "lr", x: x, y: history.learningRates)], height: 220).render()),
+            .paragraph("Curves are bin means of the per-iteration values in log.ndjson."),
+        ]))
+
+        if !history.validation.isEmpty {
+            let rows = history.validation.map { v in
+                [String(v.iteration), String(v.epoch), String(format: "%.1f", v.mae), String(format: "%.1f", v.me),
+                 String(format: "%.2f", v.psnr), v.iteration == bestIteration ? "best" : ""]
+            }
+            sections.append(.init(title: "Validation (MR→CT, inside the body mask)", blocks: [
+                .svg(LineChartSVG(title: "Validation MAE", xLabel: "iteration", yLabel: "MAE (HU)",
+                                  series: [ChartSeries(name: "MAE", x: history.validation.map { Double($0.iteration) },
+                                                       y: history.validation.map(\.mae))], height: 260).render()),
+                .table(headers: ["iteration", "epoch", "MAE (HU)", "ME (HU)", "PSNR (dB)", ""], rows: rows),
+            ]))
+        }
+
+        if let sample = history.latestSample {
+            let url = url.deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(sample)
+            sections.append(.init(title: "Latest samples", blocks: [
+                .picture(.file(url), caption: "\(sample): real MR | synthetic CT | reconstructed MR (top); "
+                    + "real CT | synthetic MR | reconstructed CT (bottom); CT window W 1500 / L 300 HU"),
+            ]))
+        }
+
+        sections.append(.init(title: "Configuration", blocks: [.keyValueTable(Self.flatten(configuration))]))
+        try HTMLReport(title: "MR2CT training: \(url.deletingLastPathComponent().lastPathComponent)",
+                       subtitle: subtitle, sections: sections).write(to: url)
+    }
+
+    /// The configuration's JSON as dotted keys and values (file lists summarised).
+    static func flatten(_ configuration: TrainingConfiguration) -> [(key: String, value: String)] {
+        guard let data = try? configuration.jsonData(),
+              let object = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        var out: [(key: String, value: String)] = []
+        func walk(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for key in dictionary.keys.sorted() { walk(dictionary[key]!, path.isEmpty ? key : path + "." + key) }
+            } else if let array = value as? [Any], path.hasSuffix("Files") {
+                out.append((path, "\(array.count) files: " + array.prefix(6).map { "\($0)" }.joined(separator: ", ")
+                    + (array.count > 6 ? ", …" : "")))
+            } else if let string = value as? String {
+                out.append((path, string))
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
+                out.append((path, String(decoding: data, as: UTF8.self)))
+            }
+        }
+        walk(object, "")
+        return out
+    }
+}

@@ -1,0 +1,230 @@
+import ArgumentParser
+import CycleGAN
+import Foundation
+import MR2CTSupport
+import NeuralNetwork
+import Preprocessing
+import Reporting
+
+/// `mr2ct train`: unpaired CycleGAN training on a folder of MR volumes and a folder of CT volumes.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes.",
+        discussion: """
+        Defaults are the reference CycleGAN's (Zhu et al. 2017): ResNet generator with 9 blocks, ngf 64, 70×70
+        PatchGAN with ndf 64, LSGAN, cycle weight 10, identity 0.5, Adam 2e-4 with β1 0.5, a 50-image pool,
+        100 epochs at the initial rate then 100 of linear decay, an epoch being max(MR slices, CT slices).
+
+        The run folder holds config.json, log.ndjson (one JSON line per iteration), samples/*.png, report.html and
+        checkpoints/{iter_NNNNNNN,latest,best}/ (G_A = MR→CT generator, usable by `mr2ct convert --model RUN`).
+        Running again on the same --run folder (or with --resume) continues exactly where it stopped; options not
+        given are taken from the run, options given must agree with it. SIGINT/SIGTERM finish the current
+        iteration, save a checkpoint and exit with status 130/143; a second signal exits at once.
+        Exit status: 0 done, 1 failure (message on stderr), 64 usage, 130/143 stopped by a signal (resumable).
+        """
+    )
+
+    // MARK: Data and run folder
+    @Option(name: .long, help: ArgumentHelp("Folder of MR training volumes (.nii, .nii.gz).", valueName: "DIR"))
+    var mr: String?
+    @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU).", valueName: "DIR"))
+    var ct: String?
+    @Option(name: .customLong("run"), help: ArgumentHelp("Run folder (created if missing; an existing run is resumed).", valueName: "DIR"))
+    var runDirectory: String
+    @Flag(name: .long, help: "Require an existing run in --run and continue it (options default to the run's).")
+    var resume = false
+    @Option(name: .customLong("val-mr"), help: ArgumentHelp("Folder of paired validation MR volumes.", valueName: "DIR"))
+    var validationMR: String?
+    @Option(name: .customLong("val-ct"), help: ArgumentHelp("Folder of validation CT volumes, same names as --val-mr.", valueName: "DIR"))
+    var validationCT: String?
+
+    // MARK: Preprocessing
+    @Option(name: .long, help: "In-plane slice size (pad/crop), a multiple of 4. [default: 256]")
+    var sliceSize: Int?
+    @Option(name: .long, help: "Slicing plane: axial, coronal or sagittal. [default: axial]")
+    var plane: String?
+    @Option(name: .long, help: "Adjacent slices as input channels (2.5-D): 1, 3 or 5. [default: 1]")
+    var context: Int?
+    @Option(name: .long, help: "Resample slices to this in-plane spacing (mm) first. [default: none]")
+    var spacing: Double?
+
+    // MARK: Model
+    @Option(name: .long, help: "Generator filters in the first layer. [default: 64]")
+    var ngf: Int?
+    @Option(name: .long, help: "Discriminator filters in the first layer. [default: 64]")
+    var ndf: Int?
+    @Option(name: .long, help: "Residual blocks of the generator. [default: 9]")
+    var residualBlocks: Int?
+    @Option(name: .long, help: "Strided layers of the PatchGAN discriminator. [default: 3]")
+    var discriminatorLayers: Int?
+    @Option(name: .long, help: "Adversarial loss: lsgan or vanilla. [default: lsgan]")
+    var ganLoss: String?
+    @Option(name: .customLong("lambda-a"), help: "Cycle loss weight A→B→A. [default: 10]")
+    var lambdaA: Float?
+    @Option(name: .customLong("lambda-b"), help: "Cycle loss weight B→A→B. [default: 10]")
+    var lambdaB: Float?
+    @Option(name: .customLong("lambda-identity"), help: "Identity loss weight, relative to the cycle weights. [default: 0.5]")
+    var lambdaIdentity: Float?
+    @Option(name: .long, help: "Initial Adam learning rate. [default: 0.0002]")
+    var lr: Float?
+    @Option(name: .long, help: "Adam β1. [default: 0.5]")
+    var beta1: Float?
+    @Option(name: .long, help: "Image pool size (fakes shown to the discriminators). [default: 50]")
+    var poolSize: Int?
+
+    // MARK: Schedule
+    @Option(name: .long, help: "Epochs at the initial learning rate. [default: 100]")
+    var epochs: Int?
+    @Option(name: .long, help: "Epochs of linear decay to zero. [default: 100]")
+    var decayEpochs: Int?
+    @Option(name: .long, help: "Train this many iterations instead (half constant, half decaying).")
+    var iterations: Int?
+    @Option(name: .long, help: "Random seed (weights, slice order, pools). [default: 0]")
+    var seed: UInt64?
+    @Flag(name: .long, help: "Randomly flip training slices left-right.")
+    var augment = false
+
+    // MARK: Session options
+    @Option(name: .long, help: "Compute threads; default: all cores.")
+    var threads: Int?
+    @Option(name: .long, help: "Save a checkpoint every N iterations. [default: 500]")
+    var checkpointEvery: Int?
+    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. [default: 250]")
+    var sampleEvery: Int?
+    @Option(name: .long, help: "Validate every N iterations. [default: once per epoch]")
+    var validateEvery: Int?
+    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest and best); 0 keeps all. [default: 3]")
+    var keepCheckpoints: Int?
+    @Flag(name: .long, help: "No progress display.")
+    var quiet = false
+
+    func validate() throws {
+        func positive(_ value: Int?, _ name: String) throws {
+            if let value, value < 1 { throw ValidationError("--\(name) must be at least 1") }
+        }
+        try positive(sliceSize, "slice-size"); try positive(ngf, "ngf"); try positive(ndf, "ndf")
+        try positive(discriminatorLayers, "discriminator-layers"); try positive(iterations, "iterations")
+        try positive(threads, "threads"); try positive(checkpointEvery, "checkpoint-every")
+        try positive(sampleEvery, "sample-every"); try positive(validateEvery, "validate-every")
+        if let sliceSize, sliceSize % 4 != 0 || sliceSize < 16 {
+            throw ValidationError("--slice-size must be a multiple of 4, at least 16")
+        }
+        if let context, ![1, 3, 5].contains(context) { throw ValidationError("--context must be 1, 3 or 5") }
+        if let plane, SlicePlane(rawValue: plane) == nil { throw ValidationError("--plane must be axial, coronal or sagittal") }
+        if let ganLoss, GANLoss(rawValue: ganLoss) == nil { throw ValidationError("--gan-loss must be lsgan or vanilla") }
+        if let residualBlocks, residualBlocks < 0 { throw ValidationError("--residual-blocks must be 0 or more") }
+        if let keepCheckpoints, keepCheckpoints < 0 { throw ValidationError("--keep-checkpoints must be 0 or more") }
+        if let poolSize, poolSize < 0 { throw ValidationError("--pool-size must be 0 or more") }
+        if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more") }
+        if let decayEpochs, decayEpochs < 0 { throw ValidationError("--decay-epochs must be 0 or more") }
+        if iterations != nil, epochs != nil || decayEpochs != nil {
+            throw ValidationError("give either --iterations or --epochs/--decay-epochs")
+        }
+        if let spacing, !(spacing.isFinite && spacing > 0) { throw ValidationError("--spacing must be a positive number of mm") }
+        for (value, name) in [(lambdaA, "lambda-a"), (lambdaB, "lambda-b"), (lambdaIdentity, "lambda-identity")] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("--\(name) must be a number ≥ 0") }
+        }
+        if let lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number") }
+        if let beta1, !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1)") }
+        if (validationMR == nil) != (validationCT == nil) { throw ValidationError("--val-mr and --val-ct go together") }
+    }
+
+    /// The run's configuration: the stored one (or the reference defaults for a new run) with the options given.
+    func configuration(stored: TrainingConfiguration?) -> TrainingConfiguration {
+        var c = stored ?? TrainingConfiguration()
+        if let sliceSize { c.preprocessing.sliceSize = sliceSize }
+        if let plane, let p = SlicePlane(rawValue: plane) { c.preprocessing.plane = p }
+        if let context { c.preprocessing.contextSlices = context }
+        if let spacing { c.preprocessing.targetSpacing = spacing }
+        if let ngf { c.model.generator.ngf = ngf }
+        if let ndf { c.model.discriminator.ndf = ndf }
+        if let residualBlocks { c.model.generator.residualBlocks = residualBlocks }
+        if let discriminatorLayers { c.model.discriminator.layers = discriminatorLayers }
+        if let ganLoss, let g = GANLoss(rawValue: ganLoss) { c.model.ganLoss = g }
+        if let lambdaA { c.model.lambdaA = lambdaA }
+        if let lambdaB { c.model.lambdaB = lambdaB }
+        if let lambdaIdentity { c.model.lambdaIdentity = lambdaIdentity }
+        if let lr { c.model.learningRate = lr }
+        if let beta1 { c.model.beta1 = beta1 }
+        if let poolSize { c.model.poolSize = poolSize }
+        if let iterations {
+            c.length = .iterations(iterations)
+        } else if epochs != nil || decayEpochs != nil {
+            var (e, d) = (100, 100)
+            if case let .epochs(se, sd) = c.length { (e, d) = (se, sd) }
+            c.length = .epochs(epochs ?? e, decay: decayEpochs ?? d)
+        }
+        if let seed { c.seed = seed }
+        if augment { c.augment = true }
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        if let mr { c.options.mrDirectory = absolute(mr) }
+        if let ct { c.options.ctDirectory = absolute(ct) }
+        if let validationMR { c.options.validationMRDirectory = absolute(validationMR) }
+        if let validationCT { c.options.validationCTDirectory = absolute(validationCT) }
+        if let checkpointEvery { c.options.checkpointEvery = checkpointEvery }
+        if let sampleEvery { c.options.sampleEvery = sampleEvery }
+        if let validateEvery { c.options.validateEvery = validateEvery }
+        if let keepCheckpoints { c.options.keepCheckpoints = keepCheckpoints }
+        c.synchroniseChannels()
+        return c
+    }
+
+    func run() throws {
+        var standardError = StandardErrorStream()
+        if let threads { ComputeThreads.set(threads) }
+        let runURL = URL(fileURLWithPath: runDirectory)
+        let stop = TrainingStopRequest()
+        stop.installSignalHandlers()
+        let outcome: TrainingOutcome
+        do {
+            let stored = try TrainingSession.storedConfiguration(runDirectory: runURL)
+            if stored == nil, mr == nil || ct == nil {
+                throw ValidationError(resume ? "no training run in \(runDirectory) to resume" : "a new run needs --mr and --ct")
+            }
+            let configuration = configuration(stored: stored)
+            if let error = Self.preprocessingProblem(configuration.preprocessing) {
+                throw ValidationError(error)
+            }
+            let session = try TrainingSession(runDirectory: runURL, configuration: configuration,
+                                              requireExisting: resume) { message in
+                print("mr2ct: \(message)", to: &standardError)
+            }
+            let total = session.schedule.totalIterations
+            let progress = ProgressReporter(label: "train", total: total, unit: "it",
+                                            style: quiet ? .silent : .automatic, initialCompleted: session.iteration)
+            session.onMessage = { message in print("\nmr2ct: \(message)", to: &standardError) }
+            session.onProgress = { p in
+                let l = p.losses
+                progress.update(completed: p.iteration, detail: String(
+                    format: "epoch %d/%d lr %.1e G %.3f/%.3f cyc %.3f/%.3f D %.3f/%.3f",
+                    p.epoch, p.epochs, p.learningRate, l.gA, l.gB, l.cycleA, l.cycleB, l.dA, l.dB))
+            }
+            if !quiet {
+                let c = session.configuration
+                let length = if case .epochs = c.length { "\(c.length) = \(total) iterations" } else { "\(total) iterations" }
+                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(c.data.mrFiles.count) MR and "
+                      + "\(c.data.ctFiles.count) CT volumes) in \(session.runFolder.url.path)", to: &standardError)
+            }
+            outcome = try session.run(stop: stop)
+            progress.finish()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        switch outcome {
+        case .completed(let iteration):
+            if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(runDirectory)/checkpoints/latest/G_A.safetensors", to: &standardError) }
+        case .stopped(let signal, let iteration):
+            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runDirectory) --resume",
+                  to: &standardError)
+            throw ExitCode(128 + signal)
+        }
+    }
+
+    static func preprocessingProblem(_ preprocessing: PreprocessingConfiguration) -> String? {
+        do { try preprocessing.validate(); return nil } catch { return "\(error)" }
+    }
+}
