@@ -58,7 +58,7 @@ let package = Package(
             ]
         ),
 
-        // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Fuzz/README.md)
+        // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Tests/Fuzz/README.md)
         .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
         .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
 

@@ -1,9 +1,9 @@
 // libFuzzer target for the safetensors reader (issue 9). Built two ways:
 //   fuzzing:  swift build -c release --product SafetensorsFuzzer --scratch-path .build-fuzz \
 //                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-//             .build-fuzz/release/SafetensorsFuzzer Fuzz/safetensors/corpus -max_total_time=600
+//             .build-fuzz/release/SafetensorsFuzzer Tests/Fuzz/safetensors/corpus -max_total_time=600
 //   normally: a replay tool, `SafetensorsFuzzer FILE...`, that runs the same entry point on each file
-//             (what the regression tests do with Fuzz/safetensors/crashes).
+//             (what the regression tests do with Tests/Fuzz/safetensors/crashes).
 import Foundation
 import Safetensors
 

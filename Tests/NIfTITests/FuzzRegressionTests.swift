@@ -5,8 +5,8 @@ import TestSupport
 /// Inputs the NIfTI-reader fuzzer (Sources/FuzzNIfTIReader) found crashing, kept as regressions, plus its seed
 /// corpus: each is replayed through the same harness by the normally built `FuzzNIfTIReader`, which must exit 0.
 @Suite struct FuzzRegressionTests {
-    static let regressions = TestSupport.packageRoot.appendingPathComponent("Fuzz/nifti/crashes")
-    static let seeds = TestSupport.packageRoot.appendingPathComponent("Fuzz/nifti/corpus")
+    static let regressions = TestSupport.packageRoot.appendingPathComponent("Tests/Fuzz/nifti/crashes")
+    static let seeds = TestSupport.packageRoot.appendingPathComponent("Tests/Fuzz/nifti/corpus")
 
     static func inputs(_ folder: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])

@@ -3,11 +3,11 @@ import Testing
 import TestSupport
 @testable import Safetensors
 
-/// Replays the fuzzing seed corpus and every input that ever crashed the reader (Fuzz/safetensors, see
-/// Fuzz/README.md): each is parsed and decoded, or refused with a SafetensorsError; none may trap.
+/// Replays the fuzzing seed corpus and every input that ever crashed the reader (Tests/Fuzz/safetensors, see
+/// Tests/Fuzz/README.md): each is parsed and decoded, or refused with a SafetensorsError; none may trap.
 @Suite struct SafetensorsFuzzRegressionTests {
     static var folders: [URL] {
-        let root = TestSupport.packageRoot.appendingPathComponent("Fuzz/safetensors")
+        let root = TestSupport.packageRoot.appendingPathComponent("Tests/Fuzz/safetensors")
         return [root.appendingPathComponent("corpus"), root.appendingPathComponent("crashes")]
     }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds nifti_clib (nifti2_io + znzlib) from source with libFuzzer coverage and AddressSanitizer into static
 # libraries, so that the NIfTI fuzzer also explores nifti_clib's own header conversion and extension parsing.
-# Usage: Fuzz/nifti/build-instrumented-nifti_clib.sh NIFTI_CLIB_SOURCE_DIR OUT_DIR
+# Usage: Tests/Fuzz/nifti/build-instrumented-nifti_clib.sh NIFTI_CLIB_SOURCE_DIR OUT_DIR
 #   (source: https://github.com/NIFTI-Imaging/nifti_clib at tag v3.0.1, the version Debian 12 ships)
 # Then add  -Xcc -fsanitize=fuzzer-no-link,address -Xlinker -L"$OUT_DIR"  to the fuzz build command: the linker
 # finds libnifti2.a / libznz.a there before the system's shared libraries.
