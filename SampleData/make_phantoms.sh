@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates SampleData/phantoms exactly (bit-identical .nii.gz on this platform) with the mr2ct phantom command.
+# Regenerates SampleData/phantoms exactly (bit-identical NIfTI content on this platform) with the mr2ct phantom command.
 # Run from the package root:  sh SampleData/make_phantoms.sh   (builds mr2ct in release mode if needed)
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,5 +12,7 @@ rm -rf "$OUT"
 "$MR2CT" phantom --seed 1 --first 6   --subjects 5 --outputs ct        --out "$OUT/train"   --quiet > /dev/null
 # Held-out pairs, never used in training: subjects 101-105, MR + CT (+ tissue labels) on the same grid.
 "$MR2CT" phantom --seed 1 --first 101 --subjects 5 --outputs mr,ct,labels --out "$OUT/heldout" --quiet > /dev/null
-( cd "$OUT" && find . -name '*.nii.gz' | sort | xargs sha256sum ) > "$OUT/SHA256SUMS"
-echo "wrote $OUT (checksums in $OUT/SHA256SUMS)" >&2
+# Checksums of the uncompressed NIfTI bytes (header + voxels), so that they do not depend on the gzip level.
+( cd "$OUT" && for f in $(find . -name '*.nii.gz' | sort); do
+    printf '%s  %s\n' "$(gunzip -c "$f" | sha256sum | cut -d' ' -f1)" "${f%.gz}"; done ) > "$OUT/SHA256SUMS"
+echo "wrote $OUT (checksums of the uncompressed .nii in $OUT/SHA256SUMS)" >&2

@@ -149,7 +149,7 @@ public struct PhantomGenerator: Sendable {
             DispatchQueue.concurrentPerform(iterations: n[2]) { k in
                 var rng = SeededRandom(seed: noiseSeed, stream: UInt64(k))
                 var counts = [Int](repeating: 0, count: tissueCount)
-                var ctNoise = Self.correlatedNoise(width: n[0], height: n[1], rng: &rng)
+                let ctNoise = Self.correlatedNoise(width: n[0], height: n[1], rng: &rng)
                 for j in 0..<n[1] {
                     for i in 0..<n[0] {
                         let centre = SIMD3(Double(i), Double(j), Double(k))
@@ -180,7 +180,6 @@ public struct PhantomGenerator: Sendable {
                         out.mr[index] = Float((real * real + imaginary * imaginary).squareRoot())
                     }
                 }
-                ctNoise.removeAll()
             }
         }
         }
