@@ -3,22 +3,29 @@
 # count, run alternately (MR2CT, PyTorch, MR2CT, PyTorch, ...) in one session, each configuration in its own
 # process (so peak RSS is per configuration). Prints every JSON line, then per configuration the medians and the
 # ratios MR2CT/PyTorch (below 1.0 = MR2CT faster / smaller).
-#   Pipelines/bench/compare.sh [--rounds N] [--threads T] [--iterations I] [--only 128|256]
-# Needs a release build (`swift build -c release --product mr2ct`, done here if missing) and `pip install torch`.
+#   Pipelines/bench/compare.sh [--rounds N] [--threads T] [--iterations I] [--inference-runs R] [--only 128|256]
+#                              [--torch-active]
+# Needs a release build (`swift build -c release --product mr2ct`, done here if missing; MR2CT_BIN overrides the
+# binary) and `pip install torch`. PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-active: on a machine
+# shared with other work, OpenMP's spinning threads make PyTorch several times slower, so passive waiting is the
+# stronger opponent (on an idle machine the two policies time alike).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds=3 threads=2 iterations=3 only=""
+rounds=3 threads=2 iterations=3 inference=10 only="" policy=PASSIVE
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
+    --inference-runs) inference=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --torch-active) policy=ACTIVE; shift ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
-bin=.build/release/mr2ct
+bin=${MR2CT_BIN:-.build/release/mr2ct}
 [ -x "$bin" ] || swift build -c release --product mr2ct >&2
+echo "# $(date -u +%FT%TZ) $(uname -n), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg); torch OMP_WAIT_POLICY=$policy" >&2
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 configs=("128 32 32 6" "256 64 64 9")
@@ -26,9 +33,10 @@ for round in $(seq 1 "$rounds"); do
   for c in "${configs[@]}"; do
     set -- $c
     [ -n "$only" ] && [ "$only" != "$1" ] && continue
-    "$bin" bench --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" --iterations "$iterations" | tee -a "$out"
-    python3 Pipelines/bench/torch_peer.py --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" \
-      --iterations "$iterations" | tee -a "$out"
+    "$bin" bench --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" --iterations "$iterations" \
+      --inference-runs "$inference" | tee -a "$out"
+    OMP_WAIT_POLICY=$policy python3 Pipelines/bench/torch_peer.py --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" \
+      --iterations "$iterations" --inference-runs "$inference" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'

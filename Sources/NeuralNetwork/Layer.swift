@@ -133,10 +133,8 @@ public enum ComputeThreads {
     /// single-threaded kernels keep both cores busy through the non-GEMM work and the small GEMMs that
     /// do not scale across threads.
     public static func pair<A, B>(_ a: () -> A, _ b: () -> B) -> (A, B) {
-        if current < 2 || serial { return (a(), b()) }
+        if current < 2 || !enterSerial() { return (a(), b()) }
         let ra = ResultBox<A>(), rb = ResultBox<B>()
-        serial = true
-        BLAS.setThreads(1)
         withoutActuallyEscaping(a) { a in
             withoutActuallyEscaping(b) { b in
                 let box = UncheckedBox((a, b))
@@ -145,8 +143,7 @@ public enum ComputeThreads {
                 }
             }
         }
-        serial = false
-        BLAS.setThreads(current)
+        leaveSerial()
         return (ra.value!, rb.value!)
     }
 }
@@ -154,15 +151,32 @@ public enum ComputeThreads {
 extension ComputeThreads {
     /// Runs `body(0..<n)` on n threads at once with single-threaded kernels inside.
     static func fork(_ n: Int, _ body: (Int) -> Void) {
-        if n <= 1 || serial { for i in 0..<n { body(i) }; return }
-        serial = true
-        BLAS.setThreads(1)
+        if n <= 1 || !enterSerial() { for i in 0..<n { body(i) }; return }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: n) { i in box.value(i) }
         }
+        leaveSerial()
+    }
+
+    private static let serialLock = NSLock()
+
+    /// Switches kernels to single-threaded for a fork; false when another fork (of this or another caller
+    /// thread, e.g. concurrent `infer` calls) is already running, in which case the caller runs inline.
+    private static func enterSerial() -> Bool {
+        serialLock.lock()
+        defer { serialLock.unlock() }
+        if serial { return false }
+        serial = true
+        BLAS.setThreads(1)
+        return true
+    }
+
+    private static func leaveSerial() {
+        serialLock.lock()
         serial = false
         BLAS.setThreads(current)
+        serialLock.unlock()
     }
 }
 

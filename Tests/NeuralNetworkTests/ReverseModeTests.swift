@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import MR2CTSupport
 @testable import NeuralNetwork
 
@@ -69,6 +70,16 @@ import MR2CTSupport
         #expect(g.infer(x).toArray() == y)
     }
 
+    @Test func concurrentInferenceCallsAgreeWithSerialOnes() {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))
+        randomize(g, seed: 13)
+        let inputs = (0..<6).map { image(UInt64(20 + $0), [2, 1, 32, 32]) }
+        let expected = inputs.map { g.infer($0).toArray() }
+        let results = ResultsBox(count: inputs.count)
+        DispatchQueue.concurrentPerform(iterations: inputs.count) { i in results.set(i, g.infer(inputs[i]).toArray()) }
+        for i in inputs.indices { #expect(results.get(i) == expected[i]) }
+    }
+
     @Test func stateDictNamesMatchPyTorch() {
         let g = ResnetGenerator(GeneratorConfiguration(ngf: 64, residualBlocks: 9))
         let names = g.parameters.map(\.name)
@@ -104,4 +115,12 @@ import MR2CTSupport
         #expect(adam.stepCount == 2)
         #expect(abs(adam.moments[0].first.data[0] - Float(m)) < 1e-7)
     }
+}
+
+final class ResultsBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [[Float]]
+    init(count: Int) { values = Array(repeating: [], count: count) }
+    func set(_ i: Int, _ v: [Float]) { lock.lock(); values[i] = v; lock.unlock() }
+    func get(_ i: Int) -> [Float] { lock.lock(); defer { lock.unlock() }; return values[i] }
 }
