@@ -58,6 +58,13 @@ extension NIfTIFile {
         let fileSize = fileLength(path)
         guard fileSize > 0 else { throw ReasonError("empty file") }
 
+        if !compressed, let handle = FileHandle(forReadingAtPath: path) {
+            let magic = (try? handle.read(upToCount: 2)) ?? nil
+            try? handle.close()
+            if magic == Data([0x1F, 0x8B]) {
+                throw ReasonError("gzip-compressed data in a file not named .gz (rename it \((path as NSString).lastPathComponent).gz)")
+            }
+        }
         guard let prefix = NIfTIBridge.prefix(path, count: 540) else {
             throw ReasonError(compressed ? "corrupt gzip stream" : "cannot read the header")
         }

@@ -106,7 +106,7 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
         var lines = [path]
         let dimsText = dims.map(String.init).joined(separator: " × ") + (volumes > 1 ? " × \(volumes) volumes (showing volume \(volume))" : "")
         lines.append("  dims         \(dimsText)")
-        lines.append("  spacing      \(spacing.map(Self.number).joined(separator: " × ")) \(spatialUnits)")
+        lines.append("  spacing      \(spacing.map(Self.number).joined(separator: " × ")) " + (spatialUnits == "unknown" ? "(units unknown)" : spatialUnits))
         lines.append("  datatype     \(datatype) (\(format))")
         lines.append("  scaling      " + (sclSlope == 1 && sclInter == 0 ? "none" : "value = \(Self.number(sclSlope)) × stored + \(Self.number(sclInter))"))
         lines.append("  qform_code   \(qformCode) (\(Self.xformName(qformCode)))")

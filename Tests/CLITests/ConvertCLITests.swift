@@ -204,6 +204,27 @@ struct ConvertCLITests {
         #expect(try TestSupport.runMR2CT(base + ["--overwrite", "--skip-existing"]).status == 64)
     }
 
+    @Test func planesThreadsAndAFolderConvertedIntoItself() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-options")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = try Self.copies(root, count: 2)
+        let base = ["convert", "--model", Self.model, folder.path, "-o", folder.path]
+        let fused = try TestSupport.runMR2CT(base + ["--planes", "axial,coronal,sagittal", "--threads", "1", "--batch-size", "3"])
+        #expect(fused.status == 0, "\(fused.stderr)")
+        #expect(fused.stderr.contains("trained on axial slices"))
+        let sct = try NIfTIFile.read(folder.appendingPathComponent("p00_sct.nii.gz"))
+        #expect(sct.grid == (try NIfTIFile.read(folder.appendingPathComponent("p00.nii.gz"))).grid)
+        // Converting the same folder into itself again: the outputs are not taken as new inputs.
+        let again = try TestSupport.runMR2CT(base + ["--skip-existing"])
+        #expect(again.status == 0)
+        #expect(try Self.lines(again.stdout).map { $0["status"] as? String } == ["skipped", "skipped"])
+        #expect(again.stderr.contains("2 input(s) are outputs of other inputs"))
+        #expect(Self.files(folder) == ["p00.nii.gz", "p00_sct.nii.gz", "p01.nii.gz", "p01_sct.nii.gz"])
+        for bad in [["--planes", "axial,oblique"], ["--threads", "0"], ["--batch-size", "0"], ["--name", "x.nii"]] {
+            #expect(try TestSupport.runMR2CT(base + bad).status == 64, "\(bad)")
+        }
+    }
+
     @Test func aBadModelIsOneClearErrorAndNothingIsWritten() throws {
         let root = try TestSupport.makeTemporaryDirectory("convert-cli-model")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -180,4 +180,25 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect((0..<a.sliceCount).allSatisfy { a.inputSlice($0) == b.inputSlice($0) })
         #expect(throws: PreprocessingError.self) { try pipeline.prepare(volume, as: .mr, bodyMask: [true]) }
     }
+
+    /// The body mask of a slice at the network's size: the source mask at the slice's pixels, false in padding.
+    @Test func bodyMaskSliceFollowsTheLayout() throws {
+        let head = SyntheticHead()
+        let volume = head.volume()
+        var configuration = PreprocessingConfiguration()
+        configuration.sliceSize = 64
+        let prepared = try SlicePipeline(configuration: configuration).prepare(volume, as: .mr)
+        let g = head.grid
+        // 48 × 56 padded into 64 × 64 at (8, 4).
+        for k in [10, 20, 30] {
+            let slice = prepared.bodyMaskSlice(k)
+            for r in 0..<64 {
+                for c in 0..<64 {
+                    let i = c - 8, j = g.ny - 1 - (r - 4)
+                    let expected = (0..<g.nx).contains(i) && (0..<g.ny).contains(j) && prepared.bodyMask[g.index(i, j, k)]
+                    #expect(slice[r * 64 + c] == expected, "slice \(k) row \(r) column \(c)")
+                }
+            }
+        }
+    }
 }
