@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train an MR→CT CycleGAN with `mr2ct train`, then convert with the result. A short example to adapt:
 #   bash Pipelines/train.sh MR_DIR CT_DIR RUN_DIR [extra mr2ct train options]
-#   bash Pipelines/train.sh            # demo: unpaired head phantoms into runs/phantom-data, run in runs/phantom-demo
+#   bash Pipelines/train.sh            # demo on SampleData/phantoms, run folder runs/phantom-demo
 # MR_DIR and CT_DIR are folders of NIfTI volumes (.nii/.nii.gz) from *different* patients (unpaired); CT in HU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +13,10 @@ if [ $# -ge 3 ]; then
     validation=()
     length=(--epochs 20 --decay-epochs 20)
 else
-    # Demo data: MR of subjects 1-4, CT of other subjects 5-8 (unpaired), a paired held-out subject for validation.
-    data=runs/phantom-data; mr=$data/train/mr; ct=$data/train/ct; run=runs/phantom-demo
-    if [ ! -d "$data/train/ct" ]; then
-        "$mr2ct" phantom --out "$data/train" --outputs mr --subjects 4 --first 1 --quiet > /dev/null
-        "$mr2ct" phantom --out "$data/train" --outputs ct --subjects 4 --first 5 --quiet > /dev/null
-        "$mr2ct" phantom --out "$data/val" --subjects 1 --first 101 --quiet > /dev/null
-    fi
-    validation=(--val-mr "$data/val/mr" --val-ct "$data/val/ct" --validate-every 200)
+    # Demo: the bundled unpaired phantoms (MR of subjects 1-5, CT of other subjects 6-10) with the paired held-out
+    # subjects 101-105 for validation.
+    data=SampleData/phantoms; mr=$data/train/mr; ct=$data/train/ct; run=runs/phantom-demo
+    validation=(--val-mr "$data/heldout/mr" --val-ct "$data/heldout/ct" --validate-every 200)
     length=(--iterations 400)
 fi
 
@@ -29,7 +25,7 @@ fi
 # same RUN_DIR continues the run where it stopped (Ctrl-C saves a checkpoint first). Later options win.
 status=0
 "$mr2ct" train --mr "$mr" --ct "$ct" --run "$run" "${validation[@]}" \
-    --slice-size 128 --spacing 2 --ngf 32 --ndf 32 --residual-blocks 6 \
+    --slice-size 96 --spacing 2 --ngf 32 --ndf 32 --residual-blocks 6 \
     "${length[@]}" --checkpoint-every 100 --sample-every 100 --threads "$(nproc)" "$@" || status=$?
 
 # The run folder: config.json, log.ndjson (one JSON line per iteration), samples/*.png, report.html (open it in a

@@ -193,7 +193,9 @@ struct TrainCommand: ParsableCommand {
             let total = session.schedule.totalIterations
             let progress = ProgressReporter(label: "train", total: total, unit: "it",
                                             style: quiet ? .silent : .automatic, initialCompleted: session.iteration)
-            session.onMessage = { message in print("\nmr2ct: \(message)", to: &standardError) }
+            // On a terminal the progress bar holds the current line: messages start on a new one.
+            let lead = !quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
+            session.onMessage = { message in print("\(lead)mr2ct: \(message)", to: &standardError) }
             session.onProgress = { p in
                 let l = p.losses
                 progress.update(completed: p.iteration, detail: String(

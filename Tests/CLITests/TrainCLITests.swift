@@ -156,5 +156,42 @@ struct TrainCLITests {
         #expect(resumed.status == 143, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming \(run.path) at iteration \(Int(saved.dropFirst(5))!)"))
     }
+
+    /// Damaged checkpoints (issue 9): a truncated `latest` set falls back to the previous complete set with a
+    /// message; when no set loads, a one-line error naming the file, exit 1, nothing overwritten.
+    @Test func damagedCheckpointsAreReportedNotTrusted() throws {
+        let root = try TestSupport.makeTemporaryDirectory("train-cli")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TrainingVolumes.writeUnpairedFolders(in: root)
+        let run = root.appendingPathComponent("run")
+        let arguments = Self.tinyArguments(data: data, run: run, iterations: 6) + ["--keep-checkpoints", "0"]
+        let first = try TestSupport.runMR2CT(arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        // Sets 2, 4 and 6 are on disk; damage the generator of the latest (6).
+        #expect(Self.latestTarget(run) == "iter_0000006")
+        let damaged = run.appendingPathComponent("checkpoints/iter_0000006/G_A.safetensors")
+        let bytes = try Data(contentsOf: damaged)
+        try bytes.prefix(bytes.count / 2).write(to: damaged)
+
+        // The previous set is used, iterations 5 and 6 run again, and the run completes with a sound set 6.
+        let result = try TestSupport.runMR2CT(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("cannot load checkpoint iter_0000006"), "\(result.stderr)")
+        #expect(result.stderr.contains("resuming \(run.path) at iteration 4"), "\(result.stderr)")
+        #expect(try Data(contentsOf: damaged).count == bytes.count)
+        #expect(Self.trainLines(run).count == 6)
+
+        // Damage every set: a one-line error naming a file, exit 1.
+        for set in try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+        where set.hasPrefix("iter_") {
+            let file = run.appendingPathComponent("checkpoints/\(set)/D_B.safetensors")
+            try Data("{}".utf8).write(to: file)
+        }
+        let broken = try TestSupport.runMR2CT(arguments)
+        #expect(broken.status == 1)
+        let last = broken.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("mr2ct: \(run.path)/checkpoints/iter_"), "\(broken.stderr)")
+        #expect(last.contains("D_B.safetensors") || last.contains("G_A.safetensors"), "\(last)")
+    }
 }
 
