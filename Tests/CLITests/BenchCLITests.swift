@@ -13,9 +13,14 @@ import TestSupport
     #expect(json["size"] as? Int == 16)
     #expect(json["blocks"] as? Int == 1)
     #expect(json["engine"] as? String == "mr2ct")
-    for key in ["train_s_per_iter", "infer_s_per_slice", "gen_fwd_gflop", "infer_gflops_per_s", "train_gflops_per_s"] {
+    for key in ["train_s_per_iter", "infer_s_per_slice", "gen_fwd_gflop"] {
         let value = try #require(json[key] as? Double, "\(key)")
         #expect(value > 0, "\(key)")
+    }
+    // Rates are printed to one decimal: at this tiny size on a busy machine they can round to 0.0.
+    for key in ["infer_gflops_per_s", "train_gflops_per_s"] {
+        let value = try #require(json[key] as? Double, "\(key)")
+        #expect(value >= 0 && value.isFinite, "\(key)")
     }
     #expect((json["peak_rss_mb"] as? Int ?? 0) > 0)
 }
