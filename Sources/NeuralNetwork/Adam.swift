@@ -12,6 +12,10 @@ public final class Adam: @unchecked Sendable {
     public var stepCount: Int = 0
     private let first: [Tensor]
     private let second: [Tensor]
+    /// β₁ and β₂ as the decimals they were written as (PyTorch's betas are Python floats, i.e. doubles: 1 − β₂ must
+    /// be 1e-3, not 1 − Float(0.999) = 1.0000467e-3).
+    private let beta1Decimal: Double
+    private let beta2Decimal: Double
 
     public init(parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {
         self.parameters = parameters
@@ -19,6 +23,8 @@ public final class Adam: @unchecked Sendable {
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
+        beta1Decimal = Double("\(beta1)") ?? Double(beta1)
+        beta2Decimal = Double("\(beta2)") ?? Double(beta2)
         first = parameters.map { Tensor(shape: $0.value.shape) }
         second = parameters.map { Tensor(shape: $0.value.shape) }
     }
@@ -33,17 +39,18 @@ public final class Adam: @unchecked Sendable {
     public func step() {
         stepCount += 1
         let t = Double(stepCount)
-        let bc1 = 1 - Foundation.pow(Double(beta1), t), bc2 = 1 - Foundation.pow(Double(beta2), t)
+        let bc1 = 1 - Foundation.pow(beta1Decimal, t), bc2 = 1 - Foundation.pow(beta2Decimal, t)
         let stepSize = Float(Double(learningRate) / bc1)
         let bc2sqrt = Float(bc2.squareRoot())
         let b1 = beta1, b2 = beta2, eps = self.eps
+        let oneMinusB1 = Float(1 - beta1Decimal), oneMinusB2 = Float(1 - beta2Decimal)
         for (index, p) in parameters.enumerated() {
             let w = p.value.pointer, g = p.gradient.pointer, m = first[index].pointer, v = second[index].pointer
             parallelFor(p.value.count, minimumPerThread: 65536) { range in
                 for i in range {
                     let gi = g[i]
-                    m[i] = b1 * m[i] + (1 - b1) * gi
-                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                    m[i] = b1 * m[i] + oneMinusB1 * gi
+                    v[i] = b2 * v[i] + oneMinusB2 * gi * gi
                     let denom = v[i].squareRoot() / bc2sqrt + eps
                     w[i] -= stepSize * m[i] / denom
                 }
