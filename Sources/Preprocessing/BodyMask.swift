@@ -26,7 +26,10 @@ public enum BodyMask {
         guard grid.count > 0 else { return [] }
         let threshold = otsuThreshold(volume.voxels, bins: options.bins)
         var mask = volume.voxels.map { $0 > threshold }
-        keepLargestComponent(&mask, grid: grid)
+        // In a T1-weighted head the scalp shell can be cut off from the brain by dark bone and CSF, and be the
+        // smaller of the two: components of at least a quarter of the largest are kept too, so that hole filling
+        // then closes the skull between them. (A CT's table or stray blobs are far smaller.)
+        keepLargestComponent(&mask, grid: grid, alsoKeepingComponentsOfAtLeast: 0.25)
         fillHoles3D(&mask, grid: grid)
         if options.fillHolesPerSlice {
             let axis = CanonicalOrientation(grid: grid, affine: volume.affine)?.sourceAxis[2] ?? 2
@@ -168,21 +171,28 @@ public enum BodyMask {
         }
     }
 
-    /// Keeps only the largest 6-connected component of `mask` (breadth-first floods with one preallocated
+    /// Keeps the largest 6-connected component of `mask`, and with `fraction` > 0 also every component of at least
+    /// that fraction of its size (breadth-first floods with one preallocated
     /// queue, so 181×217×181 volumes cannot overflow a stack).
-    public static func keepLargestComponent(_ mask: inout [Bool], grid: GridSize) {
+    public static func keepLargestComponent(_ mask: inout [Bool], grid: GridSize,
+                                            alsoKeepingComponentsOfAtLeast fraction: Double = 0) {
         var padded = PaddedMask(mask, grid: grid)
         var queue = [Int32](repeating: 0, count: padded.cells.count)
         // Cells: 0 background, 1 unvisited foreground, 2 visited, 3 the largest component so far.
         var bestSeed = -1, bestSize = 0
+        var components: [(seed: Int, size: Int)] = []
         queue.withUnsafeMutableBufferPointer { q in
             for row in padded.interiorRows {
                 for seed in row..<(row + grid.nx) where padded.cells[seed] == 1 {
                     let size = padded.flood(from: seed, matching: 1, setting: 2, queue: q)
                     if size > bestSize { bestSize = size; bestSeed = seed }
+                    if fraction > 0 { components.append((seed, size)) }
                 }
             }
             if bestSeed >= 0 { _ = padded.flood(from: bestSeed, matching: 2, setting: 3, queue: q) }
+            for c in components where c.seed != bestSeed && Double(c.size) >= fraction * Double(bestSize) {
+                _ = padded.flood(from: c.seed, matching: 2, setting: 3, queue: q)
+            }
         }
         padded.unpad(into: &mask, value: 3)
     }
