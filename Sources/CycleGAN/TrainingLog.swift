@@ -56,19 +56,7 @@ public struct TrainingLogRecord: Sendable, Equatable {
         return "\(value)"
     }
 
-    static func quoted(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ string: String) -> String { JSONLiteral.string(string) }
 }
 
 /// A run's append-only NDJSON log. Each record is one `write(2)` of one whole line to a file opened with

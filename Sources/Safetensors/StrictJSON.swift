@@ -1,3 +1,5 @@
+import MR2CTSupport
+
 /// A small, strict JSON (RFC 8259) parser for safetensors headers.
 ///
 /// Foundation's `JSONSerialization` silently keeps one of two duplicate keys and accepts some non-standard input;
@@ -266,23 +268,7 @@ enum StrictJSON {
     }
 
     /// `text` as a JSON string literal (quotes added, `"`, `\` and control characters escaped).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ text: String) -> String { JSONLiteral.string(text) }
 }
 
 extension String {
