@@ -126,29 +126,32 @@ public final class CycleGAN: @unchecked Sendable {
 
         // Generator step, discriminators frozen. Identity terms, then the cycle terms into the fakes.
         optimizerG.zeroGradients()
-        let (chainA, chainB) = ComputeThreads.pair({ () -> (idt: Tensor?, idtLoss: Float, cycle: Float) in
+        // One chain per generator: its identity term (idt_A = G_A(B) ~ B, idt_B = G_B(A) ~ A), then the cycle
+        // term of its second application (rec_B = G_A(fake_A) ~ B, rec_A = G_B(fake_B) ~ A), whose gradient flows
+        // into the other generator's fake.
+        func identityAndCycle(_ g: ResnetGenerator, identityOf real: Tensor, identityRecord: LayerRecord,
+                              identityScale: Float, identityGradient: Tensor, reconstruction: Tensor,
+                              cycleScale: Float, cycleGradient: Tensor, cycleRecord: LayerRecord,
+                              gradientToFake: Tensor) -> (idt: Tensor?, idtLoss: Float, cycle: Float) {
             var idt: Tensor?, idtLoss: Float = 0
-            if useIdentity {   // idt_A = G_A(B) ~ B
-                let t = self.gA.forward(realB, record: self.recordIdtA)
-                idtLoss = Loss.l1(t, target: realB, scale: lambdaIdtA, gradient: gradIdtA)
-                self.gA.backward(gradIdtA, record: self.recordIdtA)
+            if useIdentity {
+                let t = g.forward(real, record: identityRecord)
+                idtLoss = Loss.l1(t, target: real, scale: identityScale, gradient: identityGradient)
+                g.backward(identityGradient, record: identityRecord)
                 idt = t
             }
-            // rec_B = G_A(fake_A) ~ B: its gradient flows into fake_A.
-            let cycle = Loss.l1(recB, target: realB, scale: c.lambdaB, gradient: gradRecB)
-            self.gA.backward(gradRecB, record: self.recordRecB, gradInput: gradCycleToFakeA)
+            let cycle = Loss.l1(reconstruction, target: real, scale: cycleScale, gradient: cycleGradient)
+            g.backward(cycleGradient, record: cycleRecord, gradInput: gradientToFake)
             return (idt, idtLoss, cycle)
-        }, { () -> (idt: Tensor?, idtLoss: Float, cycle: Float) in
-            var idt: Tensor?, idtLoss: Float = 0
-            if useIdentity {   // idt_B = G_B(A) ~ A
-                let t = self.gB.forward(realA, record: self.recordIdtB)
-                idtLoss = Loss.l1(t, target: realA, scale: lambdaIdtB, gradient: gradIdtB)
-                self.gB.backward(gradIdtB, record: self.recordIdtB)
-                idt = t
-            }
-            let cycle = Loss.l1(recA, target: realA, scale: c.lambdaA, gradient: gradRecA)
-            self.gB.backward(gradRecA, record: self.recordRecA, gradInput: gradCycleToFakeB)
-            return (idt, idtLoss, cycle)
+        }
+        let (chainA, chainB) = ComputeThreads.pair({
+            identityAndCycle(self.gA, identityOf: realB, identityRecord: self.recordIdtA, identityScale: lambdaIdtA,
+                             identityGradient: gradIdtA, reconstruction: recB, cycleScale: c.lambdaB,
+                             cycleGradient: gradRecB, cycleRecord: self.recordRecB, gradientToFake: gradCycleToFakeA)
+        }, {
+            identityAndCycle(self.gB, identityOf: realA, identityRecord: self.recordIdtB, identityScale: lambdaIdtB,
+                             identityGradient: gradIdtB, reconstruction: recA, cycleScale: c.lambdaA,
+                             cycleGradient: gradRecA, cycleRecord: self.recordRecA, gradientToFake: gradCycleToFakeB)
         })
         // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
         // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
