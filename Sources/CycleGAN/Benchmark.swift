@@ -13,14 +13,18 @@ public struct BenchmarkConfiguration: Codable, Sendable, Hashable {
     public var blocks: Int
     public var iterations: Int
     public var inferenceRuns: Int
+    /// How the generators' convolutions are computed (`.automatic`: Winograd for the residual blocks).
+    public var convolution: ConvolutionAlgorithm
 
-    public init(size: Int, ngf: Int, ndf: Int, blocks: Int, iterations: Int = 3, inferenceRuns: Int = 10) {
+    public init(size: Int, ngf: Int, ndf: Int, blocks: Int, iterations: Int = 3, inferenceRuns: Int = 10,
+                convolution: ConvolutionAlgorithm = .automatic) {
         self.size = size
         self.ngf = ngf
         self.ndf = ndf
         self.blocks = blocks
         self.iterations = iterations
         self.inferenceRuns = inferenceRuns
+        self.convolution = convolution
     }
 
     /// The two configurations of issue 4: 128², ngf 32, ndf 32, 6 blocks; 256², ngf 64, ndf 64, 9 blocks.
@@ -38,6 +42,7 @@ public struct BenchmarkResult: Codable, Sendable {
     public var ndf: Int
     public var blocks: Int
     public var threads: Int
+    public var convolution: String
     public var trainSecondsPerIteration: Double
     public var inferSecondsPerSlice: Double
     /// Convolution FLOPs (multiply + add) of one generator forward pass.
@@ -54,7 +59,7 @@ public struct BenchmarkResult: Codable, Sendable {
     public var inferCPUSecondsPerSlice: Double
 
     enum CodingKeys: String, CodingKey {
-        case engine, size, ngf, ndf, blocks, threads
+        case engine, size, ngf, ndf, blocks, threads, convolution
         case trainSecondsPerIteration = "train_s_per_iter"
         case inferSecondsPerSlice = "infer_s_per_slice"
         case generatorForwardGFLOP = "gen_fwd_gflop"
@@ -82,6 +87,8 @@ public enum CycleGANBenchmark {
             generator: GeneratorConfiguration(ngf: b.ngf, residualBlocks: b.blocks),
             discriminator: DiscriminatorConfiguration(ndf: b.ndf))
         let model = CycleGAN(configuration: configuration, seed: 0)
+        model.gA.setConvolutionAlgorithm(b.convolution)
+        model.gB.setConvolutionAlgorithm(b.convolution)
         var random = SeededRandom(seed: 1)
         func image() -> Tensor {
             let t = Tensor(shape: [1, 1, b.size, b.size])
@@ -112,6 +119,7 @@ public enum CycleGANBenchmark {
         let trainFlop = 6 * 3 * gFlop + 6 * dFlop + 6 * dFlop
         return BenchmarkResult(
             engine: "mr2ct", size: b.size, ngf: b.ngf, ndf: b.ndf, blocks: b.blocks, threads: threads,
+            convolution: b.convolution.rawValue,
             trainSecondsPerIteration: rounded(train, 6), inferSecondsPerSlice: rounded(infer, 6),
             generatorForwardGFLOP: rounded(gFlop, 6), inferGFLOPSPerSecond: rounded(gFlop / infer, 1),
             trainGFLOP: rounded(trainFlop, 3), trainGFLOPSPerSecond: rounded(trainFlop / train, 1),

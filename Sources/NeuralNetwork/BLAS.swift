@@ -107,4 +107,22 @@ enum Kernels {
     static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { y[i] += a * x[i] }
     }
+
+    /// A 64-bit hash of the bit patterns of x[0..<n] (eight independent multiplicative lanes, then mixed):
+    /// tells whether a buffer changed since it was last seen, at memory speed.
+    static func fingerprint(_ x: UnsafePointer<Float>, _ n: Int) -> UInt64 {
+        let prime: UInt64 = 0x100000001b3
+        var lanes = SIMD8<UInt64>(repeating: 0xcbf29ce484222325) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
+        let words = UnsafeRawPointer(x)
+        var i = 0
+        while i + 8 <= n {
+            let bits = SIMD8<UInt64>(truncatingIfNeeded: words.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<UInt32>.self))
+            lanes = (lanes ^ bits) &* prime
+            i += 8
+        }
+        var h: UInt64 = UInt64(n)
+        while i < n { h = (h ^ UInt64(x[i].bitPattern)) &* prime; i += 1 }
+        for l in 0..<8 { h = (h ^ lanes[l]) &* prime; h ^= h >> 29 }
+        return h
+    }
 }

@@ -6,7 +6,8 @@ import Foundation
 /// Computed as im2col + SGEMM: Y (Cout × H'W') = W (Cout × Cin·k·k) · cols (Cin·k·k × H'W'); backward-data as
 /// col2im(Wᵀ·dY), backward-weights as dY·colsᵀ. The column buffer is tiled over output rows when large.
 /// A single output channel with stride 1 (the generator's last 7×7 conv, PatchGAN's last conv) uses a direct
-/// kernel instead: a GEMM with M = 1 runs far below the machine's rate.
+/// kernel instead: a GEMM with M = 1 runs far below the machine's rate. 3×3 stride-1 convolutions between
+/// enough channels (the residual blocks) run forward and backward-data by Winograd F(2×2, 3×3) (`Winograd3x3`).
 public final class Conv2d: Layer, ParameterContainer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -17,6 +18,12 @@ public final class Conv2d: Layer, ParameterContainer {
     /// `outputChannels × inputChannels × k × k`.
     public let weight: Parameter
     public let bias: Parameter?
+    /// How the forward and backward-data passes are computed; `.automatic` picks Winograd where it applies
+    /// and pays (3×3, stride 1, at least `Conv2d.winogradMinimumChannels` channels in and out).
+    public var algorithm: ConvolutionAlgorithm = .automatic
+
+    /// Fewer channels than this and im2col's single GEMM beats Winograd's sixteen small ones.
+    public static let winogradMinimumChannels = 32
 
     /// `name` is the PyTorch module path ("model.1"); parameters are "<name>.weight" and "<name>.bias".
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
@@ -46,6 +53,15 @@ public final class Conv2d: Layer, ParameterContainer {
 
     var usesDirectKernel: Bool { outputChannels == 1 && stride == 1 }
 
+    var usesWinograd: Bool {
+        guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return false }
+        switch algorithm {
+        case .automatic: return min(inputChannels, outputChannels) >= Self.winogradMinimumChannels
+        case .im2col: return false
+        case .winograd: return true
+        }
+    }
+
     public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
                         consumeInput: Bool) -> Tensor {
         precondition(input.shape.count == 4 && input.shape[1] == inputChannels,
@@ -54,6 +70,16 @@ public final class Conv2d: Layer, ParameterContainer {
         let g = geometry(input.shape)
         let output = record.outputTensor(shape: outputShape(for: input.shape))
         let batch = input.shape[0], inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
+        if usesWinograd {
+            let kernels = winogradKernels(adjoint: false, workspace: workspace)
+            for n in 0..<batch {
+                Winograd3x3.convolve(input.pointer + n * inCount, channels: inputChannels, height: g.height,
+                                     width: g.width, padding: padding, paddingMode: paddingMode, kernels: kernels,
+                                     outputChannels: outputChannels, bias: bias.map { UnsafePointer($0.value.pointer) },
+                                     output: output.pointer + n * outCount, workspace: workspace)
+            }
+            return output
+        }
         for n in 0..<batch {
             let x = UnsafePointer(input.pointer + n * inCount), y = output.pointer + n * outCount
             if usesDirectKernel {
@@ -89,9 +115,10 @@ public final class Conv2d: Layer, ParameterContainer {
             accumulateBiasGradient(gradOutput, into: bias.gradient.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount)
         }
         if !parameterGradients && gradInput == nil { return }
+        let winograd = usesWinograd
         for n in 0..<batch {
             let x = UnsafePointer(input.pointer + n * inCount), dy = gradOutput + n * outCount
-            let dx = gradInput.map { $0 + n * inCount }
+            let dx = winograd ? nil : gradInput.map { $0 + n * inCount }
             if usesDirectKernel {
                 directBackward(x, dy, dx, g, parameterGradients, workspace)
                 continue
@@ -118,6 +145,32 @@ public final class Conv2d: Layer, ParameterContainer {
                 }
                 oy0 = oy1
             }
+        }
+        if winograd, let gradInput { winogradBackwardData(gradOutput, gradInput, g, batch: batch, workspace: workspace) }
+    }
+
+    /// dL/dx: the full correlation of dY with the 180°-rotated, transposed kernel gives dL/d(padded x), whose
+    /// border `unpad` folds back (reflection) or drops (zeros).
+    private func winogradBackwardData(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                                      batch: Int, workspace: Workspace) {
+        let kernels = winogradKernels(adjoint: true, workspace: workspace)
+        let ph = g.height + 2 * padding, pw = g.width + 2 * padding
+        let dpadded = workspace.buffer(Workspace.Slot.winogradOutput, count: inputChannels * ph * pw)
+        let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
+        for n in 0..<batch {
+            Winograd3x3.convolve(dy + n * outCount, channels: outputChannels, height: g.outputHeight,
+                                 width: g.outputWidth, padding: 2, paddingMode: .zeros, kernels: kernels,
+                                 outputChannels: inputChannels, bias: nil, output: dpadded, workspace: workspace)
+            g.unpad(dpadded, into: dx + n * inCount)
+        }
+    }
+
+    /// The Winograd-transformed kernels, transformed again only when the weights changed since the last call.
+    private func winogradKernels(adjoint: Bool, workspace: Workspace) -> UnsafePointer<Float> {
+        let w = UnsafePointer(weight.value.pointer), o = outputChannels, i = inputChannels
+        return workspace.transformedKernels(layer: self, adjoint: adjoint,
+                                            fingerprint: Kernels.fingerprint(w, weight.value.count), count: 16 * o * i) {
+            Winograd3x3.transformKernels(w, outputChannels: o, inputChannels: i, adjoint: adjoint, into: $0)
         }
     }
 
@@ -185,6 +238,16 @@ public final class Conv2d: Layer, ParameterContainer {
             g.unpad(dpadded, into: dx)
         }
     }
+}
+
+/// How a `Conv2d` computes its forward and backward-data passes.
+public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
+    /// Winograd where it applies and pays, else im2col + GEMM.
+    case automatic
+    /// im2col + GEMM (or the direct kernel for one output channel).
+    case im2col
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (others use im2col).
+    case winograd
 }
 
 /// Transposed 2-D convolution (PyTorch `nn.ConvTranspose2d`: weight `Cin × Cout × k × k`, stride, padding,

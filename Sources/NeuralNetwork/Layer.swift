@@ -50,13 +50,17 @@ public final class Workspace: @unchecked Sendable {
 
     public init() {}
 
-    deinit { for (_, b) in buffers { UnsafeMutableRawPointer(b.pointer).deallocate() } }
+    deinit {
+        for (_, b) in buffers { UnsafeMutableRawPointer(b.pointer).deallocate() }
+        for (_, k) in kernelCache { UnsafeMutableRawPointer(k.pointer).deallocate() }
+    }
 
     enum Slot {
         static let columns = 0
         static let columns2 = 1
         static let padded = 2
         static let reduction = 3
+        static let winogradOutput = 4
         static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
     }
 
@@ -72,7 +76,36 @@ public final class Workspace: @unchecked Sendable {
     }
 
     /// Bytes currently held.
-    public var byteCount: Int { buffers.values.reduce(0) { $0 + $1.capacity * 4 } }
+    public var byteCount: Int {
+        buffers.values.reduce(0) { $0 + $1.capacity * 4 } + kernelCache.values.reduce(0) { $0 + $1.count * 4 }
+    }
+
+    struct KernelKey: Hashable {
+        var layer: ObjectIdentifier
+        var adjoint: Bool
+    }
+
+    private var kernelCache: [KernelKey: (fingerprint: UInt64, pointer: UnsafeMutablePointer<Float>, count: Int)] = [:]
+
+    /// Transformed kernels of one layer (`Winograd3x3`), kept while the weights they came from are unchanged:
+    /// `fill` runs only when `fingerprint` (a hash of the weights' bits) differs from the cached one.
+    func transformedKernels(layer: AnyObject, adjoint: Bool, fingerprint: UInt64, count: Int,
+                            fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+        let key = KernelKey(layer: ObjectIdentifier(layer), adjoint: adjoint)
+        if let entry = kernelCache[key], entry.count == count {
+            if entry.fingerprint != fingerprint {
+                fill(entry.pointer)
+                kernelCache[key] = (fingerprint, entry.pointer, count)
+            }
+            return UnsafePointer(entry.pointer)
+        }
+        if let entry = kernelCache[key] { UnsafeMutableRawPointer(entry.pointer).deallocate() }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * MemoryLayout<Float>.stride, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+        fill(p)
+        kernelCache[key] = (fingerprint, p, count)
+        return UnsafePointer(p)
+    }
 }
 
 /// A layer with its forward pass and, beside it, its backward pass.

@@ -72,6 +72,19 @@ public class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         return output
     }
 
+    /// Sets how every `Conv2d` of the network computes (default `.automatic`); for comparisons and benchmarks.
+    public func setConvolutionAlgorithm(_ algorithm: ConvolutionAlgorithm) {
+        func visit(_ layer: Layer) {
+            switch layer {
+            case let conv as Conv2d: conv.algorithm = algorithm
+            case let sequential as Sequential: sequential.layers.forEach(visit)
+            case let residual as ResidualBlock: visit(residual.block)
+            default: break
+            }
+        }
+        visit(network)
+    }
+
     /// Frees the buffers kept for inference.
     public func releaseInferenceBuffers() {
         poolLock.lock()

@@ -1,6 +1,9 @@
 import ArgumentParser
 import CycleGAN
 import Foundation
+import NeuralNetwork
+
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
 
 /// `mr2ct bench`: times one CycleGAN training iteration and one inference slice on random data.
 struct BenchCommand: ParsableCommand {
@@ -25,6 +28,8 @@ struct BenchCommand: ParsableCommand {
     var iterations: Int = 3
     @Option(help: "Timed inference slices (after one warm-up).")
     var inferenceRuns: Int = 10
+    @Option(help: "Convolution algorithm of the generators: automatic (Winograd F(2×2,3×3) for the residual blocks), im2col or winograd.")
+    var convolution: ConvolutionAlgorithm = .automatic
     @Option(help: "Threads (OpenBLAS and MR2CT's loops). Default: all cores.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -37,11 +42,13 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let configurations = size.map {
-            [BenchmarkConfiguration(size: $0, ngf: ngf, ndf: ndf, blocks: blocks, iterations: iterations, inferenceRuns: inferenceRuns)]
+            [BenchmarkConfiguration(size: $0, ngf: ngf, ndf: ndf, blocks: blocks, iterations: iterations, inferenceRuns: inferenceRuns,
+                                   convolution: convolution)]
         } ?? BenchmarkConfiguration.standard.map {
             var c = $0
             c.iterations = iterations
             c.inferenceRuns = inferenceRuns
+            c.convolution = convolution
             return c
         }
         for c in configurations {
