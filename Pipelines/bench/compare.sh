@@ -5,13 +5,16 @@
 # ratios MR2CT/PyTorch (below 1.0 = MR2CT faster / smaller).
 #   Pipelines/bench/compare.sh [--rounds N] [--threads T] [--iterations I] [--inference-runs R] [--only 128|256]
 #                              [--torch-active]
+# Timed repetitions per process, unless --iterations / --inference-runs set both: 128² 5 training iterations and
+# 50 inference slices (one slice takes ~0.04 s, so fewer are at the mercy of a single scheduler hiccup); 256²
+# 2 iterations and 5 slices.
 # Needs a release build (`swift build -c release --product mr2ct`, done here if missing; MR2CT_BIN overrides the
 # binary) and `pip install torch`. PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-active: on a machine
 # shared with other work, OpenMP's spinning threads make PyTorch several times slower, so passive waiting is the
 # stronger opponent (on an idle machine the two policies time alike).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds=3 threads=2 iterations=3 inference=10 only="" policy=PASSIVE
+rounds=3 threads=2 iterations="" inference="" only="" policy=PASSIVE
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -33,10 +36,11 @@ for round in $(seq 1 "$rounds"); do
   for c in "${configs[@]}"; do
     set -- $c
     [ -n "$only" ] && [ "$only" != "$1" ] && continue
-    "$bin" bench --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" --iterations "$iterations" \
-      --inference-runs "$inference" | tee -a "$out"
+    if [ "$1" = 128 ]; then its=${iterations:-5} runs=${inference:-50}; else its=${iterations:-2} runs=${inference:-5}; fi
+    "$bin" bench --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" --iterations "$its" \
+      --inference-runs "$runs" | tee -a "$out"
     OMP_WAIT_POLICY=$policy python3 Pipelines/bench/torch_peer.py --size "$1" --ngf "$2" --ndf "$3" --blocks "$4" --threads "$threads" \
-      --iterations "$iterations" --inference-runs "$inference" | tee -a "$out"
+      --iterations "$its" --inference-runs "$runs" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'
