@@ -155,20 +155,24 @@ public final class CycleGAN: @unchecked Sendable {
         })
         // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
         // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
-        let (adversarialA, adversarialB) = ComputeThreads.pair({ () -> Float in
-            let prediction = self.dA.forward(fakeB, record: self.recordDA)
-            let loss = c.ganLoss(prediction, real: true, gradient: gradPredictionA)
-            self.dA.backward(gradPredictionA, record: self.recordDA, gradInput: gradFakeB, parameterGradients: false)
-            Self.add(gradCycleToFakeB, into: gradFakeB)
-            self.gA.backward(gradFakeB, record: self.recordFakeB)
+        func adversarial(_ d: NLayerDiscriminator, judging fake: Tensor, record: LayerRecord, predictionGradient: Tensor,
+                         fakeGradient: Tensor, cycleGradient: Tensor, generator g: ResnetGenerator,
+                         generatorRecord: LayerRecord) -> Float {
+            let prediction = d.forward(fake, record: record)
+            let loss = c.ganLoss(prediction, real: true, gradient: predictionGradient)
+            d.backward(predictionGradient, record: record, gradInput: fakeGradient, parameterGradients: false)
+            Self.add(cycleGradient, into: fakeGradient)
+            g.backward(fakeGradient, record: generatorRecord)
             return loss
-        }, { () -> Float in
-            let prediction = self.dB.forward(fakeA, record: self.recordDB)
-            let loss = c.ganLoss(prediction, real: true, gradient: gradPredictionB)
-            self.dB.backward(gradPredictionB, record: self.recordDB, gradInput: gradFakeA, parameterGradients: false)
-            Self.add(gradCycleToFakeA, into: gradFakeA)
-            self.gB.backward(gradFakeA, record: self.recordFakeA)
-            return loss
+        }
+        let (adversarialA, adversarialB) = ComputeThreads.pair({
+            adversarial(self.dA, judging: fakeB, record: self.recordDA, predictionGradient: gradPredictionA,
+                        fakeGradient: gradFakeB, cycleGradient: gradCycleToFakeB, generator: self.gA,
+                        generatorRecord: self.recordFakeB)
+        }, {
+            adversarial(self.dB, judging: fakeA, record: self.recordDB, predictionGradient: gradPredictionB,
+                        fakeGradient: gradFakeA, cycleGradient: gradCycleToFakeA, generator: self.gB,
+                        generatorRecord: self.recordFakeA)
         })
         optimizerG.step()
 

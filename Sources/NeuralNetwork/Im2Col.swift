@@ -143,24 +143,30 @@ struct ConvGeometry: Equatable {
         let ph = height + 2 * padding, pw = width + 2 * padding
         parallelFor(channels) { range in
             for c in range {
-                let src = image + c * g.height * g.width
-                let dst = padded + c * ph * pw
-                for py in 0..<ph {
-                    let iy = g.sourceIndex(py - g.padding, size: g.height)
-                    let row = dst + py * pw
-                    if iy < 0 { row.update(repeating: 0, count: pw); continue }
-                    let s = src + iy * g.width
-                    for px in 0..<g.padding {
-                        let ix = g.sourceIndex(px - g.padding, size: g.width)
-                        row[px] = ix < 0 ? 0 : s[ix]
-                    }
-                    (row + g.padding).update(from: s, count: g.width)
-                    for px in (g.padding + g.width)..<pw {
-                        let ix = g.sourceIndex(px - g.padding, size: g.width)
-                        row[px] = ix < 0 ? 0 : s[ix]
-                    }
-                }
+                g.padPlane(image + c * g.height * g.width, into: padded + c * ph * pw, paddedHeight: ph, paddedWidth: pw)
             }
+        }
+    }
+
+    /// Copies one channel plane into `plane` (`paddedHeight × paddedWidth`, at least the padded size), padded by
+    /// zeros or reflection as this geometry says, and zero beyond the padded size (Winograd's whole tiles).
+    func padPlane(_ src: UnsafePointer<Float>, into plane: UnsafeMutablePointer<Float>, paddedHeight: Int, paddedWidth: Int) {
+        let usedHeight = height + 2 * padding, usedWidth = width + 2 * padding
+        for py in 0..<paddedHeight {
+            let row = plane + py * paddedWidth
+            let iy = py < usedHeight ? sourceIndex(py - padding, size: height) : -1
+            if iy < 0 { row.update(repeating: 0, count: paddedWidth); continue }
+            let s = src + iy * width
+            for px in 0..<padding {
+                let ix = sourceIndex(px - padding, size: width)
+                row[px] = ix < 0 ? 0 : s[ix]
+            }
+            (row + padding).update(from: s, count: width)
+            for px in (padding + width)..<usedWidth {
+                let ix = sourceIndex(px - padding, size: width)
+                row[px] = ix < 0 ? 0 : s[ix]
+            }
+            if usedWidth < paddedWidth { (row + usedWidth).update(repeating: 0, count: paddedWidth - usedWidth) }
         }
     }
 

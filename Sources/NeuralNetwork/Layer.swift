@@ -69,10 +69,15 @@ public final class Workspace: @unchecked Sendable {
         if let b = buffers[slot], b.capacity >= count { return b.pointer }
         if let b = buffers[slot] { UnsafeMutableRawPointer(b.pointer).deallocate() }
         let capacity = max(count, 16)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
-        let p = raw.bindMemory(to: Float.self, capacity: capacity)
+        let p = Self.allocate(capacity)
         buffers[slot] = (p, capacity)
         return p
+    }
+
+    /// `count` floats, 64-byte aligned, uninitialised; freed with `UnsafeMutableRawPointer(p).deallocate()`.
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     /// Bytes currently held.
@@ -100,8 +105,7 @@ public final class Workspace: @unchecked Sendable {
             return UnsafePointer(entry.pointer)
         }
         if let entry = kernelCache[key] { UnsafeMutableRawPointer(entry.pointer).deallocate() }
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * MemoryLayout<Float>.stride, alignment: 64)
-        let p = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+        let p = Self.allocate(max(count, 16))
         fill(p)
         kernelCache[key] = (fingerprint, p, count)
         return UnsafePointer(p)

@@ -149,27 +149,3 @@ enum Winograd3x3 {
         }
     }
 }
-
-extension ConvGeometry {
-    /// Copies one channel plane into `plane` (`paddedHeight × paddedWidth`, at least the padded size), padded by
-    /// zeros or reflection as this geometry says, and zero beyond the padded size.
-    func padPlane(_ src: UnsafePointer<Float>, into plane: UnsafeMutablePointer<Float>, paddedHeight: Int, paddedWidth: Int) {
-        let usedHeight = height + 2 * padding, usedWidth = width + 2 * padding
-        for py in 0..<paddedHeight {
-            let row = plane + py * paddedWidth
-            let iy = py < usedHeight ? sourceIndex(py - padding, size: height) : -1
-            if iy < 0 { row.update(repeating: 0, count: paddedWidth); continue }
-            let s = src + iy * width
-            for px in 0..<padding {
-                let ix = sourceIndex(px - padding, size: width)
-                row[px] = ix < 0 ? 0 : s[ix]
-            }
-            (row + padding).update(from: s, count: width)
-            for px in (padding + width)..<usedWidth {
-                let ix = sourceIndex(px - padding, size: width)
-                row[px] = ix < 0 ? 0 : s[ix]
-            }
-            if usedWidth < paddedWidth { (row + usedWidth).update(repeating: 0, count: paddedWidth - usedWidth) }
-        }
-    }
-}
