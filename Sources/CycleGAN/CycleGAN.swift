@@ -9,22 +9,45 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
     public var lambdaA: Float = 10
     public var lambdaB: Float = 10
     public var lambdaIdentity: Float = 0.5
+    /// Weight of the MIND structure-consistency terms |MIND(G_A(A)) − MIND(A)| and |MIND(G_B(B)) − MIND(B)|
+    /// (Yang et al. 2018; not in the reference, whose default this 0 keeps).
+    public var lambdaStructure: Float = 0
     public var poolSize = 50
     public var learningRate: Float = 2e-4
     public var beta1: Float = 0.5
 
     public init(generator: GeneratorConfiguration = .init(), discriminator: DiscriminatorConfiguration = .init(),
                 ganLoss: GANLoss = .lsgan, lambdaA: Float = 10, lambdaB: Float = 10, lambdaIdentity: Float = 0.5,
-                poolSize: Int = 50, learningRate: Float = 2e-4, beta1: Float = 0.5) {
+                lambdaStructure: Float = 0, poolSize: Int = 50, learningRate: Float = 2e-4, beta1: Float = 0.5) {
         self.generator = generator
         self.discriminator = discriminator
         self.ganLoss = ganLoss
         self.lambdaA = lambdaA
         self.lambdaB = lambdaB
         self.lambdaIdentity = lambdaIdentity
+        self.lambdaStructure = lambdaStructure
         self.poolSize = poolSize
         self.learningRate = learningRate
         self.beta1 = beta1
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case generator, discriminator, ganLoss, lambdaA, lambdaB, lambdaIdentity, lambdaStructure, poolSize, learningRate, beta1
+    }
+
+    /// Decodes configurations written before `lambdaStructure` existed as having none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        generator = try c.decode(GeneratorConfiguration.self, forKey: .generator)
+        discriminator = try c.decode(DiscriminatorConfiguration.self, forKey: .discriminator)
+        ganLoss = try c.decode(GANLoss.self, forKey: .ganLoss)
+        lambdaA = try c.decode(Float.self, forKey: .lambdaA)
+        lambdaB = try c.decode(Float.self, forKey: .lambdaB)
+        lambdaIdentity = try c.decode(Float.self, forKey: .lambdaIdentity)
+        lambdaStructure = try c.decodeIfPresent(Float.self, forKey: .lambdaStructure) ?? 0
+        poolSize = try c.decode(Int.self, forKey: .poolSize)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        beta1 = try c.decode(Float.self, forKey: .beta1)
     }
 }
 
@@ -47,6 +70,7 @@ public final class CycleGAN: @unchecked Sendable {
     private let recordFakeB = LayerRecord(), recordRecB = LayerRecord(), recordIdtA = LayerRecord()
     private let recordFakeA = LayerRecord(), recordRecA = LayerRecord(), recordIdtB = LayerRecord()
     private let recordDA = LayerRecord(), recordDB = LayerRecord()
+    private let structureA = StructureLoss(), structureB = StructureLoss()
     private var buffers: [String: Tensor] = [:]
     private var visuals: [String: Tensor] = [:]
 
@@ -116,7 +140,7 @@ public final class CycleGAN: @unchecked Sendable {
         let gradPredictionA = buffer("gradPredictionA", like: predictionShapeA)
         let gradPredictionB = buffer("gradPredictionB", like: predictionShapeB)
         let lambdaIdtA = c.lambdaB * c.lambdaIdentity, lambdaIdtB = c.lambdaA * c.lambdaIdentity
-        let useIdentity = c.lambdaIdentity > 0
+        let useIdentity = c.lambdaIdentity > 0, useStructure = c.lambdaStructure > 0
 
         // forward(): fake_B = G_A(A), fake_A = G_B(B); then rec_A = G_B(fake_B), rec_B = G_A(fake_A).
         let (fakeB, fakeA) = ComputeThreads.pair({ self.gA.forward(realA, record: self.recordFakeB) },
@@ -155,24 +179,37 @@ public final class CycleGAN: @unchecked Sendable {
         })
         // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
         // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
+        // Structure terms (when λ_structure > 0): each fake's MIND descriptor should match its source's, compared
+        // on the centre channel when MR slices come with context channels.
         func adversarial(_ d: NLayerDiscriminator, judging fake: Tensor, record: LayerRecord, predictionGradient: Tensor,
                          fakeGradient: Tensor, cycleGradient: Tensor, generator g: ResnetGenerator,
-                         generatorRecord: LayerRecord) -> Float {
+                         generatorRecord: LayerRecord, structure: StructureLoss, source: Tensor,
+                         sourceDescriptor: Tensor?) -> (adversarial: Float, structure: Float) {
             let prediction = d.forward(fake, record: record)
             let loss = c.ganLoss(prediction, real: true, gradient: predictionGradient)
             d.backward(predictionGradient, record: record, gradInput: fakeGradient, parameterGradients: false)
             Self.add(cycleGradient, into: fakeGradient)
+            var structureLoss: Float = 0
+            if let target = sourceDescriptor {
+                structure.descriptor(of: source, channel: source.shape[1] / 2, into: target)
+                structureLoss = structure.loss(fake, channel: fake.shape[1] / 2, target: target, scale: c.lambdaStructure,
+                                               gradient: fakeGradient, accumulate: true)
+            }
             g.backward(fakeGradient, record: generatorRecord)
-            return loss
+            return (loss, structureLoss)
         }
+        let mindRealA = useStructure ? buffer("mindRealA", like: structureA.descriptorShape(for: realA.shape)) : nil
+        let mindRealB = useStructure ? buffer("mindRealB", like: structureB.descriptorShape(for: realB.shape)) : nil
         let (adversarialA, adversarialB) = ComputeThreads.pair({
             adversarial(self.dA, judging: fakeB, record: self.recordDA, predictionGradient: gradPredictionA,
                         fakeGradient: gradFakeB, cycleGradient: gradCycleToFakeB, generator: self.gA,
-                        generatorRecord: self.recordFakeB)
+                        generatorRecord: self.recordFakeB, structure: self.structureA, source: realA,
+                        sourceDescriptor: mindRealA)
         }, {
             adversarial(self.dB, judging: fakeA, record: self.recordDB, predictionGradient: gradPredictionB,
                         fakeGradient: gradFakeA, cycleGradient: gradCycleToFakeA, generator: self.gB,
-                        generatorRecord: self.recordFakeA)
+                        generatorRecord: self.recordFakeA, structure: self.structureB, source: realB,
+                        sourceDescriptor: mindRealB)
         })
         optimizerG.step()
 
@@ -186,8 +223,9 @@ public final class CycleGAN: @unchecked Sendable {
 
         visuals = ["realA": realA, "fakeB": fakeB, "recA": recA, "realB": realB, "fakeA": fakeA, "recB": recB]
         if let idtA = chainA.idt, let idtB = chainB.idt { visuals["idtA"] = idtA; visuals["idtB"] = idtB }
-        return CycleGANLosses(dA: lossDA, gA: adversarialA, cycleA: chainB.cycle, idtA: chainA.idtLoss,
-                              dB: lossDB, gB: adversarialB, cycleB: chainA.cycle, idtB: chainB.idtLoss)
+        return CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
+                              structureA: adversarialA.structure, dB: lossDB, gB: adversarialB.adversarial,
+                              cycleB: chainA.cycle, idtB: chainB.idtLoss, structureB: adversarialB.structure)
     }
 
     /// (loss(D(real), real) + loss(D(fake), fake)) × 0.5, accumulating D's parameter gradients.

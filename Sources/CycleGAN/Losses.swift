@@ -24,17 +24,21 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
     public var gA: Float
     public var cycleA: Float
     public var idtA: Float
+    /// λ_structure × mean |MIND(G_A(A)) − MIND(A)| (0 unless the structure term is on).
+    public var structureA: Float
     public var dB: Float
     public var gB: Float
     public var cycleB: Float
     public var idtB: Float
+    /// λ_structure × mean |MIND(G_B(B)) − MIND(B)|.
+    public var structureB: Float
 
-    public init(dA: Float = 0, gA: Float = 0, cycleA: Float = 0, idtA: Float = 0,
-                dB: Float = 0, gB: Float = 0, cycleB: Float = 0, idtB: Float = 0) {
-        self.dA = dA; self.gA = gA; self.cycleA = cycleA; self.idtA = idtA
-        self.dB = dB; self.gB = gB; self.cycleB = cycleB; self.idtB = idtB
+    public init(dA: Float = 0, gA: Float = 0, cycleA: Float = 0, idtA: Float = 0, structureA: Float = 0,
+                dB: Float = 0, gB: Float = 0, cycleB: Float = 0, idtB: Float = 0, structureB: Float = 0) {
+        self.dA = dA; self.gA = gA; self.cycleA = cycleA; self.idtA = idtA; self.structureA = structureA
+        self.dB = dB; self.gB = gB; self.cycleB = cycleB; self.idtB = idtB; self.structureB = structureB
     }
 
-    /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB.
-    public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB }
+    /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB.
+    public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB }
 }

@@ -10,7 +10,7 @@ public struct TrainingLogRecord: Sendable, Equatable {
     /// The number of iterations completed when the record was made (1 for the first iteration).
     public var iteration: Int
     /// Named values: `epoch`, `lr`, the reference's loss names (`D_A`, `G_A`, `cycle_A`, `idt_A`, `D_B`, `G_B`,
-    /// `cycle_B`, `idt_B`), `seconds`; for validation `mae`, `me`, `psnr`, `volumes`. `nil` = not finite.
+    /// `cycle_B`, `idt_B`, `struct_A`, `struct_B`), `seconds`; for validation `mae`, `me`, `psnr`, `volumes`. `nil` = not finite.
     public var values: [String: Double?]
 
     public init(kind: String, iteration: Int, values: [String: Double?]) {
@@ -20,7 +20,7 @@ public struct TrainingLogRecord: Sendable, Equatable {
     }
 
     /// The order keys are written in; others follow sorted by name.
-    static let keyOrder = ["epoch", "lr", "D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B",
+    static let keyOrder = ["epoch", "lr", "D_A", "G_A", "cycle_A", "idt_A", "struct_A", "D_B", "G_B", "cycle_B", "idt_B", "struct_B",
                            "mae", "me", "psnr", "ssim", "volumes", "seconds"]
 
     /// The record as one line of JSON (no trailing newline).

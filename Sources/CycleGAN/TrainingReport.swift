@@ -5,7 +5,7 @@ import Reporting
 
 /// The run's curves in memory, from `log.ndjson` plus the iterations of this session, for the report.
 final class TrainingHistory {
-    static let lossNames = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"]
+    static let lossNames = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "struct_A", "struct_B", "D_A", "D_B"]
     private(set) var iterations: [Double] = []
     private(set) var losses: [String: [Double]] = [:]
     private(set) var learningRates: [Double] = []
@@ -77,12 +77,12 @@ struct TrainingReport {
         var sections: [HTMLReport.Section] = []
 
         let x = history.iterations
-        let generatorSeries = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B"].map {
+        let generatorSeries = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "struct_A", "struct_B"].map {
             ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
         }
         let discriminatorSeries = ["D_A", "D_B"].map { ChartSeries(name: $0, x: x, y: history.losses[$0] ?? []) }
         sections.append(.init(title: "Losses", blocks: [
-            .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity)",
+            .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity, struct: MIND structure)",
                               xLabel: "iteration", yLabel: "loss", series: generatorSeries, logarithmicY: true).render()),
             .svg(LineChartSVG(title: "Discriminator losses", xLabel: "iteration", yLabel: "loss",
                               series: discriminatorSeries).render()),

@@ -311,7 +311,9 @@ public final class TrainingSession {
 
     static func named(_ losses: CycleGANLosses) -> [(name: String, value: Float)] {
         [("D_A", losses.dA), ("G_A", losses.gA), ("cycle_A", losses.cycleA), ("idt_A", losses.idtA),
-         ("D_B", losses.dB), ("G_B", losses.gB), ("cycle_B", losses.cycleB), ("idt_B", losses.idtB)]
+         ("struct_A", losses.structureA),
+         ("D_B", losses.dB), ("G_B", losses.gB), ("cycle_B", losses.cycleB), ("idt_B", losses.idtB),
+         ("struct_B", losses.structureB)]
     }
 
     static func values(_ losses: CycleGANLosses, epoch: Int, learningRate: Float, seconds: Double) -> [String: Double?] {

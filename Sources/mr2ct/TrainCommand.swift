@@ -66,6 +66,9 @@ struct TrainCommand: ParsableCommand {
     var lambdaB: Float?
     @Option(name: .customLong("lambda-identity"), help: "Identity loss weight, relative to the cycle weights. [default: 0.5]")
     var lambdaIdentity: Float?
+    @Option(name: .customLong("lambda-structure"),
+            help: "Weight of the MIND structure-consistency loss between each image and its translation (Yang et al. 2018); 0 = off, as in the reference. [default: 0]")
+    var lambdaStructure: Float?
     @Option(name: .long, help: "Initial Adam learning rate. [default: 0.0002]")
     var lr: Float?
     @Option(name: .long, help: "Adam β1. [default: 0.5]")
@@ -122,7 +125,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("give either --iterations or --epochs/--decay-epochs")
         }
         if let spacing, !(spacing.isFinite && spacing > 0) { throw ValidationError("--spacing must be a positive number of mm") }
-        for (value, name) in [(lambdaA, "lambda-a"), (lambdaB, "lambda-b"), (lambdaIdentity, "lambda-identity")] {
+        for (value, name) in [(lambdaA, "lambda-a"), (lambdaB, "lambda-b"), (lambdaIdentity, "lambda-identity"),
+                              (lambdaStructure, "lambda-structure")] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("--\(name) must be a number ≥ 0") }
         }
         if let lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number") }
@@ -145,6 +149,7 @@ struct TrainCommand: ParsableCommand {
         if let lambdaA { c.model.lambdaA = lambdaA }
         if let lambdaB { c.model.lambdaB = lambdaB }
         if let lambdaIdentity { c.model.lambdaIdentity = lambdaIdentity }
+        if let lambdaStructure { c.model.lambdaStructure = lambdaStructure }
         if let lr { c.model.learningRate = lr }
         if let beta1 { c.model.beta1 = beta1 }
         if let poolSize { c.model.poolSize = poolSize }

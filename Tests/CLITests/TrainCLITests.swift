@@ -63,6 +63,7 @@ struct TrainCLITests {
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--slice-size", "30"]).status == 64)
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--gan-loss", "wgan"]).status == 64)
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--epochs", "3"]).status == 64)
+        #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--lambda-structure", "-1"]).status == 64)
         // --resume on a folder without a run.
         #expect(try TestSupport.runMR2CT(["train", "--run", root.appendingPathComponent("nothing").path, "--resume"]).status == 64)
         // An empty CT folder: exit 1, one line naming the folder.
