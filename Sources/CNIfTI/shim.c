@@ -186,6 +186,13 @@ int cnifti_write(const char *path, const cnifti_header *h, const void *data, int
     nifti_image *nim = nifti_make_new_nim(dims, h->datatype, 0);
     if (!nim) return ENOMEM;
     if (nim->nvox * (int64_t)nim->nbyper != byte_count) { nifti_image_free(nim); return EINVAL; }
+    /* Unused dimensions are 1, as the NIfTI-1 standard asks (nifti1.h, dim[]) and nibabel writes; nifti_clib
+       leaves them 0. */
+    for (int i = (int)nim->dim[0] + 1; i < 8; i++) nim->dim[i] = 1;
+    if (nim->dim[0] < 4) nim->nt = 1;
+    if (nim->dim[0] < 5) nim->nu = 1;
+    if (nim->dim[0] < 6) nim->nv = 1;
+    if (nim->dim[0] < 7) nim->nw = 1;
     for (int i = 1; i < 8; i++) nim->pixdim[i] = h->pixdim[i];
     nim->dx = h->pixdim[1]; nim->dy = h->pixdim[2]; nim->dz = h->pixdim[3];
     nim->dt = h->pixdim[4]; nim->du = h->pixdim[5]; nim->dv = h->pixdim[6]; nim->dw = h->pixdim[7];

@@ -90,6 +90,15 @@ import TestSupport
         #expect(back.affine == affine)
         for r in 0..<4 { for c in 0..<4 { #expect(abs(back.header.qformAffine[r, c] - affine[r, c]) < 1e-6) } }
         #expect(back.affine.orientationCode == "ALI")
+        // The header bytes (nifti1.h: dim int16[8] at 40, pixdim float32[8] at 76): unused dimensions are 1, as
+        // nibabel writes them, and their spacings 1.
+        let bytes = [UInt8](try Data(contentsOf: url))
+        let dim = (0..<8).map { Int16(bytes[40 + 2 * $0]) | Int16(bytes[41 + 2 * $0]) << 8 }
+        #expect(dim == [3, 4, 3, 2, 1, 1, 1, 1])
+        let pixdim = (0..<8).map { i in
+            Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[76 + 4 * i + $1]) << (8 * $1) })
+        }
+        #expect(pixdim == [-1, 2, 3, 4, 1, 1, 1, 1])
     }
 
     /// If the affine changed in memory, the file follows the affine, not the stale header.
