@@ -14,8 +14,8 @@ Optional, needs torch, numpy and nibabel; nothing in the build or the tests uses
     $mr2ct evaluate --pred supervised-sct --ref SampleData/phantoms/heldout/ct
 
 Slices are axial (the phantoms' third axis), 80 × 96 padded to 96 × 96; MR scaled by the 0.5th/99.5th percentiles
-of the head (voxels above 10 % of the 99th percentile) to [−1, 1], CT window [−1024, 3000] to [−1, 1], as
-`mr2ct train` does. Adam 2e-4 (β1 0.5), batch 8, random left-right flips, constant rate for the first half of the
+of the head to [−1, 1] and CT window [−1024, 3000] to [−1, 1], as `mr2ct train` does, except that the head here is
+simply the voxels above 10 % of the 99th percentile (mr2ct uses its body mask). Adam 2e-4 (β1 0.5), batch 8, random left-right flips, constant rate for the first half of the
 time budget, then linear decay to 0; `--threads` (default 2).
 """
 import argparse

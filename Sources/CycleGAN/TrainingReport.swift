@@ -77,7 +77,7 @@ struct TrainingReport {
         var sections: [HTMLReport.Section] = []
 
         let x = history.iterations
-        let generatorSeries = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "struct_A", "struct_B"].map {
+        let generatorSeries = TrainingHistory.lossNames.filter { !$0.hasPrefix("D_") }.map {
             ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
         }
         let discriminatorSeries = ["D_A", "D_B"].map { ChartSeries(name: $0, x: x, y: history.losses[$0] ?? []) }

@@ -26,10 +26,11 @@ public final class StructureLoss: @unchecked Sendable {
         precondition(epsilon > 0, "StructureLoss: epsilon must be positive")
         self.distance = distance
         self.epsilon = epsilon
+        offsets = [(0, distance), (0, -distance), (distance, 0), (-distance, 0)]
     }
 
     /// The four neighbour offsets (dy, dx).
-    private var offsets: [(Int, Int)] { [(0, distance), (0, -distance), (distance, 0), (-distance, 0)] }
+    private let offsets: [(Int, Int)]
     private var margin: Int { distance + 1 }
     private static let weights: [Float] = [1, 2, 1, 2, 4, 2, 1, 2, 1].map { $0 / 16 }
 
@@ -72,7 +73,7 @@ public final class StructureLoss: @unchecked Sendable {
         let plane = h * w, inner = oh * ow
         let needed = 4 * plane + 8 * inner + 2 * inner + 4 * plane
         if scratch.count < needed { scratch = [Float](repeating: 0, count: needed) }
-        let offsets = self.offsets, m = margin, weights = Self.weights, eps = epsilon
+        let m = margin, weights = Self.weights, eps = epsilon
         let count = Float(n * 4 * inner)
         var total = 0.0
 

@@ -51,11 +51,7 @@ import TestSupport
         }
     }
 
-    static let layerCases: [LayerCase] = {
-        guard let archive = try? TorchGoldens.archive("layers.safetensors"),
-              let cases = try? TorchGoldens.metadata(archive, "cases", as: [LayerCase].self) else { return [] }
-        return cases
-    }()
+    static let layerCases = TorchGoldens.cases(in: "layers.safetensors", as: [LayerCase].self)
 
     @Test func fixturesCoverEveryLayerKind() {
         let kinds = Set(Self.layerCases.map(\.kind))

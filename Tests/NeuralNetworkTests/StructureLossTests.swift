@@ -10,11 +10,7 @@ import TestSupport
         var name: String, distance: Int, epsilon: Float, scale: Float, channel: Int
     }
 
-    static let cases: [Case] = {
-        guard let archive = try? TorchGoldens.archive("structure.safetensors"),
-              let cases = try? TorchGoldens.metadata(archive, "cases", as: [Case].self) else { return [] }
-        return cases
-    }()
+    static let cases = TorchGoldens.cases(in: "structure.safetensors", as: [Case].self)
 
     @Test func fixturesArePresent() { #expect(Self.cases.count == 2) }
 

@@ -14,11 +14,7 @@ import TestSupport
         var torch_f32_error: Double
     }
 
-    static let cases: [Case] = {
-        guard let archive = try? TorchGoldens.archive("winograd.safetensors"),
-              let cases = try? TorchGoldens.metadata(archive, "cases", as: [Case].self) else { return [] }
-        return cases
-    }()
+    static let cases = TorchGoldens.cases(in: "winograd.safetensors", as: [Case].self)
 
     @Test func fixturesArePresent() { #expect(Self.cases.count == 3) }
 

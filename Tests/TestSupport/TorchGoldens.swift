@@ -21,6 +21,13 @@ public enum TorchGoldens {
         return try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 
+    /// The fixture's "cases" metadata, for parameterised tests; empty when the fixture is missing or unreadable
+    /// (each suite's `fixturesArePresent` test then fails, instead of every case).
+    public static func cases<T: Decodable>(in fixture: String, as type: [T].Type = [T].self) -> [T] {
+        guard let archive = try? archive(fixture), let cases = try? metadata(archive, "cases", as: type) else { return [] }
+        return cases
+    }
+
     /// The golden tests' error measure: max |actual − expected| / max |expected| (the largest deviation relative
     /// to the reference tensor's largest magnitude; the absolute deviation when the reference is all zeros).
     /// Infinity when the element counts differ or a value is not finite.
