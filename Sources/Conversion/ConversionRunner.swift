@@ -24,6 +24,8 @@ public struct ConversionOptions: Sendable {
     public var planes: [SlicePlane]? = nil
     /// Slices per generator call.
     public var batchSize: Int = 4
+    /// Average each slice's prediction with that of its left–right mirror image (twice the compute).
+    public var mirrorAverage = false
     /// Where to write a PNG of the central axial slice, MR | sCT, per volume; nil = none.
     public var previewDirectory: URL? = nil
     public var readOptions = NIfTIReadOptions()
@@ -150,7 +152,7 @@ public final class ConversionRunner {
         do {
             let mr = try NIfTIFile.read(planned.input.url, options: options.readOptions)
             let sct = try model.translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
-                                                     progress: progress)
+                                                     mirrorAverage: options.mirrorAverage, progress: progress)
             Self.removeStaleTemporaryFiles(for: output)
             try NIfTIFile.write(sct, to: output, as: .int16)
             var previewPath: String?

@@ -6,7 +6,10 @@ import Preprocessing
 /// Turns an MR volume into a synthetic CT with an MR→CT generator: the MR is prepared exactly as in training
 /// (`SlicePipeline`, `.mr`), the generator runs over its slices in batches, the predictions are reassembled on the
 /// MR's grid and mapped back to HU with the CT window (`.ct`), and voxels outside the MR's body mask become air.
-/// With several planes the per-plane volumes are averaged in HU (multi-plane fusion).
+/// With several planes the per-plane volumes are averaged in HU (multi-plane fusion); with `mirrorAverage` each
+/// slice's prediction is also averaged with the mirrored prediction of its left–right mirror image (test-time
+/// augmentation matching training's `--augment` flips), which makes the result exactly mirror-symmetric in the
+/// generator: translating a mirrored MR gives the mirrored synthetic CT.
 public struct VolumeTranslator {
     public let generator: ResnetGenerator
     public let preprocessing: PreprocessingConfiguration
@@ -22,7 +25,7 @@ public struct VolumeTranslator {
     /// MR volume -> synthetic CT (HU) on exactly the MR's grid (same header geometry); air (-1024) outside the
     /// body mask. `planes` nil means the training plane; several planes are averaged. `progress(done, total)`
     /// is called after each batch of slices, over all planes.
-    public func translate(_ mr: Volume, planes: [SlicePlane]? = nil, batchSize: Int = 4,
+    public func translate(_ mr: Volume, planes: [SlicePlane]? = nil, batchSize: Int = 4, mirrorAverage: Bool = false,
                           progress: ((Int, Int) -> Void)? = nil) throws -> Volume {
         var unique: [SlicePlane] = []
         for plane in planes ?? [preprocessing.plane] where !unique.contains(plane) { unique.append(plane) }
@@ -57,20 +60,37 @@ public struct VolumeTranslator {
             var start = 0
             while start < work.count {
                 let indices = Array(work[start..<min(start + batch, work.count)])
-                let input = Tensor(shape: [indices.count, channels, size, size])
+                let count = indices.count
+                // With mirror averaging the batch holds the slices, then their mirror images.
+                let input = Tensor(shape: [mirrorAverage ? 2 * count : count, channels, size, size])
                 for (n, index) in indices.enumerated() {
                     let slice = volume.inputSlice(index)
                     guard slice.count == channels * pixels else {
                         throw TranslationError("slice \(index) has \(slice.count) values, expected \(channels * pixels)")
                     }
-                    _ = slice.withUnsafeBufferPointer { src in
-                        UnsafeMutableBufferPointer(rebasing: input.data[(n * channels * pixels)...])
+                    slice.withUnsafeBufferPointer { src in
+                        let image = channels * pixels
+                        _ = UnsafeMutableBufferPointer(rebasing: input.data[(n * image)..<((n + 1) * image)])
                             .update(fromContentsOf: src)
+                        if mirrorAverage {
+                            Self.mirrorRows(src, into: UnsafeMutableBufferPointer(
+                                rebasing: input.data[((count + n) * image)..<((count + n + 1) * image)]), width: size)
+                        }
                     }
                 }
                 let output = generator.infer(input)
                 for (n, index) in indices.enumerated() {
-                    slices[index] = Array(output.data[(n * pixels)..<((n + 1) * pixels)])
+                    var prediction = Array(output.data[(n * pixels)..<((n + 1) * pixels)])
+                    if mirrorAverage {
+                        let mirrored = UnsafeBufferPointer(rebasing: output.data[((count + n) * pixels)..<((count + n + 1) * pixels)])
+                        prediction.withUnsafeMutableBufferPointer { p in
+                            for r in 0..<size {
+                                let row = r * size
+                                for c in 0..<size { p[row + c] = 0.5 * (p[row + c] + mirrored[row + size - 1 - c]) }
+                            }
+                        }
+                    }
+                    slices[index] = prediction
                 }
                 start += indices.count
                 done += indices.count
@@ -105,6 +125,15 @@ public struct VolumeTranslator {
         result.header.intentCode = 0
         result.header.descrip = "mr2ct synthetic CT (HU)"
         return result
+    }
+
+    /// Copies images of `width`-wide rows with each row reversed (left–right mirror, as training's flips).
+    static func mirrorRows(_ source: UnsafeBufferPointer<Float>, into target: UnsafeMutableBufferPointer<Float>,
+                           width: Int) {
+        precondition(source.count == target.count && source.count % width == 0)
+        for row in stride(from: 0, to: source.count, by: width) {
+            for c in 0..<width { target[row + c] = source[row + width - 1 - c] }
+        }
     }
 
     /// The number of `plane` slices of `mr` (its canonical RAS grid's extent across the plane).

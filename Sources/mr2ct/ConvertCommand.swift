@@ -48,6 +48,9 @@ struct ConvertCommand: ParsableCommand {
                                             valueName: "axial,coronal,sagittal"))
     var planes: String?
 
+    @Flag(name: .long, help: "Also predict each slice mirrored left-right and average the two (2x the time).")
+    var mirrorAverage = false
+
     @Option(name: .long, help: "Slices per generator call.")
     var batchSize: Int = 4
 
@@ -87,6 +90,7 @@ struct ConvertCommand: ParsableCommand {
         options.existing = skipExisting ? .skip : (overwrite ? .overwrite : .fail)
         options.planes = try planes.map(parsePlanes)
         options.batchSize = batchSize
+        options.mirrorAverage = mirrorAverage
         options.previewDirectory = preview.map { URL(fileURLWithPath: $0).standardizedFileURL }
         options.readOptions.nonFinite = replaceNonFinite ? .replaceWithZero : .refuse
 

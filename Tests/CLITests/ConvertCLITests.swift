@@ -204,12 +204,13 @@ struct ConvertCLITests {
         #expect(try TestSupport.runMR2CT(base + ["--overwrite", "--skip-existing"]).status == 64)
     }
 
-    @Test func planesThreadsAndAFolderConvertedIntoItself() throws {
+    @Test func planesThreadsMirrorAveragingAndAFolderConvertedIntoItself() throws {
         let root = try TestSupport.makeTemporaryDirectory("convert-cli-options")
         defer { try? FileManager.default.removeItem(at: root) }
         let folder = try Self.copies(root, count: 2)
         let base = ["convert", "--model", Self.model, folder.path, "-o", folder.path]
-        let fused = try TestSupport.runMR2CT(base + ["--planes", "axial,coronal,sagittal", "--threads", "1", "--batch-size", "3"])
+        let fused = try TestSupport.runMR2CT(base + ["--planes", "axial,coronal,sagittal", "--threads", "1", "--batch-size", "3",
+                                                          "--mirror-average"])
         #expect(fused.status == 0, "\(fused.stderr)")
         #expect(fused.stderr.contains("trained on axial slices"))
         let sct = try NIfTIFile.read(folder.appendingPathComponent("p00_sct.nii.gz"))

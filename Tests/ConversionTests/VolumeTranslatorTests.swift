@@ -7,7 +7,7 @@ import Preprocessing
 import Safetensors
 import TestSupport
 
-/// VolumeTranslator: HU mapping, masking, geometry, batching and multi-plane fusion.
+/// VolumeTranslator: HU mapping, masking, geometry, batching, multi-plane fusion and mirror averaging.
 struct VolumeTranslatorTests {
     static var fixtures: URL { TestSupport.fixturesDirectory.appendingPathComponent("conversion") }
 
@@ -90,6 +90,39 @@ struct VolumeTranslatorTests {
         }
         #expect(steps.last?.0 == steps.last?.1)
         #expect(steps.last?.1 == mr.grid.nz + mr.grid.ny)
+    }
+
+    /// `volume` with its first (left–right, for this RAS grid) voxel axis reversed; same affine.
+    static func mirroredLeftRight(_ volume: Volume) -> Volume {
+        let g = volume.grid
+        var voxels = volume.voxels
+        for k in 0..<g.nz { for j in 0..<g.ny { for i in 0..<g.nx {
+            voxels[g.index(i, j, k)] = volume.voxels[g.index(g.nx - 1 - i, j, k)]
+        } } }
+        return volume.replacingVoxels(voxels)
+    }
+
+    @Test func mirrorAveragingIsTheMeanOfThePlainAndTheMirroredPredictionAndIsMirrorSymmetric() throws {
+        // A lopsided head on a 32 × 32 RAS grid at the slice size: no resampling or padding, so mirroring the
+        // volume's first axis is exactly mirroring every slice's rows.
+        let mr = TrainingVolumes.head(ct: false, grid: GridSize(32, 32, 5), shift: 3, seed: 21)
+        let mirroredMR = Self.mirroredLeftRight(mr)
+        let translator = VolumeTranslator(generator: Self.tinyGenerator(seed: 13), preprocessing: Self.preprocessing(size: 32))
+        let plain = try translator.translate(mr)
+        let fromMirror = Self.mirroredLeftRight(try translator.translate(mirroredMR))
+        let averaged = try translator.translate(mr, batchSize: 3, mirrorAverage: true)
+        let averagedMirror = try translator.translate(mirroredMR, batchSize: 2, mirrorAverage: true)
+
+        let asymmetry = zip(plain.voxels, fromMirror.voxels).map { abs($0 - $1) }.max() ?? 0
+        #expect(asymmetry > 10, "the random generator is not mirror-symmetric by itself (\(asymmetry) HU)")
+        var worstMean: Float = 0
+        for v in 0..<plain.voxels.count {
+            worstMean = max(worstMean, abs(averaged.voxels[v] - (plain.voxels[v] + fromMirror.voxels[v]) / 2))
+        }
+        #expect(worstMean < 0.05, "mirror average vs (plain + mirrored) / 2: \(worstMean) HU")
+        let symmetry = zip(averaged.voxels, Self.mirroredLeftRight(averagedMirror).voxels).map { abs($0 - $1) }.max() ?? 0
+        #expect(symmetry < 0.05, "translate(mirror(MR)) vs mirror(translate(MR)): \(symmetry) HU")
+        #expect(averaged.grid == mr.grid && averaged.affine == mr.affine)
     }
 
     @Test func aGeneratorThatDoesNotFitThePreprocessingIsRefused() throws {
