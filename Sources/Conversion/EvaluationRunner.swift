@@ -4,12 +4,14 @@ import MR2CTSupport
 import NIfTI
 import Preprocessing
 
-/// A synthetic CT to score, with the reference CT (and mask) it was matched to, or why none was found.
+/// A synthetic CT to score, with the reference CT (mask, label map) it was matched to, or why none was found.
 public struct EvaluationPair: Sendable, Hashable {
     public var prediction: URL
     public var reference: URL?
     /// The mask file; nil = the body mask of the reference CT.
     public var mask: URL?
+    /// The tissue label map (whole numbers) for per-label errors; nil = none.
+    public var labels: URL? = nil
     public var problem: String?
 }
 
@@ -17,7 +19,7 @@ public struct EvaluationPair: Sendable, Hashable {
 ///
 /// Files are matched by stem: a prediction `x_sct.nii.gz` (or `x.nii.gz`, `x-pred.nii`) goes with the reference
 /// whose stem is the longest one that equals the prediction's stem or starts it followed by `_`, `-` or `.`;
-/// a mask goes with the reference whose stem it matches the same way (`x_mask.nii.gz` ↔ `x.nii.gz`).
+/// a mask or label map goes with the reference whose stem it matches the same way (`x_mask.nii.gz` ↔ `x.nii.gz`).
 public enum EvaluationMatching {
     /// The reference stem (longest) that `candidate` equals or extends after a separator; nil if none.
     public static func bestKey(for candidate: String, among keys: [String]) -> String? {
@@ -42,18 +44,14 @@ public enum EvaluationMatching {
         return ([url], false)
     }
 
-    /// The pairs to evaluate: every prediction, with its reference and mask or the reason it has none.
-    public static func pairs(prediction: String, reference: String, mask: String?) throws -> [EvaluationPair] {
+    /// The pairs to evaluate: every prediction, with its reference, mask and label map or the reason it has none.
+    public static func pairs(prediction: String, reference: String, mask: String?, labels: String? = nil) throws
+        -> [EvaluationPair] {
         let predictions = try files(prediction), references = try files(reference)
-        let masks = try mask.map(files)
         let referenceByStem = Dictionary(references.urls.map { (NIfTIFile.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
         let stems = Array(referenceByStem.keys)
-        var maskByReference: [String: [URL]] = [:]
-        if let masks, masks.isFolder {
-            for url in masks.urls {
-                if let key = bestKey(for: NIfTIFile.stem(of: url), among: stems) { maskByReference[key, default: []].append(url) }
-            }
-        }
+        let masks = try mask.map { try Companions(path: $0, kind: "mask", referenceStems: stems) }
+        let labelMaps = try labels.map { try Companions(path: $0, kind: "label map", referenceStems: stems) }
         return predictions.urls.map { p in
             var pair = EvaluationPair(prediction: p, reference: nil, mask: nil, problem: nil)
             if !references.isFolder {
@@ -64,22 +62,46 @@ public enum EvaluationMatching {
                 pair.problem = "no reference CT in \(reference) matches the name \(NIfTIFile.stem(of: p))"
                 return pair
             }
-            guard let masks, let ref = pair.reference else { return pair }
-            if !masks.isFolder {
-                pair.mask = masks.urls[0]
-            } else {
-                let stem = NIfTIFile.stem(of: ref)
-                let candidates = maskByReference[stem] ?? []
-                if let exact = candidates.first(where: { NIfTIFile.stem(of: $0) == stem }) {
-                    pair.mask = exact
-                } else if candidates.count == 1 {
-                    pair.mask = candidates[0]
-                } else {
-                    pair.problem = candidates.isEmpty ? "no mask in \(mask!) matches the reference \(stem)"
-                        : "several masks match the reference \(stem): " + candidates.map(\.lastPathComponent).joined(separator: ", ")
-                }
+            guard let ref = pair.reference else { return pair }
+            do {
+                pair.mask = try masks?.file(for: ref)
+                pair.labels = try labelMaps?.file(for: ref)
+            } catch {
+                pair.problem = "\(error)"
             }
             return pair
+        }
+    }
+
+    /// Files that go with reference CTs (masks, label maps): one file for every reference, or a folder matched
+    /// by stem.
+    struct Companions {
+        let path: String, kind: String
+        let urls: [URL], isFolder: Bool
+        let byReference: [String: [URL]]
+
+        init(path: String, kind: String, referenceStems: [String]) throws {
+            (urls, isFolder) = try files(path)
+            self.path = path
+            self.kind = kind
+            var byReference: [String: [URL]] = [:]
+            if isFolder {
+                for url in urls {
+                    if let key = bestKey(for: NIfTIFile.stem(of: url), among: referenceStems) { byReference[key, default: []].append(url) }
+                }
+            }
+            self.byReference = byReference
+        }
+
+        /// The file for `reference`: the exact stem, else the only candidate; a one-line reason otherwise.
+        func file(for reference: URL) throws -> URL {
+            guard isFolder else { return urls[0] }
+            let stem = NIfTIFile.stem(of: reference)
+            let candidates = byReference[stem] ?? []
+            if let exact = candidates.first(where: { NIfTIFile.stem(of: $0) == stem }) { return exact }
+            if candidates.count == 1 { return candidates[0] }
+            throw EvaluationError(candidates.isEmpty ? "no \(kind) in \(path) matches the reference \(stem)"
+                : "several \(kind)s match the reference \(stem): " + candidates.map(\.lastPathComponent).joined(separator: ", "))
         }
     }
 }
@@ -91,18 +113,69 @@ public struct EvaluationInputError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(reason)" }
 }
 
+/// One tissue label's errors, with its name when a label table gives one.
+public struct LabelErrorEntry: Sendable, Hashable {
+    public var label: Int
+    public var name: String?
+    public var tally: LabelErrorTally
+
+    /// {"label":…,"name":…|null,"voxels":…,"mae":…,"me":…} plus `extra` fields before "mae".
+    func json(extra: [(String, String)] = []) -> String {
+        let fields: [(String, String)] = [("label", "\(label)"), ("name", name.map(JSONText.string) ?? "null"),
+                                          ("voxels", "\(tally.voxels)")] + extra + [
+            ("mae", tally.mae.map { JSONText.number($0) } ?? "null"),
+            ("me", tally.me.map { JSONText.number($0) } ?? "null"),
+        ]
+        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// Label names from a BIDS-style segmentation table (`dseg.tsv`): tab-separated, a header row with the columns
+/// `index` and `name` (others ignored), then one row per label.
+public enum LabelTable {
+    /// The table's index → name map; a one-line reason naming the file when it is not such a table.
+    public static func read(_ url: URL) throws -> [Int: String] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw EvaluationInputError(path: url.path, reason: "cannot be read as UTF-8 text")
+        }
+        do { return try parse(text) } catch { throw EvaluationInputError(path: url.path, reason: "\(error)") }
+    }
+
+    public static func parse(_ text: String) throws -> [Int: String] {
+        let rows = text.split(whereSeparator: \.isNewline).map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = rows.first, let indexColumn = header.firstIndex(of: "index"),
+              let nameColumn = header.firstIndex(of: "name") else {
+            throw EvaluationError("not a label table: the first row must name the columns index and name (tab-separated)")
+        }
+        var names: [Int: String] = [:]
+        for (number, row) in rows.enumerated().dropFirst() where !(row.count == 1 && row[0].isEmpty) {
+            guard row.count > max(indexColumn, nameColumn), let index = Int(row[indexColumn]),
+                  (0...LabelErrors.largestLabel).contains(index) else {
+                throw EvaluationError("row \(number + 1) has no whole-number index in 0…\(LabelErrors.largestLabel) and a name")
+            }
+            guard names[index] == nil else { throw EvaluationError("label \(index) is named twice (row \(number + 1))") }
+            names[index] = row[nameColumn]
+        }
+        return names
+    }
+}
+
 /// The score of one synthetic CT.
 public struct EvaluationRecord: Sendable {
     public var pair: EvaluationPair
     public var metrics: SyntheticCTMetrics?
+    /// Errors per tissue label (sorted by label) when a label map was given.
+    public var labelErrors: [LabelErrorEntry]? = nil
     public var error: String?
     public var status: String { metrics == nil ? "error" : "ok" }
 
     /// {"kind":"volume","prediction":…,"reference":…,"mask":…|null,"mae":…,"me":…,"psnr":…,"ssim":…,"voxels":…,
-    /// "status":…,"error":…}; mask null = the reference's body mask; psnr null = identical images (infinite).
+    /// "status":…,"error":…}, with "labels":[{"label":…,"name":…,"voxels":…,"mae":…,"me":…},…] after "voxels"
+    /// when a label map was given; mask null = the reference's body mask; psnr null = identical images (infinite).
     public var jsonLine: String {
         let m = metrics
-        let fields: [(String, String)] = [
+        var fields: [(String, String)] = [
             ("kind", JSONText.string("volume")),
             ("prediction", JSONText.string(pair.prediction.path)),
             ("reference", pair.reference.map { JSONText.string($0.path) } ?? "null"),
@@ -112,9 +185,13 @@ public struct EvaluationRecord: Sendable {
             ("psnr", m.map { JSONText.number($0.psnr) } ?? "null"),
             ("ssim", m.map { JSONText.number($0.ssim, digits: 8) } ?? "null"),
             ("voxels", m.map { "\($0.voxels)" } ?? "null"),
-            ("status", JSONText.string(status)),
-            ("error", error.map(JSONText.string) ?? "null"),
         ]
+        if pair.labels != nil {
+            let entries: [String]? = labelErrors?.map { $0.json() }
+            fields.append(("labels", entries.map { "[" + $0.joined(separator: ",") + "]" } ?? "null"))
+        }
+        fields.append(("status", JSONText.string(status)))
+        fields.append(("error", error.map(JSONText.string) ?? "null"))
         return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 }
@@ -129,6 +206,8 @@ public struct EvaluationSummary: Sendable {
     public var volumes: Int
     public var failed: Int
     public var mae, me, psnr, ssim: Statistic?
+    /// Per-label errors pooled over the voxels of every scored volume (sorted by label); nil without label maps.
+    public var labelErrors: [LabelErrorEntry]?
 
     public init(_ records: [EvaluationRecord]) {
         let scored = records.compactMap(\.metrics)
@@ -145,7 +224,18 @@ public struct EvaluationSummary: Sendable {
         me = statistic(scored.map(\.me))
         psnr = statistic(scored.map(\.psnr))
         ssim = statistic(scored.map(\.ssim))
+        let perVolume = records.compactMap(\.labelErrors)
+        if !perVolume.isEmpty {
+            var pooled: [Int: LabelErrorEntry] = [:]
+            for entry in perVolume.joined() {
+                pooled[entry.label, default: LabelErrorEntry(label: entry.label, name: entry.name, tally: .init())].tally.add(entry.tally)
+            }
+            labelErrors = pooled.values.sorted { $0.label < $1.label }
+        }
     }
+
+    /// The labelled voxels of all volumes (the denominator of each label's share).
+    var labelledVoxels: Int { labelErrors?.reduce(0) { $0 + $1.tally.voxels } ?? 0 }
 
     /// {"kind":"summary","volumes":…,"failed":…,"mae_mean":…,"mae_sd":…,…}
     public var jsonLine: String {
@@ -153,6 +243,14 @@ public struct EvaluationSummary: Sendable {
         for (name, s) in [("mae", mae), ("me", me), ("psnr", psnr), ("ssim", ssim)] {
             fields.append(("\(name)_mean", s.map { JSONText.number($0.mean, digits: name == "ssim" ? 8 : 6) } ?? "null"))
             fields.append(("\(name)_sd", s?.sd.map { JSONText.number($0, digits: name == "ssim" ? 8 : 6) } ?? "null"))
+        }
+        if let labelErrors {
+            // share: the label's part of the scored voxels; contribution: its part of the pooled MAE (they sum to it).
+            let total = Double(max(1, labelledVoxels))
+            fields.append(("labels", "[" + labelErrors.map { entry in
+                entry.json(extra: [("share", JSONText.number(Double(entry.tally.voxels) / total)),
+                                   ("mae_contribution", JSONText.number(entry.tally.absoluteErrorSum / total))])
+            }.joined(separator: ",") + "]"))
         }
         return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
@@ -170,8 +268,10 @@ public enum EvaluationRunner {
 
     /// Scores one pair: reads the volumes, checks that they share a grid, takes the mask (file voxels > 0, or the
     /// reference's body mask) and computes the SynthRAD metrics.
+    /// With a label map (same grid, whole numbers) the errors are also tallied per label inside the mask, named
+    /// from `labelNames`.
     public static func evaluate(_ pair: EvaluationPair, ssimWindow: SSIMWindow = .synthRAD,
-                                readOptions: NIfTIReadOptions = .init()) -> EvaluationRecord {
+                                readOptions: NIfTIReadOptions = .init(), labelNames: [Int: String] = [:]) -> EvaluationRecord {
         var record = EvaluationRecord(pair: pair, metrics: nil, error: pair.problem)
         guard pair.problem == nil, let referenceURL = pair.reference else { return record }
         do {
@@ -197,33 +297,55 @@ public enum EvaluationRunner {
             } catch {
                 throw EvaluationInputError(path: pair.prediction.path, reason: "\(error)")
             }
+            if let labelsURL = pair.labels {
+                let labels = try NIfTIFile.read(labelsURL, options: readOptions)
+                guard sameGrid(labels, reference) else {
+                    throw EvaluationInputError(path: labelsURL.path, reason: "label map is not on the grid of \(referenceURL.path)")
+                }
+                do {
+                    let tallies = try LabelErrors.tally(prediction: prediction.voxels, reference: reference.voxels,
+                                                        labels: labels.voxels, mask: mask)
+                    record.labelErrors = tallies.keys.sorted().map { LabelErrorEntry(label: $0, name: labelNames[$0], tally: tallies[$0]!) }
+                } catch {
+                    throw EvaluationInputError(path: labelsURL.path, reason: "\(error)")
+                }
+            }
         } catch {
+            record.metrics = nil
+            record.labelErrors = nil
             record.error = ConversionRunner.reason(of: error, path: pair.prediction.path)
         }
         return record
     }
 
-    /// The records and the summary as CSV: one row per volume, then a "mean" and an "sd" row.
+    /// The records and the summary as CSV: one row per volume, then a "mean" and an "sd" row. With label maps a
+    /// column `mae_<name or label>` per label follows; its "mean" row is pooled over all volumes' voxels.
     public static func csv(_ records: [EvaluationRecord], summary: EvaluationSummary) -> String {
         func field(_ s: String) -> String {
             s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         func number(_ x: Double?, digits: Int = 6) -> String { x.map { $0.isFinite ? JSONText.number($0, digits: digits) : "inf" } ?? "" }
-        var lines = ["row,prediction,reference,mask,mae,me,psnr,ssim,voxels,status,error"]
+        let labels = summary.labelErrors ?? []
+        let labelHeader = labels.map { field("mae_" + ($0.name ?? "\($0.label)")) }
+        func labelCells(_ entries: [LabelErrorEntry]?) -> [String] {
+            labels.map { label in number(entries?.first(where: { $0.label == label.label })?.tally.mae) }
+        }
+        var lines = [(["row", "prediction", "reference", "mask", "mae", "me", "psnr", "ssim", "voxels", "status", "error"]
+                      + labelHeader).joined(separator: ",")]
         for r in records {
             let m = r.metrics
-            lines.append([
+            lines.append(([
                 "volume", field(r.pair.prediction.path), field(r.pair.reference?.path ?? ""), field(r.pair.mask?.path ?? ""),
                 number(m?.mae), number(m?.me), number(m?.psnr), number(m?.ssim, digits: 8), m.map { "\($0.voxels)" } ?? "",
                 r.status, field(r.error ?? ""),
-            ].joined(separator: ","))
+            ] + labelCells(r.labelErrors)).joined(separator: ","))
         }
         let s = summary
-        lines.append(["mean", "", "", "", number(s.mae?.mean), number(s.me?.mean), number(s.psnr?.mean),
-                      number(s.ssim?.mean, digits: 8), "\(s.volumes)", "", ""].joined(separator: ","))
-        lines.append(["sd", "", "", "", number(s.mae?.sd), number(s.me?.sd), number(s.psnr?.sd),
-                      number(s.ssim?.sd, digits: 8), "\(s.volumes)", "", ""].joined(separator: ","))
+        lines.append((["mean", "", "", "", number(s.mae?.mean), number(s.me?.mean), number(s.psnr?.mean),
+                       number(s.ssim?.mean, digits: 8), "\(s.volumes)", "", ""] + labelCells(s.labelErrors)).joined(separator: ","))
+        lines.append((["sd", "", "", "", number(s.mae?.sd), number(s.me?.sd), number(s.psnr?.sd),
+                       number(s.ssim?.sd, digits: 8), "\(s.volumes)", "", ""] + labels.map { _ in "" }).joined(separator: ","))
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -9,7 +9,8 @@ public enum PhantomOutput: String, CaseIterable, Codable, Sendable {
     case mr
     /// `ct/<subject>.nii.gz`: CT in HU, INT16.
     case ct
-    /// `labels/<subject>.nii.gz`: the tissue covering most of each voxel (`PhantomTissue` raw values), INT16.
+    /// `labels/<subject>.nii.gz`: the tissue covering most of each voxel (`PhantomTissue` raw values), INT16;
+    /// `labels/dseg.tsv` names them.
     case labels
     /// `preview/<subject>.png`: axial, coronal and sagittal mid-slices of MR and CT.
     case preview
@@ -53,6 +54,12 @@ public enum PhantomDataset {
                 throw WriteError(path: folder.path, reason: "cannot create folder (\(error.localizedDescription))")
             }
         }
+        if outputs.contains(.labels) {
+            // The label names, as a BIDS segmentation table (`mr2ct evaluate --labels` reads it from the folder).
+            let table = directory.appendingPathComponent(PhantomOutput.labels.rawValue, isDirectory: true)
+                .appendingPathComponent("dseg.tsv")
+            try AtomicFile.write(Data(labelTable.utf8), to: table)
+        }
         var records: [PhantomRecord] = []
         for (done, index) in indices.enumerated() {
             let subject = generator.subject(index)
@@ -90,6 +97,11 @@ public enum PhantomDataset {
             progress?.update(completed: done + 1, detail: name)
         }
         return records
+    }
+
+    /// `labels/dseg.tsv`: the tissue label values and names (BIDS segmentation table: index, name).
+    public static var labelTable: String {
+        "index\tname\n" + PhantomTissue.allCases.map { "\($0.rawValue)\t\($0.name)\n" }.joined()
     }
 
     /// Mid-slices of a subject: MR (row 1) and CT in a head window W 1500 / L 300 (row 2), each axial, coronal

@@ -85,6 +85,65 @@ struct EvaluateCLITests {
         #expect(try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").count == 6)
     }
 
+    @Test func labelMapsGiveHandComputedErrorsPerTissueNamedByTheFoldersTable() throws {
+        let root = try TestSupport.makeTemporaryDirectory("evaluate-cli-labels")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let preds = root.appendingPathComponent("sct"), refs = root.appendingPathComponent("ct"), labels = root.appendingPathComponent("labels")
+        for folder in [preds, refs, labels] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let grid = GridSize(8, 8, 8), half = grid.count / 2
+        let all = root.appendingPathComponent("mask.nii.gz")
+        try Self.write([Float](repeating: 1, count: grid.count), grid, to: all)
+        // Subject a: label 4 (first half) off by −300 HU, label 8 off by +20. Subject b: all label 8, off by −40.
+        try Self.write([Float](repeating: 0, count: grid.count), grid, to: refs.appendingPathComponent("a.nii.gz"))
+        try Self.write((0..<grid.count).map { $0 < half ? -300 : 20 }, grid, to: preds.appendingPathComponent("a_sct.nii.gz"))
+        try Self.write((0..<grid.count).map { $0 < half ? 4 : 8 }, grid, to: labels.appendingPathComponent("a.nii.gz"))
+        try Self.write([Float](repeating: 0, count: grid.count), grid, to: refs.appendingPathComponent("b.nii.gz"))
+        try Self.write([Float](repeating: -40, count: grid.count), grid, to: preds.appendingPathComponent("b_sct.nii.gz"))
+        try Self.write([Float](repeating: 8, count: grid.count), grid, to: labels.appendingPathComponent("b.nii.gz"))
+        try "index\tname\n4\tcortical bone\n8\twhite matter\n".write(to: labels.appendingPathComponent("dseg.tsv"), atomically: true, encoding: .utf8)
+        let csv = root.appendingPathComponent("labels.csv")
+        let r = try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--mask", all.path,
+                                          "--labels", labels.path, "--csv", csv.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let objects = try Self.lines(r.stdout)
+        try #require(objects.count == 3)
+        let a = try #require(objects[0]["labels"] as? [[String: Any]])
+        #expect(a.map { $0["label"] as? Int } == [4, 8])
+        #expect(a.map { $0["name"] as? String } == ["cortical bone", "white matter"])
+        #expect(a.map { $0["voxels"] as? Int } == [256, 256])
+        #expect(a.map { $0["mae"] as? Double } == [300, 20] && a.map { $0["me"] as? Double } == [-300, 20])
+        // Pooled: label 4 has 256 voxels at 300; label 8 has 256 at 20 and 512 at 40 → MAE 100/3, ME −20.
+        let pooled = try #require(objects[2]["labels"] as? [[String: Any]])
+        #expect(pooled.map { $0["voxels"] as? Int } == [256, 768])
+        #expect(abs((pooled[1]["mae"] as? Double ?? 0) - 100.0 / 3) < 1e-5 && pooled[1]["me"] as? Double == -20)
+        #expect(pooled.map { $0["share"] as? Double } == [0.25, 0.75])
+        // Contributions add up to the MAE over all 1024 voxels: (256·300 + 256·20 + 512·40) / 1024 = 100.
+        #expect(pooled.map { $0["mae_contribution"] as? Double } == [75, 25])
+        let table = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n")
+        #expect(table[0].hasSuffix(",error,mae_cortical bone,mae_white matter"))
+        #expect(table[1].hasSuffix(",300,20") && table[2].hasSuffix(",,40"))
+        #expect(table[3].hasPrefix("mean,") && table[3].hasSuffix(",300,33.333333"))
+
+        // No labels: no "labels" key. A label map on another grid, or a non-integer one: that volume fails, named.
+        let plain = try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path])
+        #expect(try Self.lines(plain.stdout).allSatisfy { $0["labels"] == nil })
+        try Self.write([Float](repeating: 8, count: 8), GridSize(2, 2, 2), to: labels.appendingPathComponent("b.nii.gz"))
+        try Self.write((0..<grid.count).map { $0 == 5 ? 8.5 : 8 }, grid, to: labels.appendingPathComponent("a.nii.gz"))
+        let bad = try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--mask", all.path, "--labels", labels.path])
+        #expect(bad.status == 1)
+        let errors = try Self.lines(bad.stdout).compactMap { $0["error"] as? String }
+        #expect(errors.count == 2)
+        #expect(errors.contains { $0.contains("a.nii.gz") && $0.contains("label 8.5") })
+        #expect(errors.contains { $0.contains("b.nii.gz") && $0.contains("not on the grid") })
+        #expect(bad.stderr.split(separator: "\n").count == 2)
+        // A broken names table is one clear error before any volume; --label-names needs --labels.
+        try "0\tair\n".write(to: labels.appendingPathComponent("dseg.tsv"), atomically: true, encoding: .utf8)
+        let table2 = try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--labels", labels.path])
+        #expect(table2.status == 1 && table2.stdout.isEmpty)
+        #expect(table2.stderr.contains("dseg.tsv: not a label table"))
+        #expect(try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--label-names", "x.tsv"]).status == 64)
+    }
+
     @Test func theSynthRADFixtureThroughTheCommandMatchesScikitImage() throws {
         let root = try TestSupport.makeTemporaryDirectory("evaluate-cli-fixture")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -276,6 +276,11 @@ func standardDeviation(_ v: [Double]) -> Double {
     #expect(zip(ct.voxels, subject.ct.voxels).allSatisfy { abs($0 - $1.rounded()) <= 0.5 + 1e-3 })
     #expect(zip(mr.voxels, subject.mr.voxels).allSatisfy { abs($0 - $1) <= 0.5 + 1e-3 })
     #expect(labels.voxels == subject.labels.map { Float($0) })
+    // The label names beside the maps, as a BIDS dseg.tsv: a header and one row per tissue.
+    let table = try String(contentsOf: dir.appendingPathComponent("labels/dseg.tsv"), encoding: .utf8)
+    let rows = table.split(separator: "\n")
+    #expect(rows.count == 13 && rows.first == "index\tname")
+    #expect(rows.contains("4\tcortical bone") && rows.contains("11\tsinus air") && rows.contains("8\twhite matter"))
     #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("preview/sub-002.png").path))
 }
 
