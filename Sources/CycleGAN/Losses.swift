@@ -41,4 +41,13 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
 
     /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB.
     public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB }
+
+    /// The terms under their names in `log.ndjson` and the report, in log order (direction A, then B).
+    public var named: [(name: String, value: Float)] {
+        [("D_A", dA), ("G_A", gA), ("cycle_A", cycleA), ("idt_A", idtA), ("struct_A", structureA),
+         ("D_B", dB), ("G_B", gB), ("cycle_B", cycleB), ("idt_B", idtB), ("struct_B", structureB)]
+    }
+
+    /// The log names of the terms, in log order.
+    public static let names = CycleGANLosses().named.map(\.name)
 }

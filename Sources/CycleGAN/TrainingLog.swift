@@ -20,8 +20,7 @@ public struct TrainingLogRecord: Sendable, Equatable {
     }
 
     /// The order keys are written in; others follow sorted by name.
-    static let keyOrder = ["epoch", "lr", "D_A", "G_A", "cycle_A", "idt_A", "struct_A", "D_B", "G_B", "cycle_B", "idt_B", "struct_B",
-                           "mae", "me", "psnr", "ssim", "volumes", "seconds"]
+    static let keyOrder = ["epoch", "lr"] + CycleGANLosses.names + ["mae", "me", "psnr", "ssim", "volumes", "seconds"]
 
     /// The record as one line of JSON (no trailing newline).
     public var jsonLine: String {

@@ -5,7 +5,7 @@ import Reporting
 
 /// The run's curves in memory, from `log.ndjson` plus the iterations of this session, for the report.
 final class TrainingHistory {
-    static let lossNames = ["G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "struct_A", "struct_B", "D_A", "D_B"]
+    static let lossNames = CycleGANLosses.names
     private(set) var iterations: [Double] = []
     private(set) var losses: [String: [Double]] = [:]
     private(set) var learningRates: [Double] = []

@@ -309,21 +309,14 @@ public final class TrainingSession {
         }
     }
 
-    static func named(_ losses: CycleGANLosses) -> [(name: String, value: Float)] {
-        [("D_A", losses.dA), ("G_A", losses.gA), ("cycle_A", losses.cycleA), ("idt_A", losses.idtA),
-         ("struct_A", losses.structureA),
-         ("D_B", losses.dB), ("G_B", losses.gB), ("cycle_B", losses.cycleB), ("idt_B", losses.idtB),
-         ("struct_B", losses.structureB)]
-    }
-
     static func values(_ losses: CycleGANLosses, epoch: Int, learningRate: Float, seconds: Double) -> [String: Double?] {
         var values: [String: Double?] = ["epoch": Double(epoch), "lr": Double(learningRate),
                                           "seconds": (seconds * 1e4).rounded() / 1e4]
-        for (name, value) in named(losses) { values[name] = value.isFinite ? Double(value) : nil }
+        for (name, value) in losses.named { values[name] = value.isFinite ? Double(value) : nil }
         return values
     }
 
     static func firstNonFinite(_ losses: CycleGANLosses) -> (name: String, value: Float)? {
-        named(losses).first { !$0.value.isFinite }
+        losses.named.first { !$0.value.isFinite }
     }
 }

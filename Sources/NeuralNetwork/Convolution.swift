@@ -116,7 +116,8 @@ public final class Conv2d: Layer, ParameterContainer {
         }
         if !parameterGradients && gradInput == nil { return }
         let winograd = usesWinograd
-        for n in 0..<batch {
+        // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
+        for n in 0..<batch where parameterGradients || !winograd {
             let x = UnsafePointer(input.pointer + n * inCount), dy = gradOutput + n * outCount
             let dx = winograd ? nil : gradInput.map { $0 + n * inCount }
             if usesDirectKernel {
