@@ -22,6 +22,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var seed: UInt64 = 0
     /// Random flips of training slices (the reference's default `no_flip = False` flips horizontally).
     public var augment = false
+    /// Train on random square windows of this side cut from each slice (the reference's `--preprocess crop`);
+    /// nil trains on whole slices. The generator is fully convolutional, so conversion runs on whole slices.
+    public var cropSize: Int? = nil
     /// The training data: names of the MR and CT files used and the epoch length (checked on resume).
     public var data = TrainingData()
     /// Settings that do not change the result (folders, checkpoint and picture intervals, validation): they may

@@ -98,6 +98,7 @@ public final class TrainingSession {
             loader = try UnpairedSliceLoader(mrFiles: mrFiles, ctFiles: ctFiles,
                                              configuration: configuration.preprocessing,
                                              seed: configuration.seed, augment: configuration.augment,
+                                             cropSize: configuration.cropSize,
                                              cacheDirectory: folder.cacheDirectory, rampIterations: 0,
                                              reader: { try NIfTIFile.read($0) })
         } catch {
@@ -198,7 +199,7 @@ public final class TrainingSession {
             return .completed(iteration: iteration)
         }
         if let signal = stop.requestedBy { return .stopped(signal: signal, iteration: iteration) }
-        let size = configuration.preprocessing.sliceSize
+        let size = loader.outputSize
         // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
         let realA = Tensor(shape: [1, gan.configuration.generator.inputChannels, size, size])
         let realB = Tensor(shape: [1, gan.configuration.generator.outputChannels, size, size])

@@ -103,16 +103,33 @@ final class SliceCacheFile: @unchecked Sendable {
     /// Dequantises slice `index` (clamped to the volume) into `output` (size² values), mirrored left–right
     /// when `flip`.
     func read(slice index: Int, into output: UnsafeMutableBufferPointer<Float>, flip: Bool) {
+        read(slice: index, into: output, flip: flip, crop: SliceCrop(row: 0, column: 0, size: size))
+    }
+
+    /// Dequantises the `crop` window (crop.size² values) of slice `index` (clamped to the volume), taken from
+    /// the slice mirrored left–right when `flip`, into `output`.
+    func read(slice index: Int, into output: UnsafeMutableBufferPointer<Float>, flip: Bool, crop: SliceCrop) {
+        precondition(crop.row >= 0 && crop.column >= 0 && crop.row + crop.size <= size && crop.column + crop.size <= size
+                     && output.count == crop.size * crop.size)
         let s = min(max(index, 0), sliceCount - 1)
         let base = codes + s * size * size
         let scale = Float(self.scale), offset = Float(self.offset + 32768 * self.scale)
-        for r in 0..<size {
-            let row = base + r * size, o = r * size
+        let n = crop.size
+        for r in 0..<n {
+            let row = base + (crop.row + r) * size, o = r * n
             if flip {
-                for c in 0..<size { output[o + c] = offset + scale * Float(row[size - 1 - c]) }
+                // Column c of the mirrored slice is column size − 1 − c of the stored one.
+                let last = size - 1 - crop.column
+                for c in 0..<n { output[o + c] = offset + scale * Float(row[last - c]) }
             } else {
-                for c in 0..<size { output[o + c] = offset + scale * Float(row[c]) }
+                let first = row + crop.column
+                for c in 0..<n { output[o + c] = offset + scale * Float(first[c]) }
             }
         }
     }
+}
+
+/// A square window of a slice: its top-left pixel and its side.
+struct SliceCrop: Hashable, Sendable {
+    var row: Int, column: Int, size: Int
 }

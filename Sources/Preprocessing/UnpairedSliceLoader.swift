@@ -21,23 +21,32 @@ import NIfTI
 /// are prepared. The ramp leans the first `rampIterations` × (number of volumes) iterations slightly towards
 /// the first volumes: the price of a schedule that does not depend on timing. Within its pool a draw picks a
 /// usable slice uniformly (each usable slice equally likely) with `SeededRandom(seed:stream: i)`,
-/// independently for MR and CT, and with `augment` mirrors each left–right with probability ½. So the same
-/// seed and iteration give the same pair, also after a restart.
+/// independently for MR and CT, with `augment` mirrors each left–right with probability ½, and with `cropSize`
+/// cuts a window of that side at a uniformly random position out of each (the reference's `--preprocess crop`;
+/// these draws come after the others, so a cropped loader picks the same slices and flips as an uncropped one).
+/// So the same seed and iteration give the same pair, also after a restart.
 public final class UnpairedSliceLoader: @unchecked Sendable {
     public let configuration: PreprocessingConfiguration
     public let seed: UInt64
     public let augment: Bool
     /// Iterations between two usable volumes joining the sampling pool (see the type's documentation).
     public let rampIterations: Int
+    /// The side of the random square window taken from each training slice; nil = whole slices.
+    public let cropSize: Int?
+    /// The side of the slices `pair(at:)` returns: `cropSize`, else the configuration's slice size.
+    public var outputSize: Int { cropSize ?? configuration.sliceSize }
 
     private let state: LoaderState
     private let temporaryDirectory: URL?
 
     /// The designated initialiser: `reader` reads one volume (NIfTIFile.read for files).
     public init(mrFiles: [URL], ctFiles: [URL], configuration: PreprocessingConfiguration, seed: UInt64,
-                augment: Bool, cacheDirectory: URL?, rampIterations: Int,
+                augment: Bool, cropSize: Int? = nil, cacheDirectory: URL?, rampIterations: Int,
                 reader: @escaping @Sendable (URL) throws -> Volume) throws {
         try configuration.validate()
+        if let cropSize, let problem = Self.cropProblem(cropSize, sliceSize: configuration.sliceSize) {
+            throw PreprocessingError(path: "training loader", reason: problem)
+        }
         guard !mrFiles.isEmpty else { throw PreprocessingError(path: "MR training files", reason: "no MR volume given") }
         guard !ctFiles.isEmpty else { throw PreprocessingError(path: "CT training files", reason: "no CT volume given") }
         guard rampIterations >= 0 else {
@@ -47,6 +56,7 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
         self.seed = seed
         self.augment = augment
         self.rampIterations = rampIterations
+        self.cropSize = cropSize
         let directory: URL
         if let cacheDirectory {
             directory = cacheDirectory
@@ -79,6 +89,15 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
         }
     }
 
+    /// Why `cropSize` cannot be cut from slices of `sliceSize`, or nil: a multiple of 4 (the generator's two
+    /// stride-2 stages) from 16 to the slice size.
+    public static func cropProblem(_ cropSize: Int, sliceSize: Int) -> String? {
+        guard cropSize % 4 == 0, cropSize >= 16, cropSize <= sliceSize else {
+            return "the crop size must be a multiple of 4 from 16 to the slice size \(sliceSize), not \(cropSize)"
+        }
+        return nil
+    }
+
     deinit {
         state.cancelAndWait()
         if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
@@ -106,23 +125,44 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
     }
 
     /// The `iteration`-th pair: a pure function of (seed, iteration), so a resumed run sees the same data.
-    /// Each is channels × sliceSize × sliceSize, normalised.
+    /// Each is channels × outputSize × outputSize, normalised.
     public func pair(at iteration: Int) -> (mr: [Float], ct: [Float]) {
+        let p = plan(at: iteration)
+        return (slices(p.mr, flip: p.flipMR, crop: p.cropMR), slices(p.ct, flip: p.flipCT, crop: p.cropCT))
+    }
+
+    /// Where a pair's slices come from (volume file and slice index), for logs and tests.
+    public func pairSources(at iteration: Int) -> (mr: (url: URL, slice: Int), ct: (url: URL, slice: Int)) {
+        let p = plan(at: iteration)
+        return ((p.mr.volume.url, p.mr.slice), (p.ct.volume.url, p.ct.slice))
+    }
+
+    /// The top-left pixels (row, column) of the windows `pair(at: iteration)` cuts; nil without cropping.
+    public func cropOrigins(at iteration: Int) -> (mr: (row: Int, column: Int), ct: (row: Int, column: Int))? {
+        guard cropSize != nil else { return nil }
+        let p = plan(at: iteration)
+        return ((p.cropMR.row, p.cropMR.column), (p.cropCT.row, p.cropCT.column))
+    }
+
+    /// Every random choice of iteration `iteration`, in draw order: MR slice, CT slice, flips (with `augment`),
+    /// then window positions (with `cropSize`).
+    private func plan(at iteration: Int) -> (mr: (volume: PreparedCacheEntry, slice: Int), ct: (volume: PreparedCacheEntry, slice: Int),
+                                             flipMR: Bool, flipCT: Bool, cropMR: SliceCrop, cropCT: SliceCrop) {
         var random = SeededRandom(seed: seed, stream: UInt64(truncatingIfNeeded: iteration))
         let poolSize = rampIterations == 0 ? Int.max : max(0, iteration) / rampIterations + 1
         let mrPick = draw(.mr, poolSize: poolSize, random: &random)
         let ctPick = draw(.ct, poolSize: poolSize, random: &random)
         let flipMR = augment && random.next() >> 63 == 1
         let flipCT = augment && random.next() >> 63 == 1
-        return (slices(mrPick, flip: flipMR), slices(ctPick, flip: flipCT))
-    }
-
-    /// Where a pair's slices come from (volume file and slice index), for logs and tests.
-    public func pairSources(at iteration: Int) -> (mr: (url: URL, slice: Int), ct: (url: URL, slice: Int)) {
-        var random = SeededRandom(seed: seed, stream: UInt64(truncatingIfNeeded: iteration))
-        let poolSize = rampIterations == 0 ? Int.max : max(0, iteration) / rampIterations + 1
-        let m = draw(.mr, poolSize: poolSize, random: &random), c = draw(.ct, poolSize: poolSize, random: &random)
-        return ((m.volume.url, m.slice), (c.volume.url, c.slice))
+        let size = configuration.sliceSize
+        var cropMR = SliceCrop(row: 0, column: 0, size: size), cropCT = cropMR
+        if let cropSize {
+            let span = UInt64(size - cropSize + 1)
+            func position() -> Int { Int(random.next().multipliedFullWidth(by: span).high) }
+            cropMR = SliceCrop(row: position(), column: position(), size: cropSize)
+            cropCT = SliceCrop(row: position(), column: position(), size: cropSize)
+        }
+        return (mrPick, ctPick, flipMR, flipCT, cropMR, cropCT)
     }
 
     private func draw(_ modality: Modality, poolSize: Int, random: inout SeededRandom) -> (volume: PreparedCacheEntry, slice: Int) {
@@ -139,13 +179,14 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
         return (entry, entry.usableSlices[u - pool.prefix[lo]])
     }
 
-    private func slices(_ pick: (volume: PreparedCacheEntry, slice: Int), flip: Bool) -> [Float] {
-        let channels = configuration.contextSlices, plane = configuration.sliceSize * configuration.sliceSize
+    private func slices(_ pick: (volume: PreparedCacheEntry, slice: Int), flip: Bool, crop: SliceCrop) -> [Float] {
+        let channels = configuration.contextSlices, plane = crop.size * crop.size
         var out = [Float](repeating: 0, count: channels * plane)
         out.withUnsafeMutableBufferPointer { o in
             for c in 0..<channels {
                 pick.volume.cache.read(slice: pick.slice + c - channels / 2,
-                                       into: UnsafeMutableBufferPointer(rebasing: o[(c * plane)..<((c + 1) * plane)]), flip: flip)
+                                       into: UnsafeMutableBufferPointer(rebasing: o[(c * plane)..<((c + 1) * plane)]),
+                                       flip: flip, crop: crop)
             }
         }
         return out

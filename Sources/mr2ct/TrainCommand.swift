@@ -48,6 +48,8 @@ struct TrainCommand: ParsableCommand {
     var context: Int?
     @Option(name: .long, help: "Resample slices to this in-plane spacing (mm) first. [default: none]")
     var spacing: Double?
+    @Option(name: .long, help: ArgumentHelp("Train on random N×N windows of the slices (multiple of 4, at most --slice-size); conversion still uses whole slices. [default: whole slices]", valueName: "N"))
+    var cropSize: Int?
 
     // MARK: Model
     @Option(name: .long, help: "Generator filters in the first layer. [default: 64]")
@@ -113,6 +115,9 @@ struct TrainCommand: ParsableCommand {
         if let sliceSize, sliceSize % 4 != 0 || sliceSize < 16 {
             throw ValidationError("--slice-size must be a multiple of 4, at least 16")
         }
+        if let cropSize, let problem = UnpairedSliceLoader.cropProblem(cropSize, sliceSize: sliceSize ?? cropSize) {
+            throw ValidationError("--crop-size: \(problem)")
+        }
         if let context, ![1, 3, 5].contains(context) { throw ValidationError("--context must be 1, 3 or 5") }
         if let plane, SlicePlane(rawValue: plane) == nil { throw ValidationError("--plane must be axial, coronal or sagittal") }
         if let ganLoss, GANLoss(rawValue: ganLoss) == nil { throw ValidationError("--gan-loss must be lsgan or vanilla") }
@@ -162,6 +167,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let seed { c.seed = seed }
         if augment { c.augment = true }
+        if let cropSize { c.cropSize = cropSize }
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         if let mr { c.options.mrDirectory = absolute(mr) }
         if let ct { c.options.ctDirectory = absolute(ct) }

@@ -64,6 +64,9 @@ struct TrainCLITests {
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--gan-loss", "wgan"]).status == 64)
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--epochs", "3"]).status == 64)
         #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--lambda-structure", "-1"]).status == 64)
+        for crop in ["18", "8", "48"] {   // not a multiple of 4, too small, larger than the 32² slices
+            #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--crop-size", crop]).status == 64, "\(crop)")
+        }
         // --resume on a folder without a run.
         #expect(try TestSupport.runMR2CT(["train", "--run", root.appendingPathComponent("nothing").path, "--resume"]).status == 64)
         // An empty CT folder: exit 1, one line naming the folder.

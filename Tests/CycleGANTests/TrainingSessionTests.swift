@@ -157,6 +157,37 @@ struct TrainingSessionTests {
         _ = try TrainingSession(runDirectory: run, configuration: options)
     }
 
+    @Test func aCroppedRunTrainsOnWindowsAndItsCropIsPartOfTheConfiguration() throws {
+        let root = try TestSupport.makeTemporaryDirectory("train-crop")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TrainingVolumes.writeUnpairedFolders(in: root)
+        var configuration = TinyRun.configuration(data: data, iterations: 3)
+        configuration.cropSize = 16
+        let run = root.appendingPathComponent("run")
+        do {   // the session holds the run folder's lock until it goes away
+            let session = try TrainingSession(runDirectory: run, configuration: configuration)
+            #expect(try session.run() == .completed(iteration: 3))
+            #expect(session.gan.lastVisuals["fakeB"]?.shape == [1, 1, 16, 16])
+        }
+        #expect(try TinyRun.losses(run).count == 3)
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(stored?["cropSize"] as? Int == 16)
+        // The generator it saved runs on whole 32² slices (fully convolutional).
+        let generator = ResnetGenerator(configuration.model.generator)
+        _ = try generator.loadSafetensors(from: run.appendingPathComponent("checkpoints/latest/G_A.safetensors"))
+        #expect(generator.infer(Tensor(shape: [1, 1, 32, 32])).shape == [1, 1, 32, 32])
+        var other = configuration
+        other.cropSize = 24
+        let error = #expect(throws: TrainingError.self) { _ = try TrainingSession(runDirectory: run, configuration: other) }
+        #expect(error?.description.contains("cropSize: 16 ≠ 24") == true, "\(String(describing: error))")
+        // Configurations written before cropping existed decode as whole-slice runs and encode without the key.
+        var whole = TinyRun.configuration(data: data)
+        whole.cropSize = nil
+        let json = try whole.jsonData()
+        #expect(!String(decoding: json, as: UTF8.self).contains("cropSize"))
+        #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: json).cropSize == nil)
+    }
+
     @Test func aCheckpointThatDoesNotMatchIsNamed() throws {
         let root = try TestSupport.makeTemporaryDirectory("train")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -58,10 +58,45 @@ func loaderConfiguration() -> PreprocessingConfiguration {
     var mrURLs: [URL] { ["mr0.nii", "broken.nii", "mr1.nii.gz", "empty.nii", "mr2.nii"].map { dir.appendingPathComponent($0) } }
     var ctURLs: [URL] { ["ct0.nii.gz", "ct1.nii"].map { dir.appendingPathComponent($0) } }
 
-    func makeLoader(seed: UInt64 = 42, augment: Bool = false, cache: URL? = nil, ramp: Int = 3,
+    func makeLoader(seed: UInt64 = 42, augment: Bool = false, crop: Int? = nil, cache: URL? = nil, ramp: Int = 3,
                     configuration: PreprocessingConfiguration = loaderConfiguration()) throws -> UnpairedSliceLoader {
         try UnpairedSliceLoader(mrFiles: mrURLs, ctFiles: ctURLs, configuration: configuration, seed: seed,
-                                augment: augment, cacheDirectory: cache, rampIterations: ramp, reader: files.reader)
+                                augment: augment, cropSize: crop, cacheDirectory: cache, rampIterations: ramp, reader: files.reader)
+    }
+
+    /// The `size`² window at (row, column) of each channel of a channels × 32 × 32 slice stack.
+    static func window(_ slices: [Float], channels: Int, row: Int, column: Int, size: Int) -> [Float] {
+        (0..<channels).flatMap { c in
+            (0..<size).flatMap { r in (0..<size).map { slices[c * 32 * 32 + (row + r) * 32 + column + $0] } }
+        }
+    }
+
+    /// A cropping loader picks the same slices and flips as a whole-slice one with the same seed and cuts the
+    /// window it reports, at positions spread over the whole slice.
+    @Test(arguments: [false, true])
+    func cropsAreWindowsOfTheSameSlicesAtRandomPositions(augment: Bool) throws {
+        let whole = try makeLoader(augment: augment), cropped = try makeLoader(augment: augment, crop: 20)
+        #expect(whole.outputSize == 32 && cropped.outputSize == 20 && whole.cropOrigins(at: 0) == nil)
+        var rows = Set<Int>(), columns = Set<Int>()
+        for i in 0..<60 {
+            let full = whole.pair(at: i), part = cropped.pair(at: i)
+            let a = whole.pairSources(at: i), b = cropped.pairSources(at: i)
+            #expect(a.mr.url == b.mr.url && a.mr.slice == b.mr.slice && a.ct.url == b.ct.url && a.ct.slice == b.ct.slice)
+            let origins = try #require(cropped.cropOrigins(at: i))
+            #expect(part.mr.count == 3 * 20 * 20 && part.ct.count == 3 * 20 * 20)
+            #expect(part.mr == Self.window(full.mr, channels: 3, row: origins.mr.row, column: origins.mr.column, size: 20), "iteration \(i)")
+            #expect(part.ct == Self.window(full.ct, channels: 3, row: origins.ct.row, column: origins.ct.column, size: 20), "iteration \(i)")
+            for o in [origins.mr, origins.ct] {
+                #expect((0...12).contains(o.row) && (0...12).contains(o.column))
+                rows.insert(o.row); columns.insert(o.column)
+            }
+        }
+        #expect(rows.count >= 10 && rows.contains(0) && rows.contains(12))
+        #expect(columns.count >= 10 && columns.contains(0) && columns.contains(12))
+        for bad in [18, 36, 8] {
+            #expect(throws: PreprocessingError.self) { try makeLoader(crop: bad) }
+        }
+        #expect(UnpairedSliceLoader.cropProblem(32, sliceSize: 32) == nil)
     }
 
     /// Same seed → same pairs, in any call order, from a fresh or a warm cache (a restart); another seed → others.
