@@ -14,7 +14,7 @@ out=${1:-demo-output}
 mkdir -p "$out"
 
 # One JSON line per volume on stdout (kept in convert.ndjson); progress on stderr.
-"$mr2ct" convert --model "$model" "$mr" -o "$out" --overwrite --preview "$out" | tee "$out/convert.ndjson"
+"$mr2ct" convert --model "$model" "$mr" -o "$out" --overwrite --mirror-average --preview "$out" | tee "$out/convert.ndjson"
 # One JSON line per volume and a summary line; the same table as CSV.
 "$mr2ct" evaluate --pred "$out/sub-101_sct.nii.gz" --ref "$ct" --csv "$out/metrics.csv" | tee "$out/metrics.ndjson"
 

@@ -133,8 +133,17 @@ public struct LabelErrorEntry: Sendable, Hashable {
 /// Label names from a BIDS-style segmentation table (`dseg.tsv`): tab-separated, a header row with the columns
 /// `index` and `name` (others ignored), then one row per label.
 public enum LabelTable {
+    /// The largest table read (a label table of 65 536 long names is far smaller).
+    public static let largestFile = 4 << 20
+
     /// The table's index → name map; a one-line reason naming the file when it is not such a table.
     public static func read(_ url: URL) throws -> [Int: String] {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else {
+            throw EvaluationInputError(path: url.path, reason: "no such file")
+        }
+        guard size <= largestFile else {
+            throw EvaluationInputError(path: url.path, reason: "is \(size) bytes, larger than a label table can be (\(largestFile))")
+        }
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw EvaluationInputError(path: url.path, reason: "cannot be read as UTF-8 text")
@@ -142,6 +151,7 @@ public enum LabelTable {
         do { return try parse(text) } catch { throw EvaluationInputError(path: url.path, reason: "\(error)") }
     }
 
+    /// The index → name map of a table's text; a one-line reason when it is not such a table.
     public static func parse(_ text: String) throws -> [Int: String] {
         let rows = text.split(whereSeparator: \.isNewline).map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         guard let header = rows.first, let indexColumn = header.firstIndex(of: "index"),

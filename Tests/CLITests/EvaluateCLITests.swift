@@ -142,6 +142,9 @@ struct EvaluateCLITests {
         #expect(table2.status == 1 && table2.stdout.isEmpty)
         #expect(table2.stderr.contains("dseg.tsv: not a label table"))
         #expect(try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--label-names", "x.tsv"]).status == 64)
+        let missing = try TestSupport.runMR2CT(["evaluate", "--pred", preds.path, "--ref", refs.path, "--labels", labels.path,
+                                                "--label-names", root.appendingPathComponent("absent.tsv").path])
+        #expect(missing.status == 1 && missing.stderr.contains("absent.tsv: no such file"))
     }
 
     @Test func theSynthRADFixtureThroughTheCommandMatchesScikitImage() throws {
