@@ -66,16 +66,53 @@ public struct PlannedConversion: Sendable, Hashable {
     public var problem: String?
 }
 
-/// Converts a list of MR volumes with one model, each independently: a bad file is reported and the others are
-/// still converted. Every output is written to a temporary file beside it and renamed (NIfTIFile.write), so an
-/// interrupted run never leaves a partial output under its final name.
+/// Converts a list of MR volumes with one model or an ensemble, each volume independently: a bad file is reported
+/// and the others are still converted. Every output is written to a temporary file beside it and renamed
+/// (NIfTIFile.write), so an interrupted run never leaves a partial output under its final name.
 public final class ConversionRunner {
-    public let model: SyntheticCTModel
+    /// The models; with several, their synthetic CTs are averaged in HU (an ensemble).
+    public let models: [SyntheticCTModel]
     public let options: ConversionOptions
 
-    public init(model: SyntheticCTModel, options: ConversionOptions) {
-        self.model = model
+    public init(models: [SyntheticCTModel], options: ConversionOptions) {
+        precondition(!models.isEmpty, "a conversion needs a model")
+        self.models = models
         self.options = options
+    }
+
+    public convenience init(model: SyntheticCTModel, options: ConversionOptions) {
+        self.init(models: [model], options: options)
+    }
+
+    /// The synthetic CT of `mr`: each model's translation (with its own preprocessing), averaged in HU over the
+    /// models. All lie on the MR's grid with air outside the same body mask, so the average does too.
+    /// `progress(done, total)` counts slices over all models.
+    public static func translate(_ mr: Volume, with models: [SyntheticCTModel], options: ConversionOptions,
+                                 progress: ((Int, Int) -> Void)? = nil) throws -> Volume {
+        var first: Volume?
+        var sum: [Float] = []
+        for (k, model) in models.enumerated() {
+            let sct = try model.translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
+                                                     mirrorAverage: options.mirrorAverage,
+                                                     progress: progress.map { report in
+                                                         { done, total in report(k * total + done, models.count * total) }
+                                                     })
+            guard first != nil else {
+                first = sct
+                sum = sct.voxels
+                continue
+            }
+            guard sct.voxels.count == sum.count else {
+                throw TranslationError("model \(k + 1) gave \(sct.voxels.count) voxels, model 1 \(sum.count)")
+            }
+            sct.voxels.withUnsafeBufferPointer { v in
+                sum.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += v[i] } }
+            }
+        }
+        guard let first else { throw TranslationError("no model given") }
+        if models.count == 1 { return first }
+        let scale = 1 / Float(models.count)
+        return first.replacingVoxels(sum.map { $0 * scale })
     }
 
     /// Output paths for the whole (unsharded) list, with the problems known in advance: inputs that could not
@@ -151,8 +188,7 @@ public final class ConversionRunner {
         }
         do {
             let mr = try NIfTIFile.read(planned.input.url, options: options.readOptions)
-            let sct = try model.translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
-                                                     mirrorAverage: options.mirrorAverage, progress: progress)
+            let sct = try Self.translate(mr, with: models, options: options, progress: progress)
             Self.removeStaleTemporaryFiles(for: output)
             try NIfTIFile.write(sct, to: output, as: .int16)
             var previewPath: String?

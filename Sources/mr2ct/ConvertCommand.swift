@@ -22,8 +22,9 @@ struct ConvertCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A run folder of mr2ct train or a generator .safetensors file.", valueName: "RUN_DIR|FILE"))
-    var model: String
+    @Option(name: .long, help: ArgumentHelp("A run folder of mr2ct train or a generator .safetensors file; repeat it for an ensemble (the synthetic CTs are averaged in HU).",
+                                            valueName: "RUN_DIR|FILE"))
+    var model: [String] = []
 
     @Argument(help: ArgumentHelp("MR volumes, folders of volumes, or - for paths on standard input.", valueName: "INPUT"))
     var inputs: [String]
@@ -64,6 +65,7 @@ struct ConvertCommand: ParsableCommand {
     var replaceNonFinite = false
 
     func validate() throws {
+        if model.isEmpty { throw ValidationError("Missing expected argument '--model <RUN_DIR|FILE>'") }
         if skipExisting && overwrite { throw ValidationError("--skip-existing and --overwrite exclude each other") }
         if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
         do { _ = try OutputNaming(pattern: name) } catch { throw ValidationError("\(error)") }
@@ -95,14 +97,19 @@ struct ConvertCommand: ParsableCommand {
         options.readOptions.nonFinite = replaceNonFinite ? .replaceWithZero : .refuse
 
         var standardError = StandardErrorStream()
-        let loaded: SyntheticCTModel
-        do { loaded = try SyntheticCTModel.load(URL(fileURLWithPath: model)) } catch {
-            print("mr2ct: \(error)", to: &standardError)
-            throw ExitCode.failure
+        var models: [SyntheticCTModel] = []
+        for path in model {
+            do { models.append(try SyntheticCTModel.load(URL(fileURLWithPath: path))) } catch {
+                print("mr2ct: \(error)", to: &standardError)
+                throw ExitCode.failure
+            }
         }
-        if let planes = options.planes, planes != [loaded.preprocessing.plane] {
-            print("mr2ct: note: the model was trained on \(loaded.preprocessing.plane.rawValue) slices; predicting in "
-                  + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
+        for loaded in models {
+            if let planes = options.planes, planes != [loaded.preprocessing.plane] {
+                print("mr2ct: note: the model was trained on \(loaded.preprocessing.plane.rawValue) slices; predicting in "
+                      + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
+                break
+            }
         }
         do {
             try FileManager.default.createDirectory(at: options.outputDirectory, withIntermediateDirectories: true)
@@ -120,7 +127,7 @@ struct ConvertCommand: ParsableCommand {
             print("mr2ct: no input volume" + (shard.map { " in shard \($0)" } ?? ""), to: &standardError)
             return
         }
-        let runner = ConversionRunner(model: loaded, options: options)
+        let runner = ConversionRunner(models: models, options: options)
         let results = runner.run(mine) { result in
             FileHandle.standardOutput.write(Data((result.jsonLine + "\n").utf8))
         }

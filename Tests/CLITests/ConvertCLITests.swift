@@ -234,13 +234,21 @@ struct ConvertCLITests {
         try Data(try Data(contentsOf: URL(fileURLWithPath: Self.model)).prefix(200)).write(to: bad)
         let out = root.appendingPathComponent("out")
         for model in [bad.path, root.path, root.appendingPathComponent("none").path] {
-            let r = try TestSupport.runMR2CT(["convert", "--model", model, input.path, "-o", out.path])
+            // Alone or as the second member of an ensemble.
+            let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, "--model", model, input.path, "-o", out.path])
             #expect(r.status == 1)
             #expect(r.stdout.isEmpty)
             let lines = r.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].hasPrefix("mr2ct: \(model)"), "\(r.stderr)")
         }
         #expect(Self.files(out).isEmpty)
+        #expect(try TestSupport.runMR2CT(["convert", input.path, "-o", out.path]).status == 64)
+        // The same model twice is an ensemble of one model: the same output as the model alone.
+        let once = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path])
+        let single = try NIfTIFile.read(out.appendingPathComponent("p00_sct.nii.gz"))
+        let twice = try TestSupport.runMR2CT(["convert", "--model", Self.model, "--model", Self.model, input.path, "-o", out.path, "--overwrite"])
+        #expect(once.status == 0 && twice.status == 0, "\(twice.stderr)")
+        #expect(try NIfTIFile.read(out.appendingPathComponent("p00_sct.nii.gz")).voxels == single.voxels)
     }
 
     /// Issue 9: a file-size limit (`ulimit -f`) hit while writing is a per-volume error; an existing output being
