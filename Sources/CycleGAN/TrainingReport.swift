@@ -61,7 +61,8 @@ struct TrainingReport {
             [image("realA", mr, "real MR"), image("fakeB", ct, "synthetic CT"), image("recA", mr, "reconstructed MR")],
             [image("realB", ct, "real CT"), image("fakeA", mr, "synthetic MR"), image("recB", ct, "reconstructed CT")],
         ].map { $0.compactMap { $0 } }
-        let size = preprocessing.sliceSize
+        // The images' own side (a --crop-size window, else the slice size) sets the magnification.
+        let size = visuals["realA"]?.shape.last ?? preprocessing.sliceSize
         let scale = size <= 64 ? 4 : (size <= 128 ? 2 : 1)
         try ImageGrid(rows: rows, scale: scale, spacing: 4, labelScale: size < 64 ? 1 : 2).write(to: url)
     }
