@@ -55,7 +55,7 @@ public struct ConversionResult: Sendable, Hashable {
                       ("status", JSONText.string(status.rawValue)),
                       ("error", error.map(JSONText.string) ?? "null")]
         if let preview { fields.append(("preview", JSONText.string(preview))) }
-        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        return JSONText.object(fields)
     }
 }
 
@@ -89,19 +89,19 @@ public final class ConversionRunner {
     /// `progress(done, total)` counts slices over all models.
     public static func translate(_ mr: Volume, with models: [SyntheticCTModel], options: ConversionOptions,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> Volume {
-        var first: Volume?
-        var sum: [Float] = []
-        for (k, model) in models.enumerated() {
-            let sct = try model.translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
-                                                     mirrorAverage: options.mirrorAverage,
-                                                     progress: progress.map { report in
-                                                         { done, total in report(k * total + done, models.count * total) }
-                                                     })
-            guard first != nil else {
-                first = sct
-                sum = sct.voxels
-                continue
-            }
+        func translation(_ k: Int) throws -> Volume {
+            try models[k].translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
+                                               mirrorAverage: options.mirrorAverage,
+                                               progress: progress.map { report in
+                                                   { done, total in report(k * total + done, models.count * total) }
+                                               })
+        }
+        guard !models.isEmpty else { throw TranslationError("no model given") }
+        let first = try translation(0)
+        if models.count == 1 { return first }
+        var sum = first.voxels
+        for k in 1..<models.count {
+            let sct = try translation(k)
             guard sct.voxels.count == sum.count else {
                 throw TranslationError("model \(k + 1) gave \(sct.voxels.count) voxels, model 1 \(sum.count)")
             }
@@ -109,8 +109,6 @@ public final class ConversionRunner {
                 sum.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += v[i] } }
             }
         }
-        guard let first else { throw TranslationError("no model given") }
-        if models.count == 1 { return first }
         let scale = 1 / Float(models.count)
         return first.replacingVoxels(sum.map { $0 * scale })
     }
@@ -229,4 +227,10 @@ public final class ConversionRunner {
 enum JSONText {
     static func string(_ s: String) -> String { JSONLiteral.string(s) }
     static func number(_ x: Double, digits: Int = 6) -> String { JSONLiteral.number(x, fractionDigits: digits) }
+    /// An object of already-encoded values, keys in the given order.
+    static func object(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+    /// An array of already-encoded values.
+    static func array(_ values: [String]) -> String { "[" + values.joined(separator: ",") + "]" }
 }

@@ -139,12 +139,11 @@ public struct EvaluationRecord: Sendable {
             ("voxels", m.map { "\($0.voxels)" } ?? "null"),
         ]
         if pair.labels != nil {
-            let entries: [String]? = labelErrors?.map { $0.json() }
-            fields.append(("labels", entries.map { "[" + $0.joined(separator: ",") + "]" } ?? "null"))
+            fields.append(("labels", labelErrors.map { JSONText.array($0.map { $0.json() }) } ?? "null"))
         }
         fields.append(("status", JSONText.string(status)))
         fields.append(("error", error.map(JSONText.string) ?? "null"))
-        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        return JSONText.object(fields)
     }
 }
 
@@ -199,12 +198,12 @@ public struct EvaluationSummary: Sendable {
         if let labelErrors {
             // share: the label's part of the scored voxels; contribution: its part of the pooled MAE (they sum to it).
             let total = Double(max(1, labelledVoxels))
-            fields.append(("labels", "[" + labelErrors.map { entry in
+            fields.append(("labels", JSONText.array(labelErrors.map { entry in
                 entry.json(extra: [("share", JSONText.number(Double(entry.tally.voxels) / total)),
                                    ("mae_contribution", JSONText.number(entry.tally.absoluteErrorSum / total))])
-            }.joined(separator: ",") + "]"))
+            })))
         }
-        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        return JSONText.object(fields)
     }
 }
 

@@ -15,7 +15,7 @@ public struct LabelErrorEntry: Sendable, Hashable {
             ("mae", tally.mae.map { JSONText.number($0) } ?? "null"),
             ("me", tally.me.map { JSONText.number($0) } ?? "null"),
         ]
-        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        return JSONText.object(fields)
     }
 }
 
@@ -48,7 +48,7 @@ public enum LabelTable {
             throw EvaluationError("not a label table: the first row must name the columns index and name (tab-separated)")
         }
         var names: [Int: String] = [:]
-        for (number, row) in rows.enumerated().dropFirst() where !(row.count == 1 && row[0].isEmpty) {
+        for (number, row) in rows.enumerated().dropFirst() {   // blank lines are not rows (split omits them)
             guard row.count > max(indexColumn, nameColumn), let index = Int(row[indexColumn]),
                   (0...LabelErrors.largestLabel).contains(index) else {
                 throw EvaluationError("row \(number + 1) has no whole-number index in 0…\(LabelErrors.largestLabel) and a name")

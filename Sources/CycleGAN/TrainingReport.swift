@@ -81,7 +81,9 @@ struct TrainingReport {
         let generatorSeries = TrainingHistory.lossNames.filter { !$0.hasPrefix("D_") }.map {
             ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
         }
-        let discriminatorSeries = ["D_A", "D_B"].map { ChartSeries(name: $0, x: x, y: history.losses[$0] ?? []) }
+        let discriminatorSeries = TrainingHistory.lossNames.filter { $0.hasPrefix("D_") }.map {
+            ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
+        }
         sections.append(.init(title: "Losses", blocks: [
             .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity, struct: MIND structure)",
                               xLabel: "iteration", yLabel: "loss", series: generatorSeries, logarithmicY: true).render()),

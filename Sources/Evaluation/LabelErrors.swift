@@ -41,7 +41,7 @@ public enum LabelErrors {
             throw EvaluationError("arrays of \(prediction.count), \(reference.count), \(labels.count) and \(mask.count) "
                                   + "voxels differ")
         }
-        var sums = [LabelErrorTally](repeating: LabelErrorTally(), count: 0)
+        var sums: [LabelErrorTally] = []   // indexed by label
         try prediction.withUnsafeBufferPointer { p in
             try reference.withUnsafeBufferPointer { r in
                 try labels.withUnsafeBufferPointer { l in

@@ -100,12 +100,6 @@ final class SliceCacheFile: @unchecked Sendable {
         try AtomicFile.write(data, to: url)
     }
 
-    /// Dequantises slice `index` (clamped to the volume) into `output` (size² values), mirrored left–right
-    /// when `flip`.
-    func read(slice index: Int, into output: UnsafeMutableBufferPointer<Float>, flip: Bool) {
-        read(slice: index, into: output, flip: flip, crop: SliceCrop(row: 0, column: 0, size: size))
-    }
-
     /// Dequantises the `crop` window (crop.size² values) of slice `index` (clamped to the volume), taken from
     /// the slice mirrored left–right when `flip`, into `output`.
     func read(slice index: Int, into output: UnsafeMutableBufferPointer<Float>, flip: Bool, crop: SliceCrop) {

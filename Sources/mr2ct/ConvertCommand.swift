@@ -104,12 +104,9 @@ struct ConvertCommand: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        for loaded in models {
-            if let planes = options.planes, planes != [loaded.preprocessing.plane] {
-                print("mr2ct: note: the model was trained on \(loaded.preprocessing.plane.rawValue) slices; predicting in "
-                      + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
-                break
-            }
+        if let planes = options.planes, let other = models.first(where: { planes != [$0.preprocessing.plane] }) {
+            print("mr2ct: note: the model was trained on \(other.preprocessing.plane.rawValue) slices; predicting in "
+                  + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
         }
         do {
             try FileManager.default.createDirectory(at: options.outputDirectory, withIntermediateDirectories: true)
