@@ -12,6 +12,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public static let currentFormat = "mr2ct-run-1"
 
     public var format: String = TrainingConfiguration.currentFormat
+    /// The preset the run started from (`--preset`), nil for runs made without one (or by earlier versions).
+    public var preset: TrainingPreset? = nil
     /// How volumes become network slices (stored with every generator so conversion prepares MR the same way).
     public var preprocessing = PreprocessingConfiguration()
     /// Architectures, adversarial loss, loss weights, pool size and optimiser settings.

@@ -149,7 +149,7 @@ public final class TrainingSession {
     }
 
     /// The volume files of a training folder; a clear error when it cannot be read or holds none.
-    static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
+    public static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw TrainingError(path: directory.path, reason: "the \(what) folder does not exist or is not a folder")

@@ -34,6 +34,8 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
     public var targetSpacing: Double? = nil
     /// CT window in HU, [lower, upper], clipped and mapped linearly to [-1, 1] (SynthRAD 2023: [-1024, 3000]).
     public var ctWindow: [Float] = [-1024, 3000]
+    /// How HU become network values: the linear `ctWindow` (default) or a piecewise-linear soft-tissue-aware map.
+    public var ctMapping: CTIntensityMapping = .window
     /// MR intensity normalisation.
     public var mrNormalization: MRNormalization = .percentile(lower: 0.5, upper: 99.5)
     /// Training slices whose body-mask fraction (of the unpadded slice area) is below this are skipped.
@@ -59,6 +61,7 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         guard ctWindow.count == 2, ctWindow[0].isFinite, ctWindow[1].isFinite, ctWindow[0] < ctWindow[1] else {
             throw fail("ctWindow must be [lower, upper] with lower < upper, not \(ctWindow)")
         }
+        try ctMapping.validate()
         if case let .percentile(lower, upper) = mrNormalization {
             guard lower >= 0, upper <= 100, lower < upper else {
                 throw fail("MR percentiles must satisfy 0 <= lower < upper <= 100, not \(lower), \(upper)")
@@ -70,7 +73,7 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case plane, contextSlices, sliceSize, targetSpacing, ctWindow, mrNormalization, minimumBodyFraction
+        case plane, contextSlices, sliceSize, targetSpacing, ctWindow, ctMapping, mrNormalization, minimumBodyFraction
     }
 
     /// Decodes with the defaults for missing keys, so that a configuration saved by an older version still loads.
@@ -82,6 +85,7 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         sliceSize = try c.decodeIfPresent(Int.self, forKey: .sliceSize) ?? d.sliceSize
         targetSpacing = try c.decodeIfPresent(Double.self, forKey: .targetSpacing)
         ctWindow = try c.decodeIfPresent([Float].self, forKey: .ctWindow) ?? d.ctWindow
+        ctMapping = try c.decodeIfPresent(CTIntensityMapping.self, forKey: .ctMapping) ?? d.ctMapping
         mrNormalization = try c.decodeIfPresent(MRNormalization.self, forKey: .mrNormalization) ?? d.mrNormalization
         minimumBodyFraction = try c.decodeIfPresent(Double.self, forKey: .minimumBodyFraction) ?? d.minimumBodyFraction
     }
@@ -93,6 +97,8 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         try c.encode(sliceSize, forKey: .sliceSize)
         try c.encodeIfPresent(targetSpacing, forKey: .targetSpacing)
         try c.encode(ctWindow, forKey: .ctWindow)
+        // Absent for the linear window, so configurations of earlier versions encode (and compare) unchanged.
+        if ctMapping != .window { try c.encode(ctMapping, forKey: .ctMapping) }
         try c.encode(mrNormalization, forKey: .mrNormalization)
         try c.encode(minimumBodyFraction, forKey: .minimumBodyFraction)
     }

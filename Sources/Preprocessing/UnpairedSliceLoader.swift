@@ -345,7 +345,9 @@ final class LoaderState: @unchecked Sendable {
         keyed.minimumBodyFraction = 0
         // Nor on the other modality's intensity parameters.
         switch modality {
-        case .mr: keyed.ctWindow = PreprocessingConfiguration().ctWindow
+        case .mr:
+            keyed.ctWindow = PreprocessingConfiguration().ctWindow
+            keyed.ctMapping = .window
         case .ct: keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
         }
         let json = (try? encoder.encode(keyed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(configuration)"

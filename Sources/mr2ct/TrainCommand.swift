@@ -39,6 +39,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("val-ct"), help: ArgumentHelp("Folder of validation CT volumes, same names as --val-mr.", valueName: "DIR"))
     var validationCT: String?
 
+    // MARK: Preset
+    @Option(name: .long, help: ArgumentHelp("Start from a named recipe; every option given explicitly overrides its value. "
+        + TrainingPreset.allCases.map { "\($0.rawValue): \($0.summary)." }.joined(separator: " ")
+        + " [default: reference]", valueName: "NAME"))
+    var preset: TrainingPreset?
+
     // MARK: Preprocessing
     @Option(name: .long, help: "In-plane slice size (pad/crop), a multiple of 4. [default: 256]")
     var sliceSize: Int?
@@ -140,8 +146,21 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The run's configuration: the stored one (or the reference defaults for a new run) with the options given.
-    func configuration(stored: TrainingConfiguration?) -> TrainingConfiguration {
-        var c = stored ?? TrainingConfiguration()
+    /// A new run starts from `--preset` (read from the MR folder's headers), else from the reference defaults.
+    func configuration(stored: TrainingConfiguration?) throws -> TrainingConfiguration {
+        var c: TrainingConfiguration
+        if let stored {
+            c = stored
+            if let preset, preset != stored.preset {
+                throw ValidationError("the run in \(runDirectory) was started "
+                    + (stored.preset.map { "with --preset \($0.rawValue)" } ?? "without a preset")
+                    + ", not --preset \(preset.rawValue); use another --run folder")
+            }
+        } else if let preset, let mr {
+            c = try preset.configuration(mrFiles: TrainingSession.volumeFiles(in: URL(fileURLWithPath: mr), what: "MR"))
+        } else {
+            c = TrainingConfiguration()
+        }
         if let sliceSize { c.preprocessing.sliceSize = sliceSize }
         if let plane, let p = SlicePlane(rawValue: plane) { c.preprocessing.plane = p }
         if let context { c.preprocessing.contextSlices = context }
@@ -167,7 +186,12 @@ struct TrainCommand: ParsableCommand {
         }
         if let seed { c.seed = seed }
         if augment { c.augment = true }
-        if let cropSize { c.cropSize = cropSize }
+        if let cropSize {
+            c.cropSize = cropSize
+        } else if let crop = c.cropSize, crop > c.preprocessing.sliceSize {
+            // A preset's training windows never exceed an explicitly smaller --slice-size.
+            c.cropSize = c.preprocessing.sliceSize
+        }
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         if let mr { c.options.mrDirectory = absolute(mr) }
         if let ct { c.options.ctDirectory = absolute(ct) }
@@ -193,7 +217,7 @@ struct TrainCommand: ParsableCommand {
             if stored == nil, mr == nil || ct == nil {
                 throw ValidationError(resume ? "no training run in \(runDirectory) to resume" : "a new run needs --mr and --ct")
             }
-            let configuration = configuration(stored: stored)
+            let configuration = try configuration(stored: stored)
             if let error = Self.preprocessingProblem(configuration.preprocessing) {
                 throw ValidationError(error)
             }
@@ -241,3 +265,5 @@ struct TrainCommand: ParsableCommand {
         do { try preprocessing.validate(); return nil } catch { return "\(error)" }
     }
 }
+
+extension TrainingPreset: ExpressibleByArgument {}
