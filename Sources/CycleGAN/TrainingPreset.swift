@@ -18,7 +18,7 @@ public enum TrainingPreset: String, Codable, Sendable, CaseIterable {
     ///   instead of 0.1;
     /// - the reference losses (LSGAN, cycle 10, identity 0.5; no structure term: on a real pair the MIND term,
     ///   tuned on phantoms, pulled soft tissue by −60 HU), left–right flips;
-    /// - capacity and schedule sized for the CPU: ngf 16, ndf 32, 6 residual blocks (the bundled phantom models' capacity), 6000 iterations (half at
+    /// - capacity and schedule sized for the CPU: ngf 16, ndf 32, 6 residual blocks (the bundled phantom models' capacity), 4000 iterations (half at
     ///   2e-4, half decaying linearly to 0), seed 0.
     case sct
 
@@ -27,7 +27,7 @@ public enum TrainingPreset: String, Codable, Sendable, CaseIterable {
         switch self {
         case .reference: "the reference CycleGAN (256² slices, ngf/ndf 64, 9 blocks, 100+100 epochs)"
         case .sct: "synthetic CT on real scans: spacing and slice size from the MR folder, 96² training windows, "
-            + "soft-tissue-aware CT map, ngf 16, ndf 32, 6 blocks, identity 0.5, flips, 6000 iterations"
+            + "soft-tissue-aware CT map, ngf 16, ndf 32, 6 blocks, identity 0.5, flips, 4000 iterations"
         }
     }
 
@@ -51,7 +51,7 @@ public enum TrainingPreset: String, Codable, Sendable, CaseIterable {
             c.model.lambdaIdentity = 0.5
             c.model.lambdaStructure = 0
             c.augment = true
-            c.length = .iterations(6000)
+            c.length = .iterations(4000)
         }
         c.synchroniseChannels()
         return c

@@ -27,7 +27,7 @@ struct TrainingPresetTests {
         #expect(c.preprocessing.ctMapping == .softTissue)
         #expect(c.model.lambdaIdentity == 0.5 && c.model.lambdaStructure == 0)
         #expect(c.model.generator.ngf == 16 && c.model.discriminator.ndf == 32 && c.model.generator.residualBlocks == 6)
-        #expect(c.augment && c.length == .iterations(6000))
+        #expect(c.augment && c.length == .iterations(4000))
         #expect(throws: Never.self) { try c.preprocessing.validate() }
 
         // Median of the in-plane spacings {2, 2, 2.5, 2.5, 4, 4}: the upper middle one, 2.5 mm.
