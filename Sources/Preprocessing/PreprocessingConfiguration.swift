@@ -20,6 +20,15 @@ public enum MRNormalization: Codable, Sendable, Hashable {
     case zScore
 }
 
+/// What training does with the voxels outside a volume's body mask (`BodyMask`).
+public enum OutsideBody: String, Codable, Sendable, CaseIterable {
+    /// Set to air: −1024 HU for CT (the couch, positioning aids, field-of-view padding; SynthRAD 2023's
+    /// preprocessing), the normalised background for MR.
+    case air
+    /// Left as scanned (MR2CT before 2026-12; what a configuration without the key means).
+    case keep
+}
+
 /// Everything that turns a volume into network slices and back. It travels with a trained model (as JSON in
 /// the generator's metadata), so that conversion applies exactly the transformations training used.
 public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
@@ -40,6 +49,13 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
     public var mrNormalization: MRNormalization = .percentile(lower: 0.5, upper: 99.5)
     /// Training slices whose body-mask fraction (of the unpadded slice area) is below this are skipped.
     public var minimumBodyFraction: Double = 0.05
+    /// CT voxels outside the CT's body mask: `.air` (new runs) sets the couch and everything else outside the
+    /// body to −1024 HU before training, so that the CT domain holds no structure the MR domain lacks.
+    /// A configuration saved without this key decodes to `.keep`, the behaviour it was trained with.
+    public var ctOutsideBody: OutsideBody = .air
+    /// MR voxels outside the MR's body mask: `.air` sets them to the MR's normalised background (its minimum),
+    /// in training and conversion alike (both prepare through `SlicePipeline`). Missing key: `.keep`.
+    public var mrOutsideBody: OutsideBody = .air
 
     public init() {}
 
@@ -74,6 +90,7 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case plane, contextSlices, sliceSize, targetSpacing, ctWindow, ctMapping, mrNormalization, minimumBodyFraction
+        case ctOutsideBody, mrOutsideBody
     }
 
     /// Decodes with the defaults for missing keys, so that a configuration saved by an older version still loads.
@@ -88,6 +105,9 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         ctMapping = try c.decodeIfPresent(CTIntensityMapping.self, forKey: .ctMapping) ?? d.ctMapping
         mrNormalization = try c.decodeIfPresent(MRNormalization.self, forKey: .mrNormalization) ?? d.mrNormalization
         minimumBodyFraction = try c.decodeIfPresent(Double.self, forKey: .minimumBodyFraction) ?? d.minimumBodyFraction
+        // Older configurations (run folders, bundled models) kept everything outside the body.
+        ctOutsideBody = try c.decodeIfPresent(OutsideBody.self, forKey: .ctOutsideBody) ?? .keep
+        mrOutsideBody = try c.decodeIfPresent(OutsideBody.self, forKey: .mrOutsideBody) ?? .keep
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -101,6 +121,8 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         if ctMapping != .window { try c.encode(ctMapping, forKey: .ctMapping) }
         try c.encode(mrNormalization, forKey: .mrNormalization)
         try c.encode(minimumBodyFraction, forKey: .minimumBodyFraction)
+        try c.encode(ctOutsideBody, forKey: .ctOutsideBody)
+        try c.encode(mrOutsideBody, forKey: .mrOutsideBody)
     }
 }
 

@@ -75,7 +75,7 @@ public struct PreparedVolume: Sendable {
 }
 
 /// The one path between volumes and network slices, used by training and conversion alike: reorient to RAS,
-/// body mask, intensity map, slices of the chosen plane with 2.5-D context, in-plane resampling and
+/// body mask, outside the body air (CT) or background (MR) as the configuration says, intensity map, slices of the chosen plane with 2.5-D context, in-plane resampling and
 /// pad/crop; and back.
 public struct SlicePipeline: Sendable {
     public let configuration: PreprocessingConfiguration
@@ -103,7 +103,7 @@ public struct SlicePipeline: Sendable {
         guard let orientation = CanonicalOrientation(grid: volume.grid, affine: volume.affine) else {
             throw fail("the affine is singular, so the volume has no orientation:\n\(volume.affine)".replacingNewlines())
         }
-        let mask = bodyMask ?? BodyMask.compute(volume)
+        let mask = bodyMask ?? BodyMask.compute(volume, options: BodyMask.Options(modality: modality))
         let map: IntensityMap = switch modality {
         case .ct: .ctWindow(configuration)
         case .mr: .mr(volume.voxels, mask: mask, normalization: configuration.mrNormalization)
@@ -117,6 +117,11 @@ public struct SlicePipeline: Sendable {
         let geometry = InPlaneGeometry(width: layout.width, height: layout.height,
                                        columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing,
                                        targetSpacing: configuration.targetSpacing, size: configuration.sliceSize)
+        // Outside the body: air for CT (couch, aids, field-of-view padding), the background (minimum) for MR.
+        let outside: Float? = switch modality {
+        case .ct: configuration.ctOutsideBody == .air ? -1024 : nil
+        case .mr: configuration.mrOutsideBody == .air ? (volume.voxels.min() ?? 0) : nil
+        }
         let n = layout.width * layout.height
         var slices = [Float](repeating: 0, count: layout.sliceCount * n)
         var fractions = [Double](repeating: 0, count: layout.sliceCount)
@@ -129,8 +134,12 @@ public struct SlicePipeline: Sendable {
                             var src = layout.sourceIndex(slice: s, row: r, column: 0)
                             let o = (s * layout.height + r) * layout.width
                             for c in 0..<layout.width {
-                                out[o + c] = v[src]
-                                if m[src] { inside += 1 }
+                                if m[src] {
+                                    out[o + c] = v[src]
+                                    inside += 1
+                                } else {
+                                    out[o + c] = outside ?? v[src]
+                                }
                                 src += layout.columnStride
                             }
                         }

@@ -4,6 +4,12 @@ import NIfTI
 
 /// Unpaired random training slices from an MR folder and a CT folder (CycleGAN's unaligned dataset, on volumes).
 ///
+/// Training data is prepared as SynthRAD 2023 prepares it: each volume gets its own body mask (`BodyMask`), so MR
+/// and CT folders of different fields of view need no common crop; with the configuration's `ctOutsideBody` /
+/// `mrOutsideBody` at `.air` (new runs) the CT outside its body (couch, positioning aids, −3024 / −2000
+/// field-of-view padding) becomes −1024 HU and the MR outside its body its background; slices whose body fraction
+/// is below `minimumBodyFraction` are not drawn.
+///
 /// Volumes are read, reoriented, masked, normalised and sliced once (`SlicePipeline`), and every slice of the
 /// plane is stored at the network's size in a memory-mapped Int16 cache file (`cacheDirectory`, or a private
 /// temporary folder removed when the loader goes away). Cache files are reused when the input file (path, size,
@@ -348,7 +354,10 @@ final class LoaderState: @unchecked Sendable {
         case .mr:
             keyed.ctWindow = PreprocessingConfiguration().ctWindow
             keyed.ctMapping = .window
-        case .ct: keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
+            keyed.ctOutsideBody = PreprocessingConfiguration().ctOutsideBody
+        case .ct:
+            keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
+            keyed.mrOutsideBody = PreprocessingConfiguration().mrOutsideBody
         }
         let json = (try? encoder.encode(keyed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(configuration)"
         var st = stat()
@@ -360,7 +369,7 @@ final class LoaderState: @unchecked Sendable {
         let modified = (st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
         #endif
         let fileStamp = found ? "\(st.st_size)|\(modified.0).\(modified.1)" : "unstat"
-        return "v\(SliceCacheFile.version)|\(modality.rawValue)|\(json)|\(path)|\(fileStamp)"
+        return "v\(SliceCacheFile.version)|mask\(BodyMask.revision)|\(modality.rawValue)|\(json)|\(path)|\(fileStamp)"
     }
 
     // MARK: Queries (all under the lock)

@@ -56,6 +56,8 @@ struct TrainCommand: ParsableCommand {
     var spacing: Double?
     @Option(name: .long, help: ArgumentHelp("Train on random N×N windows of the slices (multiple of 4, at most --slice-size); conversion still uses whole slices. [default: whole slices]", valueName: "N"))
     var cropSize: Int?
+    @Option(name: .customLong("ct-outside-body"), help: ArgumentHelp("CT voxels outside the CT's body mask: air sets the couch, positioning aids and field-of-view padding to -1024 HU before training (as SynthRAD prepares its CTs), keep leaves them as scanned. The MR outside its body mask is set to its background in new runs either way. [default: air; keep for runs made before the option existed]", valueName: "air|keep"))
+    var ctOutsideBody: OutsideBody?
 
     // MARK: Model
     @Option(name: .long, help: "Generator filters in the first layer. [default: 64]")
@@ -165,6 +167,7 @@ struct TrainCommand: ParsableCommand {
         if let plane, let p = SlicePlane(rawValue: plane) { c.preprocessing.plane = p }
         if let context { c.preprocessing.contextSlices = context }
         if let spacing { c.preprocessing.targetSpacing = spacing }
+        if let ctOutsideBody { c.preprocessing.ctOutsideBody = ctOutsideBody }
         if let ngf { c.model.generator.ngf = ngf }
         if let ndf { c.model.discriminator.ndf = ndf }
         if let residualBlocks { c.model.generator.residualBlocks = residualBlocks }
@@ -267,3 +270,4 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainingPreset: ExpressibleByArgument {}
+extension OutsideBody: ExpressibleByArgument {}
