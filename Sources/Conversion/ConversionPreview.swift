@@ -5,12 +5,15 @@ import Reporting
 
 /// A quick-look PNG of a conversion: the central axial slice of the MR and of the synthetic CT side by side,
 /// in radiological convention (patient's right on the image's left, anterior up), one image pixel per voxel.
-/// MR grey levels span its slice's 1st–99th percentiles; the sCT's span [−1024, 2000] HU.
+/// MR grey levels span its slice's 1st–99th percentiles; the sCT's span [−1024, 2000] HU. With a QA verdict its
+/// summary (body inside the field, air and dense shares, histogram distance, warning codes) is written below the
+/// images in the bitmap font.
 public enum ConversionPreview {
     public static let ctWindow: (lower: Float, upper: Float) = (-1024, 2000)
 
-    public static func write(mr: Volume, syntheticCT: Volume, to url: URL) throws {
-        let (pixels, width, height) = image(mr: mr, syntheticCT: syntheticCT)
+    public static func write(mr: Volume, syntheticCT: Volume, qa: QualityCheck? = nil, to url: URL) throws {
+        var (pixels, width, height) = image(mr: mr, syntheticCT: syntheticCT)
+        if let qa { (pixels, width, height) = annotate(pixels, width: width, height: height, lines: qa.summaryLines) }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try PNGImage.writeGray8(pixels, width: width, height: height, to: url)
     }
@@ -46,5 +49,23 @@ public enum ConversionPreview {
             }
         }
         return (pixels, total, height)
+    }
+
+    /// The image with `lines` of text in a band below it (the canvas widened to the longest line if needed).
+    public static func annotate(_ pixels: [UInt8], width: Int, height: Int, lines: [String])
+        -> (pixels: [UInt8], width: Int, height: Int) {
+        let margin = 2
+        let textWidth = lines.map { BitmapFont.width(of: $0, scale: 1) }.max() ?? 0
+        let total = max(width, textWidth + 2 * margin)
+        let band = lines.count * BitmapFont.lineHeight + 2 * margin
+        var out = [UInt8](repeating: 0, count: total * (height + band))
+        for row in 0..<height {
+            for column in 0..<width { out[row * total + column] = pixels[row * width + column] }
+        }
+        for (n, line) in lines.enumerated() {
+            BitmapFont.draw(line, x: margin, y: height + margin + n * BitmapFont.lineHeight, scale: 1, value: 255,
+                            into: &out, width: total, height: height + band, maxX: total)
+        }
+        return (out, total, height + band)
     }
 }

@@ -26,8 +26,16 @@ public struct ConversionOptions: Sendable {
     public var batchSize: Int = 4
     /// Average each slice's prediction with that of its left–right mirror image (twice the compute).
     public var mirrorAverage = false
-    /// Where to write a PNG of the central axial slice, MR | sCT, per volume; nil = none.
+    /// Where to write a PNG of the central axial slice, MR | sCT, with the QA verdict, per volume; nil = none.
     public var previewDirectory: URL? = nil
+    /// The user's body masks (`--mask`): a mask volume for a single input, or a folder whose files are matched to
+    /// the inputs by name (as `evaluate` matches masks); nil = `BodyMask.compute` of each MR.
+    public var masks: String? = nil
+    /// Where to write the per-voxel standard deviation (HU) of the predictions: a `.nii`/`.nii.gz` file for a
+    /// single input, or a folder (`<output stem>_sd.nii.gz`); nil = none. Needs more than one prediction.
+    public var uncertainty: String? = nil
+    /// Any QA warning makes the volume an error (and its outputs are not written).
+    public var strict = false
     public var readOptions = NIfTIReadOptions()
 
     public init(outputDirectory: URL, naming: OutputNaming = .standard) {
@@ -45,9 +53,14 @@ public struct ConversionResult: Sendable, Hashable {
     public var status: Status
     public var error: String?
     public var preview: String?
+    /// The uncertainty map written, if any.
+    public var uncertainty: String? = nil
+    /// The QA verdict, when the volume was converted (also with `--strict` when it made the volume an error).
+    public var qa: QualityCheck? = nil
 
-    /// One JSON object on one line: {"input":…,"output":…,"seconds":…,"status":…,"error":…} (+ "preview" when
-    /// written). `output` and `error` are null when absent.
+    /// One JSON object on one line: {"input":…,"output":…,"seconds":…,"status":…,"error":…} (+ "preview" and
+    /// "uncertainty" when written, "qa" when the volume was converted: `QualityCheck.json`). `output` and `error`
+    /// are null when absent.
     public var jsonLine: String {
         var fields = [("input", JSONText.string(input)),
                       ("output", output.map(JSONText.string) ?? "null"),
@@ -55,6 +68,8 @@ public struct ConversionResult: Sendable, Hashable {
                       ("status", JSONText.string(status.rawValue)),
                       ("error", error.map(JSONText.string) ?? "null")]
         if let preview { fields.append(("preview", JSONText.string(preview))) }
+        if let uncertainty { fields.append(("uncertainty", JSONText.string(uncertainty))) }
+        if let qa { fields.append(("qa", qa.json)) }
         return JSONText.object(fields)
     }
 }
@@ -64,6 +79,24 @@ public struct PlannedConversion: Sendable, Hashable {
     public var input: ConversionItem
     public var output: URL?
     public var problem: String?
+    /// The user's body mask for this input (`--mask`); nil = the automatic body mask.
+    public var mask: URL? = nil
+    /// Where its uncertainty map goes (`--uncertainty`); nil = none.
+    public var uncertainty: URL? = nil
+}
+
+/// A synthetic CT with what conversion knows about it.
+public struct Translation {
+    /// The synthetic CT (HU) on the MR's grid, air outside the body mask.
+    public var syntheticCT: Volume
+    /// The body mask used (the user's or `BodyMask.compute`).
+    public var bodyMask: [Bool]
+    /// Voxels every prediction covered.
+    public var covered: [Bool]
+    /// Number of predictions averaged (models × planes × mirror images).
+    public var predictions: Int
+    /// Per-voxel standard deviation of the predictions (HU) inside the body, 0 outside; nil unless asked for.
+    public var standardDeviation: [Float]?
 }
 
 /// Converts a list of MR volumes with one model or an ensemble, each volume independently: a bad file is reported
@@ -74,10 +107,16 @@ public final class ConversionRunner {
     public let models: [SyntheticCTModel]
     public let options: ConversionOptions
 
+    /// The models as the QA check sees them (named by file).
+    let modelFacts: [QualityCheck.ModelFacts]
+
     public init(models: [SyntheticCTModel], options: ConversionOptions) {
         precondition(!models.isEmpty, "a conversion needs a model")
         self.models = models
         self.options = options
+        modelFacts = models.map {
+            QualityCheck.ModelFacts(name: $0.file.lastPathComponent, preprocessing: $0.preprocessing, histogram: $0.trainingHistogram)
+        }
     }
 
     public convenience init(model: SyntheticCTModel, options: ConversionOptions) {
@@ -89,28 +128,62 @@ public final class ConversionRunner {
     /// `progress(done, total)` counts slices over all models.
     public static func translate(_ mr: Volume, with models: [SyntheticCTModel], options: ConversionOptions,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> Volume {
-        func translation(_ k: Int) throws -> Volume {
-            try models[k].translator.translate(mr, planes: options.planes, batchSize: options.batchSize,
-                                               mirrorAverage: options.mirrorAverage,
-                                               progress: progress.map { report in
-                                                   { done, total in report(k * total + done, models.count * total) }
-                                               })
-        }
+        try translation(of: mr, with: models, options: options, progress: progress).syntheticCT
+    }
+
+    /// The number of predictions a conversion averages: models × planes × (2 with mirror averaging). An
+    /// uncertainty map needs at least two.
+    public static func predictionCount(models: [SyntheticCTModel], options: ConversionOptions) -> Int {
+        models.map { $0.translator.planes(options.planes).count }.reduce(0, +)
+            * VolumeTranslator.predictionsPerPlane(mirrorAverage: options.mirrorAverage)
+    }
+
+    /// `translate` with the body mask (`bodyMask`, default `BodyMask.compute(mr)`), the coverage and, with
+    /// `spread`, the per-voxel standard deviation over every prediction (each model, plane and mirror image).
+    public static func translation(of mr: Volume, with models: [SyntheticCTModel], options: ConversionOptions,
+                                   bodyMask: [Bool]? = nil, spread: Bool = false,
+                                   progress: ((Int, Int) -> Void)? = nil) throws -> Translation {
         guard !models.isEmpty else { throw TranslationError("no model given") }
-        let first = try translation(0)
-        if models.count == 1 { return first }
-        var sum = first.voxels
-        for k in 1..<models.count {
-            let sct = try translation(k)
-            guard sct.voxels.count == sum.count else {
-                throw TranslationError("model \(k + 1) gave \(sct.voxels.count) voxels, model 1 \(sum.count)")
-            }
-            sct.voxels.withUnsafeBufferPointer { v in
-                sum.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += v[i] } }
+        let mask = bodyMask ?? BodyMask.compute(mr)
+        let stack = PredictionStack(count: mr.grid.count, keepsSpread: spread)
+        var covered = [Bool](repeating: true, count: mr.grid.count)
+        for (k, model) in models.enumerated() {
+            let seen = try model.translator.predict(mr, bodyMask: mask, planes: options.planes, batchSize: options.batchSize,
+                                                   mirrorAverage: options.mirrorAverage, into: stack,
+                                                   progress: progress.map { report in
+                                                       { done, total in report(k * total + done, models.count * total) }
+                                                   })
+            for i in covered.indices where !seen[i] { covered[i] = false }
+        }
+        var sd = stack.standardDeviation
+        if sd != nil {
+            sd!.withUnsafeMutableBufferPointer { d in
+                mask.withUnsafeBufferPointer { m in for i in 0..<d.count where !m[i] { d[i] = 0 } }
             }
         }
-        let scale = 1 / Float(models.count)
-        return first.replacingVoxels(sum.map { $0 * scale })
+        return Translation(syntheticCT: VolumeTranslator.syntheticCT(like: mr, values: stack.mean, bodyMask: mask),
+                           bodyMask: mask, covered: covered, predictions: stack.members, standardDeviation: sd)
+    }
+
+    /// The user's mask for `mr` (`mrPath`): voxels > 0 are inside. It must lie on the MR's exact grid (size and
+    /// affine, as `evaluate` compares grids) and hold at least one voxel.
+    public static func readMask(_ url: URL, for mr: Volume, mrPath: String, options: NIfTIReadOptions) throws -> [Bool] {
+        let volume: Volume
+        do { volume = try NIfTIFile.read(url, options: options) } catch {
+            throw ConversionError.mask(url.path, reason: "cannot be read: " + reason(of: error, path: url.path))
+        }
+        if volume.grid != mr.grid {
+            throw ConversionError.mask(url.path, reason: "is not on the grid of \(mrPath): its size is \(volume.grid), the MR's \(mr.grid)")
+        }
+        if !EvaluationRunner.sameGrid(volume, mr) {
+            var worst = 0.0
+            for r in 0..<3 { for c in 0..<4 { worst = max(worst, abs(volume.affine[r, c] - mr.affine[r, c])) } }
+            throw ConversionError.mask(url.path, reason: "is not on the grid of \(mrPath): same size \(mr.grid) but its "
+                                       + String(format: "voxel-to-world affine differs by up to %.4g mm", worst))
+        }
+        let mask = volume.voxels.map { $0 > 0 }
+        guard mask.contains(true) else { throw ConversionError.mask(url.path, reason: "holds no voxel > 0 (an empty mask)") }
+        return mask
     }
 
     /// Output paths for the whole (unsharded) list, with the problems known in advance: inputs that could not
@@ -127,7 +200,17 @@ public final class ConversionRunner {
         let leftOut = items.filter { $0.problem == nil && outputs.contains($0.path) && output($0).path != $0.path }
         let excluded = Set(leftOut.map(\.path))
         var owner: [String: String] = [:]
-        let plan = items.filter { !excluded.contains($0.path) }.map { item in
+        let kept = items.filter { !excluded.contains($0.path) }
+        // The user's masks, matched to the inputs by stem (the one file when --mask names a file).
+        var masks: EvaluationMatching.Companions?
+        var maskProblem: String?
+        if let path = options.masks {
+            do {
+                masks = try EvaluationMatching.Companions(path: path, kind: "mask",
+                                                          referenceStems: kept.map { NIfTIFile.stem(of: $0.url) })
+            } catch { maskProblem = "--mask: \(error)" }
+        }
+        let plan = kept.map { item in
             if let problem = item.problem { return PlannedConversion(input: item, output: nil, problem: problem) }
             let output = output(item)
             if output.path == item.path {
@@ -138,7 +221,14 @@ public final class ConversionRunner {
                                          problem: "output \(output.lastPathComponent) is already the output of \(first) (same stem)")
             }
             owner[output.path] = item.path
-            return PlannedConversion(input: item, output: output, problem: nil)
+            var planned = PlannedConversion(input: item, output: output, problem: maskProblem)
+            if let masks {
+                do { planned.mask = try masks.file(for: item.url) } catch { planned.problem = "\(error)" }
+            }
+            if let target = options.uncertainty {
+                planned.uncertainty = UncertaintyNaming.file(target, output: output)
+            }
+            return planned
         }
         return (plan, leftOut)
     }
@@ -171,9 +261,10 @@ public final class ConversionRunner {
     public func convert(_ planned: PlannedConversion, progress: ((Int, Int) -> Void)? = nil) -> ConversionResult {
         let start = Date()
         let input = planned.input.path
-        func result(_ status: ConversionResult.Status, _ error: String? = nil, preview: String? = nil) -> ConversionResult {
+        func result(_ status: ConversionResult.Status, _ error: String? = nil, preview: String? = nil,
+                    uncertainty: String? = nil, qa: QualityCheck? = nil) -> ConversionResult {
             ConversionResult(input: input, output: planned.output?.path, seconds: Date().timeIntervalSince(start),
-                             status: status, error: error, preview: preview)
+                             status: status, error: error, preview: preview, uncertainty: uncertainty, qa: qa)
         }
         if let problem = planned.problem { return result(.error, problem) }
         guard let output = planned.output else { return result(.error, "no output path") }
@@ -184,20 +275,43 @@ public final class ConversionRunner {
             case .overwrite: break
             }
         }
+        if let sd = planned.uncertainty, options.existing != .overwrite, FileManager.default.fileExists(atPath: sd.path) {
+            return result(.error, "uncertainty output \(sd.path) exists (use --overwrite)")
+        }
+        var qa: QualityCheck?
         do {
             let mr = try NIfTIFile.read(planned.input.url, options: options.readOptions)
-            let sct = try Self.translate(mr, with: models, options: options, progress: progress)
-            Self.removeStaleTemporaryFiles(for: output)
-            try NIfTIFile.write(sct, to: output, as: .int16)
+            let mask = try planned.mask.map { try Self.readMask($0, for: mr, mrPath: input, options: options.readOptions) }
+            let translation = try Self.translation(of: mr, with: models, options: options, bodyMask: mask,
+                                                   spread: planned.uncertainty != nil, progress: progress)
+            let sct = translation.syntheticCT
+            let check = QualityCheck.assess(mr: mr, syntheticCT: sct, bodyMask: translation.bodyMask,
+                                            covered: translation.covered, models: modelFacts, planes: options.planes)
+            qa = check
             var previewPath: String?
             if let folder = options.previewDirectory {
                 let png = folder.appendingPathComponent(NIfTIFile.stem(of: output) + ".png")
-                try ConversionPreview.write(mr: mr, syntheticCT: sct, to: png)
+                try ConversionPreview.write(mr: mr, syntheticCT: sct, qa: check, to: png)
                 previewPath = png.path
             }
-            return result(.ok, preview: previewPath)
+            if options.strict, !check.warnings.isEmpty {
+                return result(.error, "QA warnings (--strict): " + check.warnings.map { "\($0.code): \($0.message)" }.joined(separator: "; "),
+                              preview: previewPath, qa: check)
+            }
+            Self.removeStaleTemporaryFiles(for: output)
+            try NIfTIFile.write(sct, to: output, as: .int16)
+            var uncertaintyPath: String?
+            if let target = planned.uncertainty, let sd = translation.standardDeviation {
+                let map = VolumeTranslator.derived(from: mr, voxels: sd,
+                                                   description: "mr2ct sCT SD over \(translation.predictions) predictions (HU)")
+                try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                Self.removeStaleTemporaryFiles(for: target)
+                try NIfTIFile.write(map, to: target, as: .float32)
+                uncertaintyPath = target.path
+            }
+            return result(.ok, preview: previewPath, uncertainty: uncertaintyPath, qa: check)
         } catch {
-            return result(.error, Self.reason(of: error, path: input))
+            return result(.error, Self.reason(of: error, path: input), qa: qa)
         }
     }
 
@@ -219,6 +333,32 @@ public final class ConversionRunner {
             if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
                 unlink(folder.appendingPathComponent(candidate).path)
             }
+        }
+    }
+}
+
+/// Where `--uncertainty` writes: the named file itself when it ends in .nii/.nii.gz, else `<output stem>_sd.nii.gz`
+/// in that folder.
+public enum UncertaintyNaming {
+    public static func isFile(_ target: String) -> Bool {
+        let lower = target.lowercased()
+        return lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")
+    }
+
+    public static func file(_ target: String, output: URL) -> URL {
+        let url = URL(fileURLWithPath: target).standardizedFileURL
+        return isFile(target) ? url : url.appendingPathComponent(NIfTIFile.stem(of: output) + "_sd.nii.gz")
+    }
+}
+
+/// A conversion input that cannot be used as given.
+public enum ConversionError: Error, CustomStringConvertible, Sendable {
+    /// The user's mask `path` cannot be used for this MR.
+    case mask(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .mask(path, reason): "mask \(path) \(reason)"
         }
     }
 }

@@ -8,10 +8,13 @@ import Safetensors
 /// A model is either a run folder of `mr2ct train` (its `checkpoints/best/G_A.safetensors` when validation chose
 /// one, else `checkpoints/latest/G_A.safetensors`) or a single generator safetensors file whose `__metadata__`
 /// holds "generator" (JSON of `GeneratorConfiguration`), "preprocessing" (JSON of `PreprocessingConfiguration`) and
-/// "direction" ("MR->CT").
+/// "direction" ("MR->CT"), and, when training stored it, "mr_histogram" (JSON of `IntensityHistogram`: the
+/// normalised intensities of the training MR inside the body, for conversion's `input_unlike_training` check).
 public struct SyntheticCTModel {
     public let generator: ResnetGenerator
     public let preprocessing: PreprocessingConfiguration
+    /// The histogram of the training MR's normalised body intensities; nil for models saved without it.
+    public let trainingHistogram: IntensityHistogram?
     /// The generator file the weights came from.
     public let file: URL
     /// The file's safetensors metadata.
@@ -58,9 +61,19 @@ public struct SyntheticCTModel {
             throw ModelError(path: file.path, reason: "generator configuration \(configuration) does not fit "
                              + "\(preprocessing.contextSlices)-slice input and 1 output channel")
         }
+        var histogram: IntensityHistogram?
+        if let json = metadata[IntensityHistogram.metadataKey] {
+            guard let decoded = IntensityHistogram(json: json),
+                  decoded.isComparable(with: IntensityHistogram(normalization: preprocessing.mrNormalization)) else {
+                throw ModelError(path: file.path, reason: "metadata \"\(IntensityHistogram.metadataKey)\" is not a valid "
+                                 + "histogram for the model's MR normalisation")
+            }
+            histogram = decoded
+        }
         let generator = ResnetGenerator(configuration)
         do { _ = try generator.loadSafetensors(from: file) } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
-        return SyntheticCTModel(generator: generator, preprocessing: preprocessing, file: file, metadata: metadata)
+        return SyntheticCTModel(generator: generator, preprocessing: preprocessing, trainingHistogram: histogram,
+                                file: file, metadata: metadata)
     }
 
     /// The reason of an error whose description may already start with the file name.

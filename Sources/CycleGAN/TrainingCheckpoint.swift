@@ -1,6 +1,7 @@
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
+import Preprocessing
 import Safetensors
 
 /// The non-tensor state of a checkpoint set (`state.json`): where the run stands, so that a resumed run continues
@@ -40,27 +41,34 @@ public enum TrainingCheckpoint {
     public static let files = ["G_A.safetensors", "G_B.safetensors", "D_A.safetensors", "D_B.safetensors",
                                "optimizer_G.safetensors", "optimizer_D.safetensors", "pools.safetensors", "state.json"]
 
-    /// The metadata of a generator file.
-    public static func generatorMetadata(_ configuration: TrainingConfiguration, role: String, iteration: Int) -> [String: String] {
+    /// The metadata of a generator file; with `mrHistogram` (non-empty) the training MR's normalised body-intensity
+    /// histogram under `IntensityHistogram.metadataKey`, for conversion's input check.
+    public static func generatorMetadata(_ configuration: TrainingConfiguration, role: String, iteration: Int,
+                                         mrHistogram: IntensityHistogram? = nil) -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let generator = (try? encoder.encode(configuration.model.generator)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let preprocessing = (try? encoder.encode(configuration.preprocessing)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ["format": TrainingState.currentFormat, "role": role, "iteration": String(iteration),
-                "direction": role == "G_A" ? "MR->CT" : "CT->MR",
-                "generator": generator, "preprocessing": preprocessing]
+        var metadata = ["format": TrainingState.currentFormat, "role": role, "iteration": String(iteration),
+                        "direction": role == "G_A" ? "MR->CT" : "CT->MR",
+                        "generator": generator, "preprocessing": preprocessing]
+        if let mrHistogram, mrHistogram.total > 0 { metadata[IntensityHistogram.metadataKey] = mrHistogram.json }
+        return metadata
     }
 
     /// Writes every file of a set for `gan` into `directory` (a fresh folder; `RunFolder.writeSet` makes it atomic).
-    public static func write(_ gan: CycleGAN, state: TrainingState, to directory: URL) throws {
+    public static func write(_ gan: CycleGAN, state: TrainingState, mrHistogram: IntensityHistogram? = nil,
+                             to directory: URL) throws {
         let configuration = state.configuration
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let discriminatorJSON = String(decoding: try encoder.encode(configuration.model.discriminator), as: UTF8.self)
         try gan.gA.saveSafetensors(to: directory.appendingPathComponent("G_A.safetensors"),
-                                   metadata: generatorMetadata(configuration, role: "G_A", iteration: state.iteration))
+                                   metadata: generatorMetadata(configuration, role: "G_A", iteration: state.iteration,
+                                                                     mrHistogram: mrHistogram))
         try gan.gB.saveSafetensors(to: directory.appendingPathComponent("G_B.safetensors"),
-                                   metadata: generatorMetadata(configuration, role: "G_B", iteration: state.iteration))
+                                   metadata: generatorMetadata(configuration, role: "G_B", iteration: state.iteration,
+                                                                     mrHistogram: mrHistogram))
         for (role, network) in [("D_A", gan.dA), ("D_B", gan.dB)] {
             try network.saveSafetensors(to: directory.appendingPathComponent("\(role).safetensors"),
                                         metadata: ["format": TrainingState.currentFormat, "role": role,

@@ -274,7 +274,7 @@ public final class TrainingSession {
                                   bestIteration: bestIteration, trainingSeconds: trainingSeconds,
                                   configuration: configuration)
         let name = try runFolder.writeSet(iteration: iteration) { directory in
-            try TrainingCheckpoint.write(gan, state: state, to: directory)
+            try TrainingCheckpoint.write(gan, state: state, mrHistogram: loader.mrIntensityHistogram, to: directory)
         }
         try runFolder.setLink("latest", to: name)
         if improved { try runFolder.setLink("best", to: name) }

@@ -97,9 +97,20 @@ struct LinearResampler: Hashable, Sendable {
     }
 }
 
+/// How large the network image of a slice is.
+public enum SliceField: Hashable, Sendable {
+    /// Centred padding or cropping to the configuration's `sliceSize` × `sliceSize` (training: every slice of a
+    /// batch has the same size).
+    case trainingSize
+    /// The whole resampled slice, never cropped: centred background padding to at least `sliceSize` along each
+    /// axis (so a slice smaller than the training field is the training image exactly) and to a multiple of 4
+    /// (the ResNet generator's two stride-2 stages). Conversion uses this, so no part of the body is lost.
+    case wholeSlice
+}
+
 /// The in-plane path from a source slice (width × height, at the source pixel spacing) to the network's
-/// size × size image: optional linear resampling to the target spacing, then centred padding or cropping;
-/// and its inverse (cropping away the padding, padding back what was cropped with the background, linear
+/// outputWidth × outputHeight image: optional linear resampling to the target spacing, then centred padding or
+/// cropping; and its inverse (cropping away the padding, padding back what was cropped with the background, linear
 /// resampling back to the source pixel grid). Without resampling the inverse is exact on every pixel that
 /// was not cropped away.
 public struct InPlaneGeometry: Hashable, Sendable {
@@ -107,18 +118,27 @@ public struct InPlaneGeometry: Hashable, Sendable {
     public let width: Int, height: Int
     /// Size after resampling (equal to width/height without resampling).
     public let resampledWidth: Int, resampledHeight: Int
-    /// The network's square size.
-    public let size: Int
+    /// The network image's size (columns, rows).
+    public let outputWidth: Int, outputHeight: Int
     /// Pixel (x, y) of the resampled image sits at (x + offsetX, y + offsetY) of the output; negative when cropped.
     public let offsetX: Int, offsetY: Int
     let columnResampler: LinearResampler?, rowResampler: LinearResampler?
     let inverseColumnResampler: LinearResampler?, inverseRowResampler: LinearResampler?
 
-    /// `targetSpacing` nil keeps the source pixel spacing.
+    /// The network's side for a square (training) field: `outputWidth`.
+    public var size: Int { outputWidth }
+
+    /// A square size × size field (training). `targetSpacing` nil keeps the source pixel spacing.
     public init(width: Int, height: Int, columnSpacing: Double, rowSpacing: Double, targetSpacing: Double?, size: Int) {
+        self.init(width: width, height: height, columnSpacing: columnSpacing, rowSpacing: rowSpacing,
+                  targetSpacing: targetSpacing, field: .trainingSize, sliceSize: size)
+    }
+
+    /// The field `field` for slices of configured side `sliceSize`. `targetSpacing` nil keeps the source spacing.
+    public init(width: Int, height: Int, columnSpacing: Double, rowSpacing: Double, targetSpacing: Double?,
+                field: SliceField, sliceSize: Int) {
         self.width = width
         self.height = height
-        self.size = size
         var rw = width, rh = height
         if let t = targetSpacing {
             rw = max(1, Int((Double(width) * columnSpacing / t).rounded()))
@@ -126,47 +146,59 @@ public struct InPlaneGeometry: Hashable, Sendable {
         }
         resampledWidth = rw
         resampledHeight = rh
+        switch field {
+        case .trainingSize:
+            outputWidth = sliceSize
+            outputHeight = sliceSize
+        case .wholeSlice:
+            outputWidth = max(sliceSize, (rw + 3) / 4 * 4)
+            outputHeight = max(sliceSize, (rh + 3) / 4 * 4)
+        }
         columnResampler = rw == width ? nil : LinearResampler(source: width, target: rw)
         rowResampler = rh == height ? nil : LinearResampler(source: height, target: rh)
         inverseColumnResampler = rw == width ? nil : LinearResampler(source: rw, target: width)
         inverseRowResampler = rh == height ? nil : LinearResampler(source: rh, target: height)
         // Centred: floor((size − n) / 2) pixels before, the rest after (for crops, the same on the other side).
-        offsetX = Self.floorHalf(size - rw)
-        offsetY = Self.floorHalf(size - rh)
+        offsetX = Self.floorHalf(outputWidth - rw)
+        offsetY = Self.floorHalf(outputHeight - rh)
     }
+
+    /// Pixels of the network image.
+    public var outputCount: Int { outputWidth * outputHeight }
 
     static func floorHalf(_ n: Int) -> Int { n >= 0 ? n / 2 : -((-n + 1) / 2) }
 
-    /// Source slice (height × width, row-major) → size × size, areas outside the image set to `background`.
+    /// Source slice (height × width, row-major) → outputHeight × outputWidth, areas outside the image set to
+    /// `background`.
     public func forward(_ image: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, background: Float) {
-        precondition(image.count >= width * height && output.count >= size * size)
+        precondition(image.count >= width * height && output.count >= outputCount)
         let resampled = resample(image, fromWidth: width, height: height, columns: columnResampler, rows: rowResampler)
         resampled.withUnsafeBufferPointer { r in
             let src = r.count == 0 ? image : r
-            output.initialize(repeating: background)
-            let x0 = max(0, -offsetX), x1 = min(resampledWidth, size - offsetX)
-            let y0 = max(0, -offsetY), y1 = min(resampledHeight, size - offsetY)
+            UnsafeMutableBufferPointer(rebasing: output[0..<outputCount]).update(repeating: background)
+            let x0 = max(0, -offsetX), x1 = min(resampledWidth, outputWidth - offsetX)
+            let y0 = max(0, -offsetY), y1 = min(resampledHeight, outputHeight - offsetY)
             guard x0 < x1, y0 < y1 else { return }
             for y in y0..<y1 {
-                let o = (y + offsetY) * size + offsetX, i = y * resampledWidth
+                let o = (y + offsetY) * outputWidth + offsetX, i = y * resampledWidth
                 for x in x0..<x1 { output[o + x] = src[i + x] }
             }
         }
     }
 
-    /// size × size → source slice (height × width); pixels that were cropped away become `background`.
+    /// outputHeight × outputWidth → source slice (height × width); pixels that were cropped away become `background`.
     public func inverse(_ slice: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, background: Float) {
-        precondition(slice.count >= size * size && output.count >= width * height)
+        precondition(slice.count >= outputCount && output.count >= width * height)
         let direct = columnResampler == nil && rowResampler == nil
         var region = direct ? [] : [Float](repeating: background, count: resampledWidth * resampledHeight)
         region.withUnsafeMutableBufferPointer { reg in
             let dst = direct ? output : reg
-            if direct { output.initialize(repeating: background) }
-            let x0 = max(0, -offsetX), x1 = min(resampledWidth, size - offsetX)
-            let y0 = max(0, -offsetY), y1 = min(resampledHeight, size - offsetY)
+            if direct { UnsafeMutableBufferPointer(rebasing: output[0..<(width * height)]).update(repeating: background) }
+            let x0 = max(0, -offsetX), x1 = min(resampledWidth, outputWidth - offsetX)
+            let y0 = max(0, -offsetY), y1 = min(resampledHeight, outputHeight - offsetY)
             if x0 < x1, y0 < y1 {
                 for y in y0..<y1 {
-                    let o = (y + offsetY) * size + offsetX, i = y * resampledWidth
+                    let o = (y + offsetY) * outputWidth + offsetX, i = y * resampledWidth
                     for x in x0..<x1 { dst[i + x] = slice[o + x] }
                 }
             }

@@ -27,37 +27,61 @@ public struct PreparedVolume: Sendable {
     public var sliceCount: Int { layout.sliceCount }
     /// Input channels per slice (contextSlices).
     public var channels: Int { configuration.contextSlices }
+    /// The configured (training) slice side; the network images of this volume are `inputWidth` × `inputHeight`,
+    /// equal to it for the `.trainingSize` field.
     public var sliceSize: Int { configuration.sliceSize }
+    /// The network image's columns and rows (the field this volume was prepared for, `SliceField`).
+    public var inputWidth: Int { geometry.outputWidth }
+    public var inputHeight: Int { geometry.outputHeight }
 
     /// The fraction of slice `index` (of its unpadded source area) inside the body mask.
     public func bodyFraction(ofSlice index: Int) -> Double { bodyFractions[index] }
 
     /// One normalised slice (single channel) at the network's size: resampled, padded/cropped.
     public func processedSlice(_ index: Int) -> [Float] {
-        let clampedIndex = min(max(index, 0), sliceCount - 1)
-        let n = layout.width * layout.height
-        var out = [Float](repeating: background, count: sliceSize * sliceSize)
-        slices.withUnsafeBufferPointer { all in
-            let image = UnsafeBufferPointer(rebasing: all[(clampedIndex * n)..<((clampedIndex + 1) * n)])
-            out.withUnsafeMutableBufferPointer { geometry.forward(image, into: $0, background: background) }
-        }
+        var out = [Float](repeating: background, count: geometry.outputCount)
+        out.withUnsafeMutableBufferPointer { writeProcessedSlice(index, into: $0) }
         return out
     }
 
-    /// Network input of slice `index`: channels × sliceSize × sliceSize, row-major, normalised to [-1, 1];
+    /// `processedSlice(index)` written into `output` (at least inputWidth × inputHeight values), without allocating
+    /// the result.
+    public func writeProcessedSlice(_ index: Int, into output: UnsafeMutableBufferPointer<Float>) {
+        let clampedIndex = min(max(index, 0), sliceCount - 1)
+        let n = layout.width * layout.height
+        slices.withUnsafeBufferPointer { all in
+            let image = UnsafeBufferPointer(rebasing: all[(clampedIndex * n)..<((clampedIndex + 1) * n)])
+            geometry.forward(image, into: output, background: background)
+        }
+    }
+
+    /// Network input of slice `index`: channels × inputHeight × inputWidth, row-major, normalised to [-1, 1];
     /// channel c holds slice index + c − channels/2, replicated at the volume's ends.
     public func inputSlice(_ index: Int) -> [Float] {
-        let plane = sliceSize * sliceSize
-        var out = [Float](repeating: 0, count: channels * plane)
-        for c in 0..<channels {
-            let s = processedSlice(index + c - channels / 2)
-            out.withUnsafeMutableBufferPointer { o in
-                s.withUnsafeBufferPointer { sb in
-                    _ = UnsafeMutableBufferPointer(rebasing: o[(c * plane)..<((c + 1) * plane)]).update(fromContentsOf: sb)
-                }
-            }
-        }
+        var out = [Float](repeating: 0, count: channels * geometry.outputCount)
+        out.withUnsafeMutableBufferPointer { writeInput(index, into: $0) }
         return out
+    }
+
+    /// `inputSlice(index)` written into `output` (channels × inputHeight × inputWidth values, e.g. one image of a
+    /// batch tensor).
+    public func writeInput(_ index: Int, into output: UnsafeMutableBufferPointer<Float>) {
+        let plane = geometry.outputCount
+        precondition(output.count >= channels * plane, "writeInput: \(output.count) values for \(channels) × \(plane)")
+        for c in 0..<channels {
+            writeProcessedSlice(index + c - channels / 2,
+                                into: UnsafeMutableBufferPointer(rebasing: output[(c * plane)..<((c + 1) * plane)]))
+        }
+    }
+
+    /// Which source pixels of a slice (height × width, row-major) the network image covers: those the inverse
+    /// path gives at least half their value from inside the field (all of them for the `.wholeSlice` field; with
+    /// `.trainingSize` the ones cropping did not cut away). The same for every slice of the plane.
+    public func fieldCoverage() -> [Bool] {
+        let ones = [Float](repeating: 1, count: geometry.outputCount)
+        var back = [Float](repeating: 0, count: layout.width * layout.height)
+        ones.withUnsafeBufferPointer { o in back.withUnsafeMutableBufferPointer { geometry.inverse(o, into: $0, background: 0) } }
+        return back.map { $0 >= 0.5 }
     }
 
     /// The body mask of slice `index` at the network's size (false in padding).
@@ -68,7 +92,7 @@ public struct PreparedVolume: Sendable {
                 image[r * layout.width + c] = 1
             }
         }
-        var out = [Float](repeating: 0, count: sliceSize * sliceSize)
+        var out = [Float](repeating: 0, count: geometry.outputCount)
         image.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { geometry.forward(i, into: $0, background: 0) } }
         return out.map { $0 >= 0.5 }
     }
@@ -90,9 +114,11 @@ public struct SlicePipeline: Sendable {
         try prepare(volume, as: modality, bodyMask: nil)
     }
 
-    /// As `prepare(_:as:)`, reusing a body mask already computed for this volume with `BodyMask.compute`
-    /// (e.g. when one MR is prepared for several planes); nil computes it.
-    public func prepare(_ volume: Volume, as modality: Modality, bodyMask: [Bool]?) throws -> PreparedVolume {
+    /// As `prepare(_:as:)`, reusing a body mask already computed for this volume with `BodyMask.compute` (e.g. when
+    /// one MR is prepared for several planes) or given by the user; nil computes it. `field` chooses the network
+    /// image: the training size (pad/crop to `sliceSize`) or the whole slice (conversion; never cropped).
+    public func prepare(_ volume: Volume, as modality: Modality, bodyMask: [Bool]?,
+                        field: SliceField = .trainingSize) throws -> PreparedVolume {
         try configuration.validate()
         func fail(_ reason: String) -> PreprocessingError { PreprocessingError(path: "volume \(volume.grid)", reason: reason) }
         if let bodyMask, bodyMask.count != volume.grid.count {
@@ -116,7 +142,8 @@ public struct SlicePipeline: Sendable {
                                  spacing: orientation.canonicalSpacing(from: volume.affine))
         let geometry = InPlaneGeometry(width: layout.width, height: layout.height,
                                        columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing,
-                                       targetSpacing: configuration.targetSpacing, size: configuration.sliceSize)
+                                       targetSpacing: configuration.targetSpacing, field: field,
+                                       sliceSize: configuration.sliceSize)
         // Outside the body: air for CT (couch, aids, field-of-view padding), the background (minimum) for MR.
         let outside: Float? = switch modality {
         case .ct: configuration.ctOutsideBody == .air ? -1024 : nil
@@ -155,42 +182,61 @@ public struct SlicePipeline: Sendable {
                               bodyMask: mask, slices: slices, bodyFractions: fractions)
     }
 
-    /// Predicted slices (each 1 × sliceSize × sliceSize, in [-1, 1], in `modality`'s normalisation: for .ct the
+    /// Predicted slices (each 1 × inputHeight × inputWidth, in [-1, 1], in `modality`'s normalisation: for .ct the
     /// window map) back to a volume on the source grid of `prepared` (same header), values in modality units (HU).
     /// Pixels that cropping cut away get the modality's background (CT: the window minimum). For .mr the
     /// prepared volume's own map is inverted (if it was prepared as MR); otherwise values stay normalised.
-    /// `slices` must hold `prepared.sliceCount` images of sliceSize² values (a programming error otherwise).
+    /// `slices` must hold `prepared.sliceCount` images of that size (a programming error otherwise).
     public func reassemble(_ slices: [[Float]], like prepared: PreparedVolume, as modality: Modality) -> Volume {
         precondition(slices.count == prepared.sliceCount,
                      "reassemble: \(slices.count) slices for a volume of \(prepared.sliceCount)")
-        let map: IntensityMap? = switch modality {
-        case .ct: .ctWindow(prepared.configuration)
-        case .mr: prepared.modality == .mr ? prepared.intensityMap : nil
-        }
-        let layout = prepared.layout, geometry = prepared.geometry
-        let size = prepared.sliceSize
-        let backgroundNormalised: Float = modality == .ct ? -1 : (prepared.modality == .mr ? prepared.background : -1)
         var voxels = [Float](repeating: 0, count: prepared.sourceGrid.count)
-        var image = [Float](repeating: 0, count: layout.width * layout.height)
+        let writer = SliceWriter(prepared, as: modality)
         voxels.withUnsafeMutableBufferPointer { out in
-            image.withUnsafeMutableBufferPointer { img in
-                for s in 0..<layout.sliceCount {
-                    let slice = slices[s]
-                    precondition(slice.count >= size * size, "reassemble: slice \(s) has \(slice.count) values, not \(size * size)")
-                    slice.withUnsafeBufferPointer { geometry.inverse($0, into: img, background: backgroundNormalised) }
-                    if let map { map.denormalize(img) }
-                    for r in 0..<layout.height {
-                        var dst = layout.sourceIndex(slice: s, row: r, column: 0)
-                        let o = r * layout.width
-                        for c in 0..<layout.width {
-                            out[dst] = img[o + c]
-                            dst += layout.columnStride
-                        }
-                    }
-                }
+            for s in 0..<prepared.sliceCount {
+                slices[s].withUnsafeBufferPointer { writer.write(slice: s, from: $0, into: out) }
             }
         }
         return Volume(grid: prepared.sourceGrid, voxels: voxels, affine: prepared.sourceAffine, header: prepared.sourceHeader)
+    }
+}
+
+/// Writes predicted network images back onto the source grid of a prepared volume one slice at a time (the
+/// inverse in-plane geometry and intensity map of `SlicePipeline.reassemble`), reusing one scratch image.
+public final class SliceWriter {
+    let prepared: PreparedVolume
+    let map: IntensityMap?
+    let backgroundNormalised: Float
+    private var image: [Float]
+
+    public init(_ prepared: PreparedVolume, as modality: Modality) {
+        self.prepared = prepared
+        map = switch modality {
+        case .ct: .ctWindow(prepared.configuration)
+        case .mr: prepared.modality == .mr ? prepared.intensityMap : nil
+        }
+        backgroundNormalised = modality == .ct ? -1 : (prepared.modality == .mr ? prepared.background : -1)
+        image = [Float](repeating: 0, count: prepared.layout.width * prepared.layout.height)
+    }
+
+    /// Slice `s`'s prediction (inputHeight × inputWidth values) into the volume `output` (source grid, i fastest).
+    public func write(slice s: Int, from prediction: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+        let layout = prepared.layout, geometry = prepared.geometry
+        precondition(prediction.count >= geometry.outputCount,
+                     "reassemble: slice \(s) has \(prediction.count) values, not \(geometry.outputCount)")
+        precondition(output.count == prepared.sourceGrid.count)
+        image.withUnsafeMutableBufferPointer { img in
+            geometry.inverse(prediction, into: img, background: backgroundNormalised)
+            if let map { map.denormalize(img) }
+            for r in 0..<layout.height {
+                var dst = layout.sourceIndex(slice: s, row: r, column: 0)
+                let o = r * layout.width
+                for c in 0..<layout.width {
+                    output[dst] = img[o + c]
+                    dst += layout.columnStride
+                }
+            }
+        }
     }
 }
 

@@ -125,6 +125,14 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
     /// Waits until every volume is prepared or skipped.
     public func waitUntilPrepared() { state.waitUntilFinished() }
 
+    /// The histogram of the normalised MR intensities inside the body over every usable MR volume (each as
+    /// `IntensityHistogram(mr:configuration:)`), stored with the trained generators so that conversion can tell
+    /// an input unlike the training MR. Waits until every volume is prepared.
+    public var mrIntensityHistogram: IntensityHistogram {
+        state.waitUntilFinished()
+        return state.mrHistogram(normalization: configuration.mrNormalization)
+    }
+
     /// Usable volumes and slices prepared so far, per modality.
     public func preparedCounts(_ modality: Modality) -> (volumes: Int, slices: Int) {
         state.counts(modality)
@@ -204,10 +212,13 @@ final class PreparedCacheEntry: @unchecked Sendable {
     let url: URL
     let cache: SliceCacheFile
     let usableSlices: [Int]
-    init(url: URL, cache: SliceCacheFile, usableSlices: [Int]) {
+    /// MR volumes: the normalised body-intensity histogram.
+    let histogram: IntensityHistogram?
+    init(url: URL, cache: SliceCacheFile, usableSlices: [Int], histogram: IntensityHistogram?) {
         self.url = url
         self.cache = cache
         self.usableSlices = usableSlices
+        self.histogram = histogram
     }
 }
 
@@ -315,7 +326,13 @@ final class LoaderState: @unchecked Sendable {
         let file = cacheDirectory.appendingPathComponent(
             "\(fileStem(url))-\(modality.rawValue)-\(String(fnv1a(key), radix: 16)).slices")
         var cache = SliceCacheFile(url: file, key: key)
-        if cache == nil {
+        // MR: the body histogram, kept beside the cache file (same key in its name).
+        let histogramFile = file.appendingPathExtension("histogram.json")
+        var histogram: IntensityHistogram?
+        if modality == .mr, cache != nil, let data = try? Data(contentsOf: histogramFile) {
+            histogram = IntensityHistogram(json: String(decoding: data, as: UTF8.self))
+        }
+        if cache == nil || (modality == .mr && histogram == nil) {
             let volume = try reader(url)
             let prepared: PreparedVolume
             do {
@@ -323,12 +340,20 @@ final class LoaderState: @unchecked Sendable {
             } catch let error as PreprocessingError {
                 throw PreprocessingError(path: url.path, reason: error.reason)
             }
-            do {
-                try SliceCacheFile.write(prepared, key: key, to: file)
-            } catch {
-                throw PreprocessingError(path: url.path, reason: "cannot write the slice cache \(file.path): \(error)")
+            if modality == .mr {
+                let h = IntensityHistogram(voxels: volume.voxels, mask: prepared.bodyMask, rowLength: volume.grid.nx,
+                                           map: prepared.intensityMap, normalization: configuration.mrNormalization)
+                histogram = h
+                try? AtomicFile.write(Data(h.json.utf8), to: histogramFile)
             }
-            cache = SliceCacheFile(url: file, key: key)
+            if cache == nil {
+                do {
+                    try SliceCacheFile.write(prepared, key: key, to: file)
+                } catch {
+                    throw PreprocessingError(path: url.path, reason: "cannot write the slice cache \(file.path): \(error)")
+                }
+                cache = SliceCacheFile(url: file, key: key)
+            }
         }
         guard let cache else { throw PreprocessingError(path: url.path, reason: "cannot map the slice cache \(file.path)") }
         let usable = (0..<cache.sliceCount).filter { cache.bodyFractions[$0] >= configuration.minimumBodyFraction && cache.bodyFractions[$0] > 0 }
@@ -337,7 +362,7 @@ final class LoaderState: @unchecked Sendable {
             throw PreprocessingError(path: url.path, reason: String(format: "no slice has a body fraction of at least %.3g (largest %.3g)",
                                                                    configuration.minimumBodyFraction, best))
         }
-        return PreparedCacheEntry(url: url, cache: cache, usableSlices: usable)
+        return PreparedCacheEntry(url: url, cache: cache, usableSlices: usable, histogram: histogram)
     }
 
     /// Identifies what a cache file was made from: format version, modality, configuration, and the input
@@ -407,6 +432,14 @@ final class LoaderState: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return prefix[modality]!.last!
+    }
+
+    func mrHistogram(normalization: MRNormalization) -> IntensityHistogram {
+        condition.lock()
+        defer { condition.unlock() }
+        var total = IntensityHistogram(normalization: normalization)
+        for entry in entries[.mr]! { if let h = entry.histogram { total.add(h) } }
+        return total
     }
 
     func counts(_ modality: Modality) -> (volumes: Int, slices: Int) {

@@ -1,11 +1,11 @@
 /// A 5×7 pixel bitmap font (drawn for MR2CT) for labels in PNG grids: capitals, digits and common punctuation;
 /// lower-case letters are drawn as capitals, anything else as "?". Each glyph cell is 6×9 pixels
 /// (one column and two rows of spacing).
-enum BitmapFont {
+public enum BitmapFont {
     static let glyphWidth = 5
     static let glyphHeight = 7
     static let advance = 6
-    static let lineHeight = 9
+    public static let lineHeight = 9
 
     /// Rows top to bottom, "#" = ink.
     private static let source: [Character: String] = [
@@ -85,13 +85,13 @@ enum BitmapFont {
     }
 
     /// Width in pixels of `text` at `scale` (without the trailing spacing column).
-    static func width(of text: String, scale: Int) -> Int {
+    public static func width(of text: String, scale: Int) -> Int {
         text.isEmpty ? 0 : (text.count * advance - 1) * scale
     }
 
     /// Draws `text` with its top-left corner at (x, y) into a gray image of `width` × `height`, clipping at
     /// the image edges and at `maxX` (exclusive).
-    static func draw(_ text: String, x: Int, y: Int, scale: Int, value: UInt8,
+    public static func draw(_ text: String, x: Int, y: Int, scale: Int, value: UInt8,
                      into pixels: inout [UInt8], width: Int, height: Int, maxX: Int) {
         var penX = x
         for character in text {

@@ -15,7 +15,8 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
         INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input,
         one per line. Standard output gets one JSON line per volume:
-          {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…}
+          {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}
+        Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distance of the MR's intensity histogram from the model's training MR (null for models stored without one), and "warnings": [{"code":…,"message":…}] with codes body_outside_field, input_unlike_training, spacing_outside_range, plane_not_trained.
         Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed
         (the others are still converted). Outputs are written to a temporary file and renamed: an interrupted run
         never leaves a partial output under its final name.
@@ -64,6 +65,15 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace NaN/Inf voxels of an input with 0 instead of refusing the file.")
     var replaceNonFinite = false
 
+    @Option(name: .long, help: ArgumentHelp("Your own body contour instead of the automatic mask: a mask volume (voxels > 0 inside) for a single input, or a folder of masks matched to the inputs by name as evaluate matches them (x_mask.nii.gz for x.nii.gz). Each must be on its MR's exact grid. The sCT is air only outside it.", valueName: "FILE|DIR"))
+    var mask: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write the per-voxel standard deviation (HU, float32, on the MR's grid) across the predictions averaged (ensemble members, planes, mirror images): a .nii/.nii.gz file for a single input, or a folder (<output stem>_sd.nii.gz). Needs more than one prediction.", valueName: "FILE|DIR"))
+    var uncertainty: String?
+
+    @Flag(name: .long, help: "Treat any QA warning as an error: status error, exit 1, and the volume's output is not written.")
+    var strict = false
+
     func validate() throws {
         if model.isEmpty { throw ValidationError("Missing expected argument '--model <RUN_DIR|FILE>'") }
         if skipExisting && overwrite { throw ValidationError("--skip-existing and --overwrite exclude each other") }
@@ -72,6 +82,18 @@ struct ConvertCommand: ParsableCommand {
         if let planes { _ = try parsePlanes(planes) }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if uncertainty != nil {
+            let planeCount = try planes.map { Set(try parsePlanes($0)).count } ?? 1
+            if model.count * planeCount * (mirrorAverage ? 2 : 1) < 2 {
+                throw ValidationError("--uncertainty needs more than one prediction to compare: give several --model, "
+                                      + "several --planes or --mirror-average")
+            }
+        }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     func parsePlanes(_ text: String) throws -> [SlicePlane] {
@@ -95,6 +117,9 @@ struct ConvertCommand: ParsableCommand {
         options.mirrorAverage = mirrorAverage
         options.previewDirectory = preview.map { URL(fileURLWithPath: $0).standardizedFileURL }
         options.readOptions.nonFinite = replaceNonFinite ? .replaceWithZero : .refuse
+        options.masks = mask
+        options.uncertainty = uncertainty
+        options.strict = strict
 
         var standardError = StandardErrorStream()
         var models: [SyntheticCTModel] = []
@@ -114,7 +139,22 @@ struct ConvertCommand: ParsableCommand {
             print("mr2ct: \(options.outputDirectory.path): cannot create the output folder", to: &standardError)
             throw ExitCode.failure
         }
-        let (plan, leftOut) = ConversionRunner.plan(ConversionInputs.expand(inputs), options: options)
+        let expanded = ConversionInputs.expand(inputs)
+        // A single mask or uncertainty file names one volume's companion.
+        for (option, value) in [("--mask", mask), ("--uncertainty", uncertainty)] {
+            guard let value, expanded.count > 1 else { continue }
+            let isFile = option == "--mask" ? !Self.isDirectory(value) : UncertaintyNaming.isFile(value)
+            if isFile {
+                print("mr2ct: \(option) \(value) is one file but there are \(expanded.count) inputs; give a folder", to: &standardError)
+                throw ExitCode(64)
+            }
+        }
+        if models.contains(where: { $0.trainingHistogram == nil }) {
+            print("mr2ct: note: \(models.filter { $0.trainingHistogram == nil }.map(\.file.lastPathComponent).joined(separator: ", ")) "
+                  + "stores no training MR histogram, so the input_unlike_training check is not made for it "
+                  + "(mr2ct histogram adds one)", to: &standardError)
+        }
+        let (plan, leftOut) = ConversionRunner.plan(expanded, options: options)
         if let first = leftOut.first {
             print("mr2ct: note: \(leftOut.count) input(s) are outputs of other inputs under this --name and are left out "
                   + "(e.g. \(first.path))", to: &standardError)

@@ -33,11 +33,13 @@ struct EnsembleTests {
         let ensemble = try ConversionRunner.translate(mr, with: [a, b], options: options) { steps.append(($0, $1)) }
         var worst: Float = 0
         for v in 0..<mr.grid.count { worst = max(worst, abs(ensemble.voxels[v] - (sctA.voxels[v] + sctB.voxels[v]) / 2)) }
-        #expect(worst < 1e-3)
+        // 0.05 HU, not bit-exact: suites running at the same time switch the process-wide kernels to
+        // single-threaded chunks (ComputeThreads.serial), which changes float rounding by up to ~0.01 HU.
+        #expect(worst < 0.05)
         #expect(ensemble.grid == mr.grid && ensemble.affine == mr.affine && ensemble.header.descrip == sctA.header.descrip)
         #expect(steps.last.map { $0.0 == $0.1 } == true && steps.last?.1 == 2 * mr.grid.nz)
         #expect(steps.map(\.0) == steps.map(\.0).sorted(), "progress only moves forward")
         let single = try ConversionRunner.translate(mr, with: [a], options: options)
-        #expect(single.voxels == sctA.voxels)
+        #expect(zip(single.voxels, sctA.voxels).allSatisfy { abs($0 - $1) < 0.05 })
     }
 }

@@ -84,7 +84,10 @@ struct VolumeTranslatorTests {
         let both = try translator.translate(mr, planes: [.axial, .coronal, .axial])
         var steps: [(Int, Int)] = []
         let fused = try translator.translate(mr, planes: [.axial, .coronal]) { steps.append(($0, $1)) }
-        #expect(both.voxels == fused.voxels, "a repeated plane counts once")
+        // Not bit-exact: suites running at the same time switch the process-wide kernels to single-threaded
+        // chunks (ComputeThreads.serial), which changes float rounding by up to ~0.01 HU.
+        let repeatedDifference = zip(both.voxels, fused.voxels).map { abs($0 - $1) }.max() ?? 0
+        #expect(repeatedDifference < 0.05, "a repeated plane counts once (\(repeatedDifference) HU)")
         for v in 0..<fused.voxels.count {
             #expect(abs(fused.voxels[v] - (axial.voxels[v] + coronal.voxels[v]) / 2) < 1e-2)
         }

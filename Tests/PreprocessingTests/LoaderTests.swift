@@ -232,19 +232,22 @@ func loaderConfiguration() -> PreprocessingConfiguration {
             }
             return out
         }
+        // The slice caches; each MR cache has its body histogram beside it (`<cache>.histogram.json`).
+        func slicesListing() throws -> [String: Date] { try listing().filter { $0.key.hasSuffix(".slices") } }
         try makeLoader(cache: cache).waitUntilPrepared()
-        let first = try listing()
+        let first = try slicesListing()
         #expect(first.count == 6)    // 4 usable + empty (cached, then found bodyless); broken has none
-        #expect(first.keys.allSatisfy { $0.hasSuffix(".slices") })
+        let sidecars = try listing().keys.filter { !$0.hasSuffix(".slices") }
+        #expect(Set(sidecars) == Set(first.keys.filter { $0.contains("-mr-") }.map { $0 + ".histogram.json" }))
         var otherContext = loaderConfiguration()
         otherContext.contextSlices = 5
         otherContext.minimumBodyFraction = 0.2
         try makeLoader(cache: cache, configuration: otherContext).waitUntilPrepared()
-        #expect(try listing() == first)
+        #expect(try slicesListing() == first)
         var otherWindow = loaderConfiguration()
         otherWindow.ctWindow = [-1000, 2000]
         try makeLoader(cache: cache, configuration: otherWindow).waitUntilPrepared()
-        let after = try listing()
+        let after = try slicesListing()
         // Only the two CT volumes depend on the window.
         #expect(after.count == 8 && Set(first.keys).isSubset(of: after.keys))
         #expect(after.keys.filter { !first.keys.contains($0) }.allSatisfy { $0.contains("-ct-") })
