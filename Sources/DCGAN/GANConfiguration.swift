@@ -107,8 +107,13 @@ public struct GANConfiguration: Codable, Sendable, Hashable {
     public func differences(from other: GANConfiguration) -> [String] {
         let a = (try? JSONSerialization.jsonObject(with: Data(jsonString().utf8))) as? [String: Any] ?? [:]
         let b = (try? JSONSerialization.jsonObject(with: Data(other.jsonString().utf8))) as? [String: Any] ?? [:]
-        return a.keys.sorted().compactMap { key in
-            let x = "\(a[key] ?? "none")", y = "\(b[key] ?? "none")"
+        func text(_ value: Any?) -> String {
+            guard let value else { return "none" }
+            return (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]))
+                .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+        }
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            let x = text(a[key]), y = text(b[key])
             return x == y ? nil : "\(key): run \(x), given \(y)"
         }
     }

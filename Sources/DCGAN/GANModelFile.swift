@@ -13,6 +13,7 @@ public enum GANModelFile {
         public var path: String
         public var reason: String
         public var description: String { "\(path): \(reason)" }
+        public init(path: String, reason: String) { self.path = path; self.reason = reason }
     }
 
     /// Reads the configuration and loads the weights (strictly) into a new generator.

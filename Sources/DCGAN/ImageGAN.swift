@@ -76,12 +76,6 @@ public final class ImageGAN: TrainableModel {
         return t
     }
 
-    /// The noise of 0-based iteration `iteration`: its own stream of the run's seed, so a resumed run draws the same.
-    public func noise(forIteration iteration: Int) -> Tensor {
-        var random = SeededRandom(seed: configuration.seed ^ 0x6E6F_6973_65, stream: UInt64(iteration))
-        return Self.noise(count: configuration.batchSize, nz: configuration.nz, random: &random)
-    }
-
     public func trainStep(_ batch: GANBatch, learningRate: Float) -> StepLosses<GANLossKey> {
         let D = discriminator, G = generator
         optimizerD.learningRate = learningRate
