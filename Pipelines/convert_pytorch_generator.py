@@ -259,18 +259,11 @@ def main(argv=None):
     parser.add_argument("--preprocessing", default=None,
                         help="JSON object overriding MR2CT's preprocessing defaults, e.g. '{\"sliceSize\": 256}'")
     args = parser.parse_args(argv)
-    if args.family == "dcgan":
-        try:
-            config = convert_dcgan(args.pth, args.output)
-        except ConversionError as error:
-            print(f"convert_pytorch_generator: {args.pth}: {error}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            print(f"convert_pytorch_generator: {error.filename or args.output}: {error.strerror}", file=sys.stderr)
-            return 1
-        print(json.dumps({"output": args.output, "family": "dcgan", "gan": config}))
-        return 0
     try:
+        if args.family == "dcgan":
+            gan = convert_dcgan(args.pth, args.output)
+            print(json.dumps({"output": args.output, "family": "dcgan", "gan": gan}))
+            return 0
         preprocessing = None
         if args.preprocessing:
             try:
