@@ -13,7 +13,7 @@ struct GANCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gan",
         abstract: "Train DC-GAN or conditional-GAN patch generators and sample images from them.",
-        subcommands: [GANTrainCommand.self, GANSampleCommand.self]
+        subcommands: [GANTrainCommand.self, GANSampleCommand.self, GANEvaluateCommand.self]
     )
 }
 
@@ -249,6 +249,71 @@ struct GANSampleCommand: ParsableCommand {
                   to: &standardError)
         } catch let error as ValidationError {
             throw error
+        } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `mr2ct gan evaluate`.
+struct GANEvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Compare a generator's images with held-out real patches: Wasserstein-1 of the intensities; for cgan per class and GAN-test / GAN-train accuracies.",
+        discussion: """
+        The real patches are read as for training (--images, --labels, --patches-per-class) with the model's own size, channels and intensity map (values outside it are clamped); give patches the model did not train on. The generator makes --count images per class (default: as many as the real patches of that class) from seeded noise. Prints one JSON line: w1 (Wasserstein-1 between the pooled pixel intensities, in patch units, e.g. HU), and for cgan per class w1 and counts, gan_test (a nearest-class-mean classifier fitted on the real patches, accuracy on the generated ones), gan_train (fitted on the generated, accuracy on the real), real_on_real (fitted and scored on the real: the classifier's ceiling) and chance (1 / classes). GAN-test and GAN-train after Shmelkov et al. 2018, with a nearest-mean classifier instead of their CNN.
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("A generator file, or a run folder.", valueName: "FILE"))
+    var model: String
+    @Option(name: .long, help: ArgumentHelp("Held-out real images (as gan train --images).", valueName: "DIR"))
+    var images: String
+    @Option(name: .long, help: ArgumentHelp("Label maps for --images volumes (as gan train --labels).", valueName: "DIR"))
+    var labels: String?
+    @Option(name: .long, help: "With --labels: at most this many real patches per label value. [default: 256]")
+    var patchesPerClass: Int = 256
+    @Option(name: .long, help: "Generated images per class. [default: the real patch count of the class]")
+    var count: Int?
+    @Option(name: .long, help: "Seed of the noise and of the patch positions. [default: 1]")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        if let count, count < 1 || count > 100_000 { throw ValidationError("--count must be in 1…100000") }
+        if patchesPerClass < 1 { throw ValidationError("--patches-per-class must be at least 1") }
+    }
+
+    func run() throws {
+        var standardError = StandardErrorStream()
+        do {
+            var url = URL(fileURLWithPath: model)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                url = url.appendingPathComponent("checkpoints/latest/G.safetensors")
+            }
+            let (configuration, generator) = try GANModelFile.load(url)
+            let source = PatchSource(images: images, labels: labels, patchesPerClass: patchesPerClass)
+            let real = try PatchDataset(source: source, side: configuration.imageSize, channels: configuration.channels,
+                                        conditional: configuration.family == .cgan, intensity: configuration.intensity, seed: seed)
+            for skip in real.skipped { print("mr2ct: skipped \(skip.path): \(skip.reason)", to: &standardError) }
+            if configuration.family == .cgan, real.classNames != configuration.classNames {
+                throw GANModelFile.LoadError(path: images, reason: "classes \(real.classNames.joined(separator: ", ")) differ from the model's \(configuration.classNames.joined(separator: ", "))")
+            }
+            let r = GANEvaluation.evaluate(generator: generator, configuration: configuration, real: real, perClass: count, seed: seed)
+            func number(_ x: Double?) -> String { x.map { $0.isFinite ? JSONLiteral.number($0) : "null" } ?? "null" }
+            var fields = ["\"model\":\(JSONLiteral.string(url.path))", "\"family\":\(JSONLiteral.string(configuration.family.rawValue))",
+                          "\"real\":\(real.count)", "\"w1\":\(number(r.wasserstein1))",
+                          "\"units\":\(JSONLiteral.string("\(configuration.intensity.lower)…\(configuration.intensity.upper)"))"]
+            if configuration.family == .cgan {
+                let classes = r.classes.map { c in
+                    "{\"class\":\(JSONLiteral.string(c.name)),\"real\":\(c.real),\"generated\":\(c.generated),\"w1\":\(number(c.wasserstein1))}"
+                }
+                fields += ["\"classes\":[\(classes.joined(separator: ","))]", "\"gan_test\":\(number(r.ganTest))",
+                           "\"gan_train\":\(number(r.ganTrain))", "\"real_on_real\":\(number(r.realOnReal))",
+                           "\"chance\":\(number(1 / Double(configuration.classCount)))"]
+            }
+            print("{" + fields.joined(separator: ",") + "}")
         } catch {
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
