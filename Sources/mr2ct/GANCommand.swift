@@ -62,7 +62,7 @@ struct GANTrainCommand: ParsableCommand {
     var embeddingDimension: Int?
     @Option(name: .long, help: "cgan: class-map channels added to the discriminator's input. [default: 1]")
     var labelChannels: Int?
-    @Option(name: .long, help: ArgumentHelp("Patch units mapped to [-1, 1], e.g. -1024,3000 for CT in HU. [default: 0,255 for PNG; the patches' minimum and maximum for NIfTI]", valueName: "LO,HI"))
+    @Option(name: .long, help: ArgumentHelp("Patch units mapped to [-1, 1], e.g. --intensity-range=-1024,3000 for CT in HU (with = when LO is negative). [default: 0,255 for PNG; the patches' minimum and maximum for NIfTI]", valueName: "LO,HI"))
     var intensityRange: String?
     @Option(name: .long, help: "With --labels: at most this many patches per label value. [default: 256]")
     var patchesPerClass: Int?

@@ -79,6 +79,30 @@ import Training
         #expect(FileManager.default.fileExists(atPath: b.appendingPathComponent("checkpoints/iter_0000007/sum.json").path))
     }
 
+    /// Scores 5, 3, 4 at iterations 3, 6, 9 (and 10): `best` follows the lowest, each validation is logged.
+    struct Scores: TrainingValidator {
+        func validate(iteration: Int) throws -> (values: [(name: String, value: Double)], score: Double) {
+            let score: Double = [3: 5, 6: 3, 9: 4, 10: 6][iteration] ?? .nan
+            return ([("score", score)], score)
+        }
+    }
+
+    @Test func validationMovesTheBestLinkToTheLowestScore() throws {
+        let url = try temporaryRun()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let run = try RunDirectory(url: url)
+        let l = TrainingLoop(run: run, model: SumModel(), data: Counting(), schedule: IterationSchedule(totalIterations: 10),
+                             initialLearningRate: 1, options: LoopOptions(checkpointEvery: 100, sampleEvery: 100, validateEvery: 3))
+        l.validator = Scores()
+        try l.resume()
+        _ = try l.run()
+        #expect(run.linkTarget(.best) == "iter_0000006" && run.linkTarget(.latest) == "iter_0000010")
+        let records = try RunLog.read(run.logURL)
+        #expect(records.filter { $0.kind == .validation }.map { $0.value("score") } == [5, 3, 4, 6])
+        #expect(records.filter { $0.kind == .checkpoint }.map(\.iteration) == [3, 6, 10])  // improvements and the end
+        #expect(l.state.bestIteration == 6 && l.state.bestScore == 3)
+    }
+
     @Test func nonFiniteLossStopsAndKeepsTheLastGoodSet() throws {
         let url = try temporaryRun()
         defer { try? FileManager.default.removeItem(at: url) }
