@@ -38,6 +38,7 @@ public enum GANConfigurationError: Error, CustomStringConvertible, Sendable, Equ
     case notPositive(option: String)
     case classes(Int)
     case intensityRange(IntensityRange)
+    case beta1(Float)
 
     public var description: String {
         switch self {
@@ -46,6 +47,7 @@ public enum GANConfigurationError: Error, CustomStringConvertible, Sendable, Equ
         case .notPositive(let option): "--\(option) must be a positive number"
         case .classes(let n): "a conditional GAN needs at least 2 classes (found \(n))"
         case .intensityRange(let r): "the intensity range \(r.lower)…\(r.upper) is empty"
+        case .beta1(let b): "--beta1 \(b): must be in [0, 1)"
         }
     }
 }
@@ -90,7 +92,7 @@ public struct GANConfiguration: Codable, Sendable, Hashable {
             throw GANConfigurationError.outOfRange(option: name, value: value, range: range)
         }
         guard learningRate.isFinite, learningRate > 0 else { throw GANConfigurationError.notPositive(option: "lr") }
-        guard beta1 >= 0, beta1 < 1 else { throw GANConfigurationError.outOfRange(option: "beta1", value: Int(beta1), range: 0...0) }
+        guard beta1 >= 0, beta1 < 1 else { throw GANConfigurationError.beta1(beta1) }
         if family == .cgan, classNames.count < 2 { throw GANConfigurationError.classes(classNames.count) }
         guard intensity.upper > intensity.lower, intensity.lower.isFinite, intensity.upper.isFinite else {
             throw GANConfigurationError.intensityRange(intensity)
