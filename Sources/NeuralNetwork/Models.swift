@@ -33,17 +33,21 @@ public struct DiscriminatorConfiguration: Codable, Sendable, Hashable {
 
 /// A network as one `Sequential`, with its own workspace for training passes and a pool of (record, workspace)
 /// pairs for inference, so that `infer` may be called from several threads at once.
-public class SequentialNetwork: ParameterContainer, @unchecked Sendable {
+open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     public let network: Sequential
     public let parameters: [Parameter]
+    /// The network's buffers (BatchNorm running statistics), saved and loaded with the parameters.
+    public let buffers: [Buffer]
     /// Scratch memory of `forward`/`backward` (not thread-safe: one training pass at a time).
     public let workspace = Workspace()
     private let poolLock = NSLock()
     private var inferencePool: [(LayerRecord, Workspace)] = []
 
-    init(network: Sequential) {
+    /// A network of `network`'s layers; other modules build their families on it (DCGAN, conditional GAN).
+    public init(network: Sequential) {
         self.network = network
         parameters = network.parameters
+        buffers = network.buffers
     }
 
     /// Training forward pass: saves in `record` what `backward` needs (one record per application).
@@ -92,21 +96,13 @@ public class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         poolLock.unlock()
     }
 
-    /// Weights initialised as pytorch-CycleGAN-and-pix2pix `init_weights(init_type='normal', gain=0.02)`:
-    /// convolution weights ~ N(0, 0.02), biases 0, normalisation scales ~ N(1, 0.02) and shifts 0.
-    public func initializeWeights(seed: UInt64) {
-        var random = SeededRandom(seed: seed)
-        for p in parameters {
-            let v = p.value.pointer
-            if p.value.shape.count == 4 {
-                for i in 0..<p.value.count { v[i] = Float(random.nextNormal(mean: 0, standardDeviation: 0.02)) }
-            } else if p.name.hasSuffix(".weight") {
-                for i in 0..<p.value.count { v[i] = Float(random.nextNormal(mean: 1, standardDeviation: 0.02)) }
-            } else {
-                p.value.fill(0)
-            }
-            p.gradient.fill(0)
-        }
+    /// Weights initialised per layer kind (`WeightInitializer`): as pytorch-CycleGAN-and-pix2pix
+    /// `init_weights(init_type='normal', gain=0.02)` and examples/dcgan `weights_init` — convolution weights
+    /// ~ N(0, 0.02), biases 0, normalisation scales ~ N(1, 0.02) and shifts 0; gradients zeroed.
+    public func initializeWeights(seed: UInt64, gain: Double = 0.02) {
+        var initializer = WeightInitializer(seed: seed, gain: gain)
+        network.initializeWeights(&initializer)
+        for p in parameters { p.gradient.fill(0) }
     }
 }
 

@@ -10,7 +10,8 @@ struct MR2CTCommand: ParsableCommand {
         abstract: "Synthetic CT from MR volumes for MR-only radiotherapy planning (unpaired CycleGAN).",
         version: MR2CTVersion.full,
         subcommands: [InfoCommand.self, ReformatCommand.self, BenchCommand.self, PhantomCommand.self, MaskCommand.self,
-                      ConvertCommand.self, EvaluateCommand.self, TrainCommand.self, HistogramCommand.self]
+                      ConvertCommand.self, EvaluateCommand.self, TrainCommand.self, HistogramCommand.self,
+                      GANCommand.self]
     )
 
     /// SIGXFSZ ignored: under a file-size limit (`ulimit -f`) write(2) then fails with EFBIG, which the writers
