@@ -66,6 +66,10 @@ public final class GANRun {
         let run = try RunDirectory(url: directory)
         let stored = run.hasConfiguration ? try GANRunConfiguration.read(run.configurationURL) : nil
         if stored == nil, requireExisting { throw RunError.noRun(path: run.url.path) }
+        if let stored, let intensity, intensity != stored.gan.intensity {
+            throw RunError.configurationMismatch(path: run.url.path, differences: [
+                "intensity: run \(stored.gan.intensity.lower),\(stored.gan.intensity.upper), given \(intensity.lower),\(intensity.upper)"])
+        }
         var configuration = requested
         let dataset = try PatchDataset(source: configuration.source, side: configuration.gan.imageSize,
                                        channels: configuration.gan.channels, conditional: configuration.gan.family == .cgan,
