@@ -434,4 +434,30 @@ struct ConvertCLITests {
         #expect(one.status == 0, "\(one.stderr)")
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("one.nii.gz").path))
     }
+
+    @Test func histogramStoresTheTrainingMRHistogramsAndKeepsTheWeights() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-histogram")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let stamped = root.appendingPathComponent("stamped.safetensors")
+        let r = try TestSupport.runMR2CT(["histogram", "--model", Self.model, input.path, "-o", stamped.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(try Self.lines(r.stdout).first)
+        #expect(line["volumes"] as? Int == 2)
+        let before = try SafetensorsFile.read(URL(fileURLWithPath: Self.model)), after = try SafetensorsFile.read(stamped)
+        #expect(after.names == before.names)
+        for name in before.names { #expect(try after.tensor(named: name).values == before.tensor(named: name).values) }
+        var metadata = after.metadata
+        let removed = metadata.removeValue(forKey: "mr_histogram")
+        let histogram = try #require(removed)
+        #expect(metadata == before.metadata)
+        #expect(histogram.contains("differenceCounts"))
+        // The stamped model converts with an input check; an existing output needs --overwrite.
+        let converted = try TestSupport.runMR2CT(["convert", "--model", stamped.path, input.appendingPathComponent("p00.nii.gz").path,
+                                                  "-o", root.appendingPathComponent("out").path])
+        let qa = try #require(try Self.lines(converted.stdout).first?["qa"] as? [String: Any])
+        #expect(qa["intensityDistance"] as? Double == 0 && qa["textureDistance"] as? Double == 0, "its own training MR")
+        let again = try TestSupport.runMR2CT(["histogram", "--model", Self.model, input.path, "-o", stamped.path])
+        #expect(again.status == 1 && again.stderr.contains("exists"))
+    }
 }
