@@ -75,8 +75,11 @@ public enum TissueBand: String, CaseIterable, Sendable {
     case bone
 
     /// The band of `hu`.
-    @inlinable public static func of(_ hu: Float) -> TissueBand {
-        hu < -200 ? .airLung : (hu < -30 ? .fat : (hu < 200 ? .softTissue : .bone))
+    @inlinable public static func of(_ hu: Float) -> TissueBand { allCases[index(of: hu)] }
+
+    /// The position in `allCases` of the band of `hu` (no allocation: the per-voxel path).
+    @inlinable public static func index(of hu: Float) -> Int {
+        hu < -200 ? 0 : (hu < -30 ? 1 : (hu < 200 ? 2 : 3))
     }
 }
 
@@ -148,7 +151,7 @@ public struct QualityCheck: Sendable, Hashable {
                         let hu = v[i]
                         if hu < airLimit { air += 1 }
                         if hu > denseLimit { dense += 1 }
-                        let b = TissueBand.allCases.firstIndex(of: TissueBand.of(hu))!
+                        let b = TissueBand.index(of: hu)
                         bandCount[b] += 1
                         bandSum[b] += Double(hu)
                     }

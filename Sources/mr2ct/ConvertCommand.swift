@@ -13,13 +13,11 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert MR volumes into synthetic CT volumes (INT16 NIfTI, HU, on each MR's grid).",
         discussion: """
-        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input,
-        one per line. Standard output gets one JSON line per volume:
-          {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}
-        Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distance of the MR's intensity histogram from the model's training MR (null for models stored without one), and "warnings": [{"code":…,"message":…}] with codes body_outside_field, input_unlike_training, spacing_outside_range, plane_not_trained.
-        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed
-        (the others are still converted). Outputs are written to a temporary file and renamed: an interrupted run
-        never leaves a partial output under its final name.
+        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input, one per line. Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost.
+
+        Standard output gets one JSON line per volume: {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings": [{"code":…,"message":…}] with the codes body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
+
+        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed (the others are still converted), 64 for usage errors. Outputs are written to a temporary file and renamed: an interrupted run never leaves a partial output under its final name.
         """
     )
 
@@ -59,7 +57,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops); default: all cores.")
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT.", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT, with the QA verdict below.", valueName: "DIR"))
     var preview: String?
 
     @Flag(name: .long, help: "Replace NaN/Inf voxels of an input with 0 instead of refusing the file.")

@@ -315,4 +315,149 @@ struct ConvertCLITests {
             #expect(Self.files(out) == Self.files(full), "after kill at \(fraction)")
         }
     }
+
+    // MARK: QA, --mask, --uncertainty, --strict (issue 15)
+
+    static var bundled: String { TestSupport.packageRoot.appendingPathComponent("SampleData/model/phantom_G_A.safetensors").path }
+    static var bundled2: String { TestSupport.packageRoot.appendingPathComponent("SampleData/model/phantom_G_A_2.safetensors").path }
+    static var heldout: URL { TestSupport.packageRoot.appendingPathComponent("SampleData/phantoms/heldout/mr") }
+
+    @Test func everyConvertedVolumeHasAQAObjectAndACTGivenAsMRIsFlaggedOrWithStrictRefused() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-qa")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.heldout.appendingPathComponent("sub-102.nii.gz"), to: input.appendingPathComponent("sub-102.nii.gz"))
+        try FileManager.default.copyItem(at: Self.realData.appendingPathComponent("example_ct_sm_3mm.nii.gz"),
+                                         to: input.appendingPathComponent("ct.nii.gz"))
+        let out = root.appendingPathComponent("out")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.bundled, input.path, "-o", out.path,
+                                          "--preview", root.appendingPathComponent("png").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let objects = try Self.lines(r.stdout)
+        #expect(objects.count == 2)
+        for object in objects {
+            let qa = try #require(object["qa"] as? [String: Any])
+            #expect(Set(qa.keys) == ["bodyVoxels", "bodyInsideField", "bodyAir", "bodyDense", "tissues", "intensityDistance",
+                                     "textureDistance", "histogramLimit", "warnings"])
+            #expect(qa["bodyInsideField"] as? Double == 1)
+            let tissues = try #require(qa["tissues"] as? [String: [String: Any]])
+            let sum = tissues.values.compactMap { $0["fraction"] as? Double }.reduce(0, +)
+            #expect(abs(sum - 1) < 1e-5)
+            let codes = try #require(qa["warnings"] as? [[String: Any]]).compactMap { $0["code"] as? String }
+            let isCT = (object["input"] as? String)?.hasSuffix("ct.nii.gz") == true
+            #expect(codes == (isCT ? ["input_unlike_training"] : []), "\(object)")
+            // The PNG's height (IHDR, big-endian at byte 20) exceeds the slice's rows: the QA lines are below it.
+            let png = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try #require(object["preview"] as? String))))
+            let height = png[20..<24].reduce(0) { $0 << 8 | Int($1) }
+            let mrGrid = try NIfTIFile.readHeader(URL(fileURLWithPath: try #require(object["input"] as? String))).dim
+            #expect(height >= Int(mrGrid[2]) + 27, "preview height \(height)")
+        }
+        let strict = try TestSupport.runMR2CT(["convert", "--model", Self.bundled, input.path, "-o", root.appendingPathComponent("strict").path,
+                                               "--strict"])
+        #expect(strict.status == 1)
+        let lines = try Self.lines(strict.stdout)
+        let ct = try #require(lines.first { ($0["input"] as? String)?.hasSuffix("ct.nii.gz") == true })
+        #expect(ct["status"] as? String == "error")
+        #expect((ct["error"] as? String)?.contains("input_unlike_training") == true)
+        #expect(ct["qa"] is [String: Any])
+        #expect(Self.files(root.appendingPathComponent("strict")) == ["sub-102_sct.nii.gz"], "the refused volume's output is not written")
+    }
+
+    @Test func userMasksByFileAndByFolderAndTheirMisuse() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-mask")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let mr = try NIfTIFile.read(input.appendingPathComponent("p00.nii.gz"))
+        // A mask of everything but the first slab (k = 0).
+        let masks = root.appendingPathComponent("masks")
+        try FileManager.default.createDirectory(at: masks, withIntermediateDirectories: true)
+        var inside = [Float](repeating: 1, count: mr.grid.count)
+        for j in 0..<mr.grid.ny { for i in 0..<mr.grid.nx { inside[mr.grid.index(i, j, 0)] = 0 } }
+        for name in ["p00_mask.nii.gz", "p01_mask.nii.gz"] {
+            try NIfTIFile.write(mr.replacingVoxels(inside), to: masks.appendingPathComponent(name))
+        }
+        let out = root.appendingPathComponent("out")
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--mask", masks.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        for name in ["p00_sct.nii.gz", "p01_sct.nii.gz"] {
+            let sct = try NIfTIFile.read(out.appendingPathComponent(name))
+            for v in 0..<sct.voxels.count {
+                if inside[v] == 0 { #expect(sct.voxels[v] == -1024) }
+            }
+            #expect(sct.voxels.filter { $0 > -1024 }.count > mr.grid.count / 2, "the mask is far larger than the head")
+        }
+        // One mask file for two inputs: usage error. A mask on another grid: one error naming both files.
+        let single = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path, "--overwrite",
+                                               "--mask", masks.appendingPathComponent("p00_mask.nii.gz").path])
+        #expect(single.status == 64)
+        #expect(single.stderr.contains("--mask"))
+        let other = root.appendingPathComponent("other.nii.gz")
+        try NIfTIFile.write(try NIfTIFile.read(Self.fixtures.appendingPathComponent("mr_ras_float.nii")), to: other)
+        let p00 = input.appendingPathComponent("p00.nii.gz").path
+        let wrong = try TestSupport.runMR2CT(["convert", "--model", Self.model, p00, "-o", out.path, "--overwrite", "--mask", other.path])
+        #expect(wrong.status == 1)
+        let line = try #require(try Self.lines(wrong.stdout).first)
+        let message = try #require(line["error"] as? String)
+        #expect(message.contains(other.path) && message.contains(p00) && message.contains("size"), "\(message)")
+        #expect(wrong.stderr.split(separator: "\n").filter { $0.hasPrefix("mr2ct: ") && !$0.contains("note:") }.count == 1)
+    }
+
+    @Test func uncertaintyMapsAreWrittenOnTheMRsGridAndRefusedForASinglePrediction() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-sd")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let out = root.appendingPathComponent("out")
+        let refused = try TestSupport.runMR2CT(["convert", "--model", Self.model, input.path, "-o", out.path,
+                                                "--uncertainty", root.appendingPathComponent("sd").path])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("--uncertainty needs more than one prediction"))
+        let r = try TestSupport.runMR2CT(["convert", "--model", Self.model, "--mirror-average", input.path, "-o", out.path,
+                                          "--uncertainty", root.appendingPathComponent("sd").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        for object in try Self.lines(r.stdout) {
+            let sdURL = URL(fileURLWithPath: try #require(object["uncertainty"] as? String))
+            #expect(sdURL.lastPathComponent.hasSuffix("_sct_sd.nii.gz"))
+            let header = try NIfTIFile.readHeader(sdURL)
+            #expect(header.datatype == .float32)
+            let mr = try NIfTIFile.read(URL(fileURLWithPath: try #require(object["input"] as? String)))
+            let sd = try NIfTIFile.read(sdURL)
+            #expect(sd.grid == mr.grid && sd.affine == mr.affine)
+            #expect(sd.voxels.allSatisfy { $0 >= 0 && $0.isFinite } && sd.voxels.contains { $0 > 0 } && sd.voxels.contains(0))
+        }
+        // A single file for several inputs is a usage error; for one input it is the file written.
+        let many = try TestSupport.runMR2CT(["convert", "--model", Self.model, "--mirror-average", input.path, "-o", out.path,
+                                             "--overwrite", "--uncertainty", root.appendingPathComponent("one.nii.gz").path])
+        #expect(many.status == 64)
+        let one = try TestSupport.runMR2CT(["convert", "--model", Self.model, "--model", Self.model, input.appendingPathComponent("p00.nii.gz").path,
+                                            "-o", out.path, "--overwrite", "--uncertainty", root.appendingPathComponent("one.nii.gz").path])
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("one.nii.gz").path))
+    }
+
+    @Test func histogramStoresTheTrainingMRHistogramsAndKeepsTheWeights() throws {
+        let root = try TestSupport.makeTemporaryDirectory("convert-cli-histogram")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = try Self.copies(root, count: 2)
+        let stamped = root.appendingPathComponent("stamped.safetensors")
+        let r = try TestSupport.runMR2CT(["histogram", "--model", Self.model, input.path, "-o", stamped.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(try Self.lines(r.stdout).first)
+        #expect(line["volumes"] as? Int == 2)
+        let before = try SafetensorsFile.read(URL(fileURLWithPath: Self.model)), after = try SafetensorsFile.read(stamped)
+        #expect(after.names == before.names)
+        for name in before.names { #expect(try after.tensor(named: name).values == before.tensor(named: name).values) }
+        var metadata = after.metadata
+        let removed = metadata.removeValue(forKey: "mr_histogram")
+        let histogram = try #require(removed)
+        #expect(metadata == before.metadata)
+        #expect(histogram.contains("differenceCounts"))
+        // The stamped model converts with an input check; an existing output needs --overwrite.
+        let converted = try TestSupport.runMR2CT(["convert", "--model", stamped.path, input.appendingPathComponent("p00.nii.gz").path,
+                                                  "-o", root.appendingPathComponent("out").path])
+        let qa = try #require(try Self.lines(converted.stdout).first?["qa"] as? [String: Any])
+        #expect(qa["intensityDistance"] as? Double == 0 && qa["textureDistance"] as? Double == 0, "its own training MR")
+        let again = try TestSupport.runMR2CT(["histogram", "--model", Self.model, input.path, "-o", stamped.path])
+        #expect(again.status == 1 && again.stderr.contains("exists"))
+    }
 }
