@@ -11,6 +11,7 @@ import NIfTI
 ///    threshold itself, is scaled: when air and tissue are separated by an empty stretch of the histogram,
 ///    Otsu's argmax sits at its lower end, right on the noise. CT: −500 HU, halfway between air and water
 ///    (SynthRAD 2023's CT body masks threshold near −500 HU); a −3024 / −2000 field-of-view padding is air for it.
+///    Background enclosed in 3-D (cavities) is filled right away, so steps 2–5 see only the outer surface.
 /// 2. **Couch removal (CT only).** The table top and positioning aids are thin shells separated from the body by
 ///    air, or touching it only along a line: an opening with a ball of `couchOpening` mm (outside the grid
 ///    counting as body, so the cut ends of a body are not eroded) removes everything thinner than twice that
@@ -97,6 +98,9 @@ public enum BodyMask {
         let ct = isCT(volume, options: options)
         let t = threshold(volume, options: options)
         var mask = volume.voxels.map { $0 > t }
+        // Cavities first: the morphology below then works on the outer surface only (a T1 head's dark CSF and
+        // bone, or a CT's lungs and bowel gas, would otherwise multiply the surface it stamps balls on).
+        fillHoles3D(&mask, grid: grid)
         if ct && options.couchOpening > 0 {
             let ball = BallElement(radius: options.couchOpening, spacing: spacing)
             // Outside the grid counts as body for the erosion: a body cut by the field of view is not eroded there.

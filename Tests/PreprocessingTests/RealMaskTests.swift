@@ -100,7 +100,7 @@ func maskVoxels(_ volume: Volume) -> [Bool] { volume.voxels.map { $0 > 0.5 } }
     }
 
     /// The real abdominal CT lies on a table (rows j < 4 below the back, 753 voxels above −500 HU in
-    /// i 20…101, hand-checked on the image; the former mask took 2241 voxels of rows j < 5 in). Prepared for
+    /// i 20…101, hand-checked on the image; the former mask took 351 of them in). Prepared for
     /// training, the table becomes air and the body keeps its HU (the box i 40…79, j 30…59, all inside the body);
     /// with `ctOutsideBody` .keep the table stays.
     @Test func realCTTableBecomesAir() throws {

@@ -2,7 +2,8 @@
 BodyMask documents (Sources/Preprocessing/BodyMask.swift, README "Body mask"):
 
 1. threshold: MR a quarter of the way from the minimum to the median of the voxels above Otsu's threshold
-   (scikit-image, 256 bins over the clipped range: volumes clipped above at the 99.9th percentile), CT (minimum <= -900) -500 HU; voxels strictly above are body;
+   (scikit-image, 256 bins over the clipped range: volumes clipped above at the 99.9th percentile), CT (minimum
+   <= -900) -500 HU; voxels strictly above are body; 3-D holes filled at once;
 2. CT only: opening with a ball of 4 mm (erosion with outside = foreground), its components chosen as in 3, the
    thresholded mask kept within 4 mm (ball dilation) of them (skipped when the opening is empty);
 3. 6-connected components: the largest, and every other one of at least 20 mL;
@@ -78,7 +79,7 @@ def body_mask(img):
     v = np.asarray(img.dataobj, dtype=np.float64).astype(np.float32)  # scaled like NIfTIFile.read
     spacing = tuple(np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0)))
     t, modality = threshold(v)
-    mask = v > t
+    mask = ndimage.binary_fill_holes(v > t)
     if modality == "ct":
         b = ball(4.0, spacing)
         opened = ndimage.binary_dilation(ndimage.binary_erosion(mask, b, border_value=1), b)
