@@ -43,7 +43,8 @@ public struct VolumeTranslator {
         let slicesPerPlane = try planes.map { try sliceCount(of: mr, in: $0) }
         let total = slicesPerPlane.reduce(0, +)
         var done = 0
-        var sum = [Float](repeating: 0, count: mr.grid.count)
+        // The first plane's volume becomes the sum (no zero-filled copy beside it): peak memory matters at 1024³.
+        var sum: [Float] = []
         let size = preprocessing.sliceSize
         let pixels = size * size
         // Slices without any body are not run through the network: their voxels become air below anyway.
@@ -53,7 +54,7 @@ public struct VolumeTranslator {
             var configuration = preprocessing
             configuration.plane = plane
             let pipeline = SlicePipeline(configuration: configuration)
-            let volume = try pipeline.prepare(mr, as: .mr, bodyMask: mask)
+            var volume = try pipeline.prepare(mr, as: .mr, bodyMask: mask)
             var slices = [[Float]](repeating: emptySlice, count: volume.sliceCount)
             let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
             done += volume.sliceCount - work.count
@@ -96,9 +97,15 @@ public struct VolumeTranslator {
                 done += indices.count
                 progress?(done, total)
             }
+            // The prepared slices are no longer needed: freed before the reassembled volume is allocated.
+            volume = volume.releasingSlices()
             let ct = pipeline.reassemble(slices, like: volume, as: .ct)
-            guard ct.voxels.count == sum.count else {
-                throw TranslationError("reassembled volume has \(ct.voxels.count) voxels, the MR \(sum.count)")
+            guard ct.voxels.count == mr.grid.count else {
+                throw TranslationError("reassembled volume has \(ct.voxels.count) voxels, the MR \(mr.grid.count)")
+            }
+            if sum.isEmpty {
+                sum = ct.voxels
+                continue
             }
             ct.voxels.withUnsafeBufferPointer { v in
                 sum.withUnsafeMutableBufferPointer { s in
@@ -108,15 +115,13 @@ public struct VolumeTranslator {
         }
 
         let scale = 1 / Float(planes.count)
-        var voxels = [Float](repeating: Self.airHU, count: sum.count)
-        voxels.withUnsafeMutableBufferPointer { out in
-            sum.withUnsafeBufferPointer { s in
-                mask.withUnsafeBufferPointer { m in
-                    for i in 0..<out.count where m[i] { out[i] = s[i] * scale }
-                }
+        // Averaged and masked in place (air outside the body).
+        sum.withUnsafeMutableBufferPointer { out in
+            mask.withUnsafeBufferPointer { m in
+                for i in 0..<out.count { out[i] = m[i] ? out[i] * scale : Self.airHU }
             }
         }
-        var result = mr.replacingVoxels(voxels)
+        var result = mr.replacingVoxels(sum)
         // Geometry (dim, pixdim, qform, sform, codes, units) stays the MR's; the values are plain HU.
         result.header.sclSlope = 1
         result.header.sclInter = 0

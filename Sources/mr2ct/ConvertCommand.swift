@@ -13,12 +13,14 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert MR volumes into synthetic CT volumes (INT16 NIfTI, HU, on each MR's grid).",
         discussion: """
-        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input,
+        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input, \
         one per line. Standard output gets one JSON line per volume:
-          {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…}
-        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed
-        (the others are still converted). Outputs are written to a temporary file and renamed: an interrupted run
-        never leaves a partial output under its final name.
+
+          {"input":…,"output":…,"seconds":…,"status":…,"error":…}
+
+        where status is ok, skipped or error and error is null or "<input>: <reason>". Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any \
+        failed (the others are still converted) or the input list is empty. Outputs are written to a temporary \
+        file and renamed: an interrupted run never leaves a partial output under its final name.
         """
     )
 
@@ -45,7 +47,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Convert only the I-th (0-based) of N parts of the sorted input list.", valueName: "I/N"))
     var shard: String?
 
-    @Option(name: .long, help: ArgumentHelp("Slice planes, comma-separated; several are averaged (default: the model's).",
+    @Option(name: .long, help: ArgumentHelp("Slice planes, comma-separated; several are averaged. (default: the model's)",
                                             valueName: "axial,coronal,sagittal"))
     var planes: String?
 
@@ -55,7 +57,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "Slices per generator call.")
     var batchSize: Int = 4
 
-    @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops); default: all cores.")
+    @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops). (default: all cores)")
     var threads: Int?
 
     @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT.", valueName: "DIR"))
@@ -63,6 +65,15 @@ struct ConvertCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Replace NaN/Inf voxels of an input with 0 instead of refusing the file.")
     var replaceNonFinite = false
+
+    @Option(name: .long, help: ArgumentHelp("Which 3-D volume of 4-D inputs to convert, 0-based. (default: 4-D inputs are refused)", valueName: "N"))
+    var volume: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Largest 3-D voxel count accepted per input, checked on the header before reading.", valueName: "N"))
+    var maxVoxels: Int = NIfTIReadOptions().maxVoxels
+
+    @Flag(name: .long, help: "No progress on standard error (errors are still printed).")
+    var quiet = false
 
     func validate() throws {
         if model.isEmpty { throw ValidationError("Missing expected argument '--model <RUN_DIR|FILE>'") }
@@ -72,6 +83,8 @@ struct ConvertCommand: ParsableCommand {
         if let planes { _ = try parsePlanes(planes) }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let volume, volume < 0 { throw ValidationError("--volume must be 0 or more") }
+        if maxVoxels < 1 { throw ValidationError("--max-voxels must be at least 1") }
     }
 
     func parsePlanes(_ text: String) throws -> [SlicePlane] {
@@ -95,8 +108,18 @@ struct ConvertCommand: ParsableCommand {
         options.mirrorAverage = mirrorAverage
         options.previewDirectory = preview.map { URL(fileURLWithPath: $0).standardizedFileURL }
         options.readOptions.nonFinite = replaceNonFinite ? .replaceWithZero : .refuse
+        options.readOptions.volumeIndex = volume
+        options.readOptions.maxVoxels = maxVoxels
+        options.showProgress = !quiet
 
         var standardError = StandardErrorStream()
+        // Output folders first: one that cannot be written is found before any model is loaded or volume computed.
+        for folder in [options.outputDirectory] + (options.previewDirectory.map { [$0] } ?? []) {
+            if let problem = OutputFolder.problem(folder) {
+                print("mr2ct: \(folder.path): \(problem)", to: &standardError)
+                throw ExitCode.failure
+            }
+        }
         var models: [SyntheticCTModel] = []
         for path in model {
             do { models.append(try SyntheticCTModel.load(URL(fileURLWithPath: path))) } catch {
@@ -108,12 +131,6 @@ struct ConvertCommand: ParsableCommand {
             print("mr2ct: note: the model was trained on \(other.preprocessing.plane.rawValue) slices; predicting in "
                   + planes.map(\.rawValue).joined(separator: ", "), to: &standardError)
         }
-        do {
-            try FileManager.default.createDirectory(at: options.outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            print("mr2ct: \(options.outputDirectory.path): cannot create the output folder", to: &standardError)
-            throw ExitCode.failure
-        }
         let (plan, leftOut) = ConversionRunner.plan(ConversionInputs.expand(inputs), options: options)
         if let first = leftOut.first {
             print("mr2ct: note: \(leftOut.count) input(s) are outputs of other inputs under this --name and are left out "
@@ -121,7 +138,9 @@ struct ConvertCommand: ParsableCommand {
         }
         let mine = try shard.map { try Shard(parsing: $0).select(plan) } ?? plan
         if mine.isEmpty {
+            // An empty shard of a non-empty list is normal (more shards than volumes); an empty list is not.
             print("mr2ct: no input volume" + (shard.map { " in shard \($0)" } ?? ""), to: &standardError)
+            if plan.isEmpty { throw ExitCode.failure }
             return
         }
         let runner = ConversionRunner(models: models, options: options)

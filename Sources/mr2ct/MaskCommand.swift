@@ -10,10 +10,11 @@ struct MaskCommand: ParsableCommand {
         commandName: "mask",
         abstract: "Write the body mask of a volume (1 inside, 0 outside) on the same grid, as int16 NIfTI.",
         discussion: """
-            The SynthRAD-style mask MR2CT uses everywhere: Otsu threshold, largest 6-connected component, 3-D hole
-            filling, 2-D hole filling in each axial section, one voxel of dilation. CT-like volumes (minimum at or
-            below -900) are clipped at -1024 HU before thresholding. Prints one JSON line to stdout:
-            {"input", "output", "threshold", "voxels", "fraction", "volume_ml"}. The output is written atomically.
+            The SynthRAD-style mask MR2CT uses everywhere: Otsu threshold, largest 6-connected component, 3-D hole \
+            filling, 2-D hole filling in each axial section, one voxel of dilation. CT-like volumes (minimum at or \
+            below -900) are clipped at -1024 HU before thresholding. Prints one JSON line to stdout: \
+            {"input", "output", "threshold", "voxels", "fraction", "volume_ml"}. An existing OUT is replaced only \
+            with --overwrite, and OUT may never be IN itself. The output is written atomically.
             """)
 
     @Flag(name: .long, help: "Do not fill 2-D holes in each axial section (3-D filling still happens).")
@@ -24,6 +25,9 @@ struct MaskCommand: ParsableCommand {
 
     @Option(name: .long, help: "Which 3-D volume of a 4-D input to take.")
     var volume: Int?
+
+    @Flag(name: .long, help: "Replace an existing OUT (never the input itself).")
+    var overwrite = false
 
     @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz).")
     var input: String
@@ -41,6 +45,12 @@ struct MaskCommand: ParsableCommand {
 
     func run() throws {
         var standardError = StandardErrorStream()
+        let inputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: input)).map(\.path)
+        let outputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: output)).map(\.path)
+        if let problem = OutputSafety.problem(outputs: outputs, inputs: inputs, overwrite: overwrite) {
+            print("mr2ct: \(output): \(problem)", to: &standardError)
+            throw ExitCode.failure
+        }
         do {
             let source = try NIfTIFile.read(URL(fileURLWithPath: input), options: NIfTIReadOptions(volumeIndex: volume))
             var options = BodyMask.Options()
