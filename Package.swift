@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "TestSupport"]),
+        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "ConversionTests", dependencies: ["Conversion", "CycleGAN", "NeuralNetwork", "Preprocessing", "NIfTI",
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),

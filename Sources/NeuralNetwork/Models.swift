@@ -16,6 +16,32 @@ public struct GeneratorConfiguration: Codable, Sendable, Hashable {
         self.residualBlocks = residualBlocks
         self.dropout = dropout
     }
+
+    /// Documented limits, checked before any weight is allocated (the reference uses ngf 64 and 9 blocks; ngf 256
+    /// already gives 1024 channels and about 190 M parameters at the bottleneck).
+    public static let ngfRange = 1...256
+    public static let residualBlocksRange = 0...64
+    public static let channelRange = 1...5
+
+    /// Throws a one-line `ConfigurationError` when a value is outside its documented limit.
+    public func validate() throws {
+        func check(_ value: Int, _ range: ClosedRange<Int>, _ name: String) throws {
+            guard range.contains(value) else {
+                throw ConfigurationError("generator \(name) is \(value), outside \(range.lowerBound)…\(range.upperBound)")
+            }
+        }
+        try check(ngf, Self.ngfRange, "ngf")
+        try check(residualBlocks, Self.residualBlocksRange, "residual blocks")
+        try check(inputChannels, Self.channelRange, "input channels")
+        try check(outputChannels, Self.channelRange, "output channels")
+    }
+}
+
+/// A network configuration outside its documented limits (one line).
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }
 
 /// Options of the PatchGAN discriminator (pytorch-CycleGAN-and-pix2pix `NLayerDiscriminator`, `basic` = 3 layers).
@@ -28,6 +54,21 @@ public struct DiscriminatorConfiguration: Codable, Sendable, Hashable {
         self.inputChannels = inputChannels
         self.ndf = ndf
         self.layers = layers
+    }
+
+    /// Documented limits, checked before any weight is allocated (the reference: ndf 64, 3 layers).
+    public static let ndfRange = 1...256
+    public static let layersRange = 1...8
+
+    /// Throws a one-line `ConfigurationError` when a value is outside its documented limit.
+    public func validate() throws {
+        guard Self.ndfRange.contains(ndf) else { throw ConfigurationError("discriminator ndf is \(ndf), outside 1…256") }
+        guard Self.layersRange.contains(layers) else {
+            throw ConfigurationError("discriminator layers is \(layers), outside 1…8")
+        }
+        guard GeneratorConfiguration.channelRange.contains(inputChannels) else {
+            throw ConfigurationError("discriminator input channels is \(inputChannels), outside 1…5")
+        }
     }
 }
 

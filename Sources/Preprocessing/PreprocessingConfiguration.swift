@@ -72,7 +72,10 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
             throw fail("sliceSize must be a multiple of 4 between 4 and 4096, not \(sliceSize)")
         }
         if let targetSpacing {
-            guard targetSpacing.isFinite, targetSpacing > 0 else { throw fail("targetSpacing must be a positive number of mm, not \(targetSpacing)") }
+            guard targetSpacing.isFinite, Self.targetSpacingRange.contains(targetSpacing) else {
+                throw fail(String(format: "targetSpacing must be between %g and %g mm, not %g", Self.targetSpacingRange.lowerBound,
+                                  Self.targetSpacingRange.upperBound, targetSpacing))
+            }
         }
         guard ctWindow.count == 2, ctWindow[0].isFinite, ctWindow[1].isFinite, ctWindow[0] < ctWindow[1] else {
             throw fail("ctWindow must be [lower, upper] with lower < upper, not \(ctWindow)")
@@ -86,6 +89,33 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         guard minimumBodyFraction.isFinite, (0...1).contains(minimumBodyFraction) else {
             throw fail("minimumBodyFraction must be in [0, 1], not \(minimumBodyFraction)")
         }
+    }
+
+    /// The in-plane spacings (mm) slices may be resampled to: finer than 0.01 mm is no MR or CT, and would make
+    /// slices of any real field of view too large to allocate.
+    public static let targetSpacingRange: ClosedRange<Double> = 0.01...100
+
+    /// The longest side (pixels) of a slice after in-plane resampling, checked before anything is allocated
+    /// (8192² float pixels are 256 MB per slice).
+    public static let maximumResampledSide = 8192
+
+    /// The size of a `width` × `height` slice of pixel spacing (`columnSpacing`, `rowSpacing`) mm after resampling
+    /// to `targetSpacing` (unchanged without one): each side n·spacing/target, rounded, at least 1. Throws a one-line
+    /// error when a side would exceed `maximumResampledSide` (e.g. a header's pixdim of 10⁶ mm, or spacing in µm
+    /// read as mm), before anything is allocated.
+    public func resampledSliceSize(width: Int, height: Int, columnSpacing: Double, rowSpacing: Double) throws
+        -> (width: Int, height: Int) {
+        guard let targetSpacing else { return (width, height) }
+        func side(_ n: Int, _ spacing: Double) throws -> Int {
+            let value = (Double(n) * abs(spacing) / targetSpacing).rounded()
+            guard value.isFinite, value <= Double(Self.maximumResampledSide) else {
+                throw PreprocessingError(path: "volume", reason: String(
+                    format: "resampling %d pixels of %g mm to %g mm gives %g pixels, above the limit of %d per side "
+                        + "(check the voxel size and its units)", n, spacing, targetSpacing, value, Self.maximumResampledSide))
+            }
+            return max(1, Int(value))
+        }
+        return (try side(width, columnSpacing), try side(height, rowSpacing))
     }
 
     private enum CodingKeys: String, CodingKey {

@@ -34,6 +34,15 @@ public struct PreparedVolume: Sendable {
     public var inputWidth: Int { geometry.outputWidth }
     public var inputHeight: Int { geometry.outputHeight }
 
+    /// The same prepared volume without its normalised slices (a full volume of memory), for `reassemble`,
+    /// which needs only the geometry; `processedSlice` and `inputSlice` must not be called on the result.
+    public func releasingSlices() -> PreparedVolume {
+        PreparedVolume(configuration: configuration, modality: modality, sourceGrid: sourceGrid, sourceAffine: sourceAffine,
+                       sourceHeader: sourceHeader, orientation: orientation, layout: layout, geometry: geometry,
+                       intensityMap: intensityMap, background: background, bodyMask: bodyMask, slices: [],
+                       bodyFractions: bodyFractions)
+    }
+
     /// The fraction of slice `index` (of its unpadded source area) inside the body mask.
     public func bodyFraction(ofSlice index: Int) -> Double { bodyFractions[index] }
 
@@ -129,6 +138,13 @@ public struct SlicePipeline: Sendable {
         guard let orientation = CanonicalOrientation(grid: volume.grid, affine: volume.affine) else {
             throw fail("the affine is singular, so the volume has no orientation:\n\(volume.affine)".replacingNewlines())
         }
+        let canonicalSpacing = orientation.canonicalSpacing(from: volume.affine)
+        let layout = PlaneLayout(plane: configuration.plane, orientation: orientation, spacing: canonicalSpacing)
+        // Derived sizes are checked before anything is allocated.
+        do {
+            _ = try configuration.resampledSliceSize(width: layout.width, height: layout.height,
+                                                     columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing)
+        } catch let error as PreprocessingError { throw fail(error.reason) }
         let mask = bodyMask ?? BodyMask.compute(volume, options: BodyMask.Options(modality: modality))
         let map: IntensityMap = switch modality {
         case .ct: .ctWindow(configuration)
@@ -138,8 +154,6 @@ public struct SlicePipeline: Sendable {
         case .ct: -1
         case .mr: map.normalize(volume.voxels.min() ?? 0)
         }
-        let layout = PlaneLayout(plane: configuration.plane, orientation: orientation,
-                                 spacing: orientation.canonicalSpacing(from: volume.affine))
         let geometry = InPlaneGeometry(width: layout.width, height: layout.height,
                                        columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing,
                                        targetSpacing: configuration.targetSpacing, field: field,

@@ -10,10 +10,10 @@ struct MaskCommand: ParsableCommand {
         commandName: "mask",
         abstract: "Write the body mask of a volume (1 inside, 0 outside) on the same grid, as int16 NIfTI.",
         discussion: """
-            The mask MR2CT uses everywhere (training, conversion, evaluation). Threshold: half of Otsu's threshold for MR, -500 HU for CT (a volume whose minimum is at or below -900 is taken as CT unless --modality says otherwise). For CT a 4 mm opening removes the couch and positioning aids and the body's own outline is restored within 4 mm of what remains. Then: the largest 6-connected component and every other one of at least 20 mL, a 3 mm closing, 3-D hole filling, 2-D hole filling in each axial section, and a 2 mm margin (radii in mm on the voxel grid's own spacing). Prints one JSON line to stdout: {"input", "output", "modality", "threshold", "voxels", "fraction", "volume_ml"}. The output is written atomically.
+            The mask MR2CT uses everywhere (training, conversion, evaluation). Threshold: for MR a quarter of the tissue's signal level (the median of the voxels above Otsu's threshold, measured from the volume's minimum), -500 HU for CT (a volume whose minimum is at or below -900 is taken as CT unless --modality says otherwise). For CT a 4 mm opening removes the couch and positioning aids and the body's own outline is restored within 4 mm of what remains. Then: the largest 6-connected component and every other one of at least 20 mL, a 3 mm closing, 3-D hole filling, 2-D hole filling in each axial section, and a 2 mm margin (radii in mm on the voxel grid's own spacing). Prints one JSON line to stdout: {"input", "output", "modality", "threshold", "voxels", "fraction", "volume_ml"}. An existing OUT is replaced only with --overwrite, and OUT may never be IN itself. The output is written atomically.
             """)
 
-    @Option(name: .long, help: "Threshold as MR (half of Otsu's) or CT (-500 HU, couch removal); auto decides from the volume's minimum.")
+    @Option(name: .long, help: "Threshold as MR (a quarter of the tissue level) or CT (-500 HU, couch removal); auto decides from the volume's minimum.")
     var modality: MaskModality = .auto
 
     @Flag(name: .long, help: "Do not fill 2-D holes in each axial section (3-D filling still happens).")
@@ -24,6 +24,9 @@ struct MaskCommand: ParsableCommand {
 
     @Option(name: .long, help: "Which 3-D volume of a 4-D input to take.")
     var volume: Int?
+
+    @Flag(name: .long, help: "Replace an existing OUT (never the input itself).")
+    var overwrite = false
 
     @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz).")
     var input: String
@@ -41,6 +44,12 @@ struct MaskCommand: ParsableCommand {
 
     func run() throws {
         var standardError = StandardErrorStream()
+        let inputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: input)).map(\.path)
+        let outputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: output)).map(\.path)
+        if let problem = OutputSafety.problem(outputs: outputs, inputs: inputs, overwrite: overwrite) {
+            print("mr2ct: \(output): \(problem)", to: &standardError)
+            throw ExitCode.failure
+        }
         do {
             let source = try NIfTIFile.read(URL(fileURLWithPath: input), options: NIfTIReadOptions(volumeIndex: volume))
             var options = BodyMask.Options(modality: modality.modality)
