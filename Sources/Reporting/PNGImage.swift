@@ -16,6 +16,13 @@ public struct PNGPixels: Sendable, Hashable {
     public var height: Int
     public var channels: Int
     public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.pixels = pixels
+    }
 }
 
 /// PNG files through Debian's libpng, with its "simplified API" (png.h, `png_image_*`, libpng ≥ 1.6): those
