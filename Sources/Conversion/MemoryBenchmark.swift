@@ -3,8 +3,8 @@ import CycleGAN
 import MR2CTSupport
 import NIfTI
 
-/// Peak memory of `mr2ct info` and `mr2ct convert` on one volume, measured in this process from getrusage's
-/// ru_maxrss (the high-water mark of resident memory, so the figures include the process's own baseline and, for
+/// Peak memory of `mr2ct info` and `mr2ct convert` on one volume, measured in this process as the high-water mark
+/// of resident memory (`ResourceUsage.peakResidentBytes`, so the figures include the process's own baseline and, for
 /// convert, the model): `info` first, then the conversion, each peak read right after its step. The documented
 /// bound (README, "Reliability"): at most 3 × the float32 volume (12 bytes per voxel) plus the model's working set.
 public struct MemoryBenchmark: Sendable {

@@ -135,10 +135,17 @@ public enum OutputFolder {
     }
 }
 
-/// This process's resource usage (getrusage(2)).
+/// This process's resource usage.
 public enum ResourceUsage {
-    /// The peak resident set size so far, in bytes (ru_maxrss is in kilobytes on Linux).
+    /// The peak resident set size of this program so far, in bytes: VmHWM of /proc/self/status, the high-water
+    /// mark of this address space. getrusage's ru_maxrss is the fallback only: Linux carries the pre-exec peak of
+    /// the forking parent into it (posix_spawn from a large process reports that process's size).
     public static func peakResidentBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kilobytes = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") {
+            return kilobytes * 1024
+        }
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024

@@ -66,12 +66,13 @@ public enum AnnotatedPreview {
             BitmapFont.draw(left, x: x0, y: textY, scale: textScale, value: 255,
                             into: &out, width: outWidth, height: outHeight, maxX: outWidth)
             let rightWidth = BitmapFont.width(of: right, scale: textScale)
-            BitmapFont.draw(right, x: max(x0, x1 - rightWidth), y: textY, scale: textScale, value: 255,
+            BitmapFont.draw(right, x: max(x0, x1 - rightWidth - margin), y: textY, scale: textScale, value: 255,
                             into: &out, width: outWidth, height: outHeight, maxX: outWidth)
             let middleWidth = BitmapFont.width(of: middle, scale: textScale)
             let mx = (x0 + x1 - middleWidth) / 2
-            if mx > x0 + BitmapFont.width(of: left, scale: textScale) + margin,
-               mx + middleWidth + margin < x1 - rightWidth {
+            let clearance = 2 * BitmapFont.advance * textScale
+            if mx > x0 + BitmapFont.width(of: left, scale: textScale) + clearance,
+               mx + middleWidth + clearance < x1 - rightWidth - margin {
                 BitmapFont.draw(middle, x: mx, y: textY, scale: textScale, value: 255,
                                 into: &out, width: outWidth, height: outHeight, maxX: outWidth)
             }

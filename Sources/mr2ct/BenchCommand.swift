@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads (OpenBLAS and MR2CT's loops).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .customLong("memory"), help: ArgumentHelp("Instead of timing: the peak memory of info and (with --model) convert on this volume, in bytes per voxel (getrusage max RSS).", valueName: "FILE"))
+    @Option(name: .customLong("memory"), help: ArgumentHelp("Instead of timing: the peak memory of info and (with --model) convert on this volume, in bytes per voxel (peak resident memory).", valueName: "FILE"))
     var memoryFile: String?
     @Option(help: ArgumentHelp("The model --memory converts with.", valueName: "RUN_DIR|FILE"))
     var model: String?

@@ -338,7 +338,7 @@ struct HardeningCLITests {
     // MARK: 5. Memory
 
     /// The volume at 256³ (the same zeros, int16, gzip): `mr2ct bench --memory` prints bytes per voxel
-    /// from getrusage; bound (README): ≤ 12 bytes per voxel (3 × float32) + 400 MB for the process and model.
+    /// from the peak resident memory; bound (README): ≤ 12 bytes per voxel (3 × float32) + 400 MB for the process and model.
     @Test func peakMemoryOfInfoAndConvertIsBounded() throws {
         let dir = try TestSupport.makeTemporaryDirectory("hard-memory")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -177,7 +177,7 @@ func folderListing(_ url: URL) -> [String] {
             let before = folderListing(dir)
             let bytes = try Data(contentsOf: out)
             let limited = try TestSupport.run(URL(fileURLWithPath: "/bin/bash"),
-                                              ["-c", "ulimit -f 64; exec \"$0\" reformat \"$1\" \"$2\"", mr2ct, input, out.path])
+                                              ["-c", "ulimit -f 64; exec \"$0\" reformat --overwrite \"$1\" \"$2\"", mr2ct, input, out.path])
             #expect(limited.status == 1, "\(name): status \(limited.status) \(limited.stderr)")
             #expect(limited.stderr.hasPrefix("mr2ct: \(out.path): write failed: File too large"), "\(name): \(limited.stderr)")
             #expect(folderListing(dir) == before, "\(name): \(folderListing(dir))")

@@ -67,8 +67,8 @@ struct TrainCLITests {
         for crop in ["18", "8", "48"] {   // not a multiple of 4, too small, larger than the 32² slices
             #expect(try TestSupport.runMR2CT(Self.tinyArguments(data: data, run: run, iterations: 2) + ["--crop-size", crop]).status == 64, "\(crop)")
         }
-        // --resume on a folder without a run.
-        #expect(try TestSupport.runMR2CT(["train", "--run", root.appendingPathComponent("nothing").path, "--resume"]).status == 64)
+        // --resume on a folder without a run: a failure in one line (issue 16), not a usage text.
+        #expect(try TestSupport.runMR2CT(["train", "--run", root.appendingPathComponent("nothing").path, "--resume"]).status == 1)
         // An empty CT folder: exit 1, one line naming the folder.
         let empty = root.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)

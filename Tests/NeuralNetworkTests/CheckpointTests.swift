@@ -63,7 +63,7 @@ import TestSupport
         expectFailure(target, loading: extra, mentions: ["unexpected 1 tensor(s): optimizer.step"])
 
         let missing = directory.appendingPathComponent("absent.safetensors")
-        expectFailure(target, loading: missing, mentions: ["No such file or directory"])
+        expectFailure(target, loading: missing, mentions: ["no such file"])
     }
 
     @Test func severalNetworksInOneFileByPrefix() throws {
