@@ -47,6 +47,10 @@ let package = Package(
         .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
+        // Issue 17: the model-agnostic training layer and the DC-GAN / conditional-GAN families on it.
+        .target(name: "Training", dependencies: ["NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
+        .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
+                swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
@@ -54,6 +58,7 @@ let package = Package(
             dependencies: [
                 "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting", "Evaluation",
                 "MR2CTSupport",
+                "Training", "DCGAN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,11 +76,13 @@ let package = Package(
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "TestSupport"]),
+        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "ConversionTests", dependencies: ["Conversion", "CycleGAN", "NeuralNetwork", "Preprocessing", "NIfTI",
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNetwork", "TestSupport"]),
+        .testTarget(name: "DCGANTests", dependencies: ["DCGAN", "Training", "NeuralNetwork", "Safetensors", "NIfTI", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors"]),
     ],
     swiftLanguageModes: [.v6]

@@ -16,6 +16,15 @@ Usage:
       [--direction MR->CT] [--preprocessing '{"sliceSize": 256, "ctWindow": [-1024, 3000]}']
   mr2ct convert --model model.safetensors ...
 
+With --family dcgan: a PyTorch examples/dcgan generator state dict (netG_epoch_N.pth: main.0 ... main.12
+transposed convolutions and main.1 ... main.10 BatchNorm parameters and buffers running_mean, running_var,
+num_batches_tracked) becomes an MR2CT GAN generator for `mr2ct gan sample`: the same names, float32 (the
+BatchNorm count kept as I64), __metadata__ "gan" = MR2CT's GANConfiguration read off the shapes (nz, ngf, channels,
+image size = 16 x the first kernel; 64 for the example's own network) with the intensity map -1..1 (the raw
+generator output), "format" mr2ct-gan-1:
+  python3 Pipelines/convert_pytorch_generator.py --family dcgan netG_epoch_24.pth G.safetensors
+  mr2ct gan sample --model G.safetensors --noise z.safetensors --count 64 -o samples
+
 Needs torch and safetensors (pip install torch safetensors). Only state dicts of the instance-norm ResNet
 generator are accepted; anything else (BatchNorm generators, U-Nets, missing or unexpected tensors) is refused
 with a one-line reason. The file is written atomically (temporary file, then rename).
@@ -159,6 +168,70 @@ def convert(pth_path, out_path, direction="MR->CT", preprocessing=None):
         "format": "mr2ct-checkpoint-1",
         "source": "pytorch-CycleGAN-and-pix2pix " + os.path.basename(pth_path),
     }
+    _atomic_save(save_file, tensors, out_path, metadata)
+    return config, prep
+
+
+def dcgan_expected_shapes(nz, ngf, nc, k0):
+    """state_dict keys and shapes of examples/dcgan's Generator (pytorch_dcgan_networks.Generator)."""
+    widths = [ngf * 8, ngf * 4, ngf * 2, ngf]
+    shapes = {"main.0.weight": (nz, widths[0], k0, k0)}
+    for i, w in enumerate(widths):
+        bn = 3 * i + 1
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"main.{bn}.{name}"] = (w,)
+        shapes[f"main.{bn}.num_batches_tracked"] = ()
+        if i > 0:
+            shapes[f"main.{3 * i}.weight"] = (widths[i - 1], w, 4, 4)
+    shapes["main.12.weight"] = (ngf, nc, 4, 4)
+    return shapes
+
+
+def convert_dcgan(pth_path, out_path):
+    """An examples/dcgan generator state dict -> MR2CT GAN generator file; returns the GAN configuration."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = load_state_dict(pth_path)
+    if "main.0.weight" not in state or state["main.0.weight"].dim() != 4:
+        raise ConversionError("no 4-D tensor main.0.weight: not a PyTorch examples/dcgan Generator")
+    first = state["main.0.weight"]
+    nz, k0 = int(first.shape[0]), int(first.shape[2])
+    if first.shape[1] % 8 != 0 or first.shape[2] != first.shape[3]:
+        raise ConversionError(f"main.0.weight has shape {tuple(first.shape)}, not nz x 8*ngf x k x k")
+    ngf = int(first.shape[1]) // 8
+    if "main.12.weight" not in state:
+        raise ConversionError("no tensor main.12.weight (the output layer of examples/dcgan's Generator)")
+    nc = int(state["main.12.weight"].shape[1])
+    expected = dcgan_expected_shapes(nz, ngf, nc, k0)
+    missing = sorted(set(expected) - set(state), key=_natural)
+    unexpected = sorted(set(state) - set(expected), key=_natural)
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
+             if tuple(state[k].shape) != expected[k]]
+    problems = (["missing " + ", ".join(missing)] if missing else []) + (["unexpected " + ", ".join(unexpected)] if unexpected else []) \
+        + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
+    if problems:
+        raise ConversionError(f"not an examples/dcgan Generator(nz={nz}, ngf={ngf}, nc={nc}): " + "; ".join(problems))
+    tensors = {}
+    for key in sorted(expected, key=_natural):
+        t = state[key].detach().contiguous()
+        if key.endswith("num_batches_tracked"):
+            tensors[key] = t.to(torch.int64)
+            continue
+        t = t.to(torch.float32)
+        if not torch.isfinite(t).all():
+            raise ConversionError(f"tensor {key} holds NaN or infinite values")
+        tensors[key] = t
+    config = {"family": "dcgan", "imageSize": 16 * k0, "channels": nc, "nz": nz, "ngf": ngf, "ndf": ngf,
+              "batchSize": 64, "learningRate": 0.0002, "beta1": 0.5, "classNames": [], "embeddingDimension": 10,
+              "labelChannels": 1, "intensity": {"lower": -1.0, "upper": 1.0}, "seed": 0}
+    metadata = {"gan": json.dumps(config, separators=(",", ":")), "format": "mr2ct-gan-1", "role": "G",
+                "family": "dcgan", "source": "PyTorch examples/dcgan " + os.path.basename(pth_path)}
+    _atomic_save(save_file, tensors, out_path, metadata)
+    return config
+
+
+def _atomic_save(save_file, tensors, out_path, metadata):
     directory = os.path.dirname(os.path.abspath(out_path))
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(out_path), dir=directory)
     os.close(fd)
@@ -171,7 +244,6 @@ def convert(pth_path, out_path, direction="MR->CT", preprocessing=None):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
-    return config, prep
 
 
 def main(argv=None):
@@ -179,12 +251,19 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pth", help="the PyTorch generator state dict (latest_net_G_A.pth)")
     parser.add_argument("output", help="the MR2CT model file to write (.safetensors)")
+    parser.add_argument("--family", default="cyclegan", choices=["cyclegan", "dcgan"],
+                        help="cyclegan: a pytorch-CycleGAN-and-pix2pix ResnetGenerator (default); "
+                             "dcgan: a PyTorch examples/dcgan Generator, for mr2ct gan sample")
     parser.add_argument("--direction", default="MR->CT", choices=["MR->CT", "CT->MR"],
                         help="what the generator translates (G_A of an MR->CT run: MR->CT)")
     parser.add_argument("--preprocessing", default=None,
                         help="JSON object overriding MR2CT's preprocessing defaults, e.g. '{\"sliceSize\": 256}'")
     args = parser.parse_args(argv)
     try:
+        if args.family == "dcgan":
+            gan = convert_dcgan(args.pth, args.output)
+            print(json.dumps({"output": args.output, "family": "dcgan", "gan": gan}))
+            return 0
         preprocessing = None
         if args.preprocessing:
             try:

@@ -98,6 +98,32 @@ def main():
             lines = err.strip().splitlines()
             check(code == 1 and len(lines) == 1 and fragment in lines[0], f"{name}: exit {code}, {err.strip()}")
         check(not (t / "out.safetensors").exists(), "nothing written on failure")
+
+        # 4. --family dcgan: an examples/dcgan generator (64 x 64, the example's own network) converts with its
+        #    BatchNorm buffers, loads strictly back, and a CycleGAN generator or a damaged one is refused.
+        from pytorch_dcgan_networks import Generator as DCGANGenerator
+        dc = DCGANGenerator(nz=100, ngf=16, nc=3, side=64)
+        torch.save(dc.state_dict(), t / "netG_epoch_24.pth")
+        code, out, err = run("--family", "dcgan", str(t / "netG_epoch_24.pth"), str(t / "G.safetensors"))
+        check(code == 0, f"examples/dcgan generator converts ({err.strip()})")
+        with safe_open(str(t / "G.safetensors"), "pt") as f:
+            gan = json.loads(f.metadata()["gan"])
+            tracked = f.get_tensor("main.1.num_batches_tracked")
+        check((gan["nz"], gan["ngf"], gan["channels"], gan["imageSize"], gan["family"]) == (100, 16, 3, 64, "dcgan"),
+              f"GAN configuration read off the shapes: {gan}")
+        check(tracked.dtype == torch.int64, "num_batches_tracked kept as I64")
+        back = DCGANGenerator(nz=100, ngf=16, nc=3, side=64)
+        back.load_state_dict(load_file(str(t / "G.safetensors")), strict=True)
+        check(True, "converted dcgan file loads strictly into examples/dcgan's Generator")
+        for name, pth, fragment in (("CycleGAN generator as dcgan", "latest_net_G_A.pth", "main.0.weight"),
+                                    ("dcgan missing a buffer", "dc_broken.pth", "missing main.4.running_var")):
+            if pth == "dc_broken.pth":
+                broken = dict(dc.state_dict())
+                del broken["main.4.running_var"]
+                torch.save(broken, t / pth)
+            code, out, err = run("--family", "dcgan", str(t / pth), str(t / "out.safetensors"))
+            lines = err.strip().splitlines()
+            check(code == 1 and len(lines) == 1 and fragment in lines[0], f"{name}: exit {code}, {err.strip()}")
     print("all converter checks passed")
 
 

@@ -4,19 +4,44 @@ import Preprocessing
 import Reporting
 
 /// A quick-look PNG of a conversion: the central axial slice of the MR and of the synthetic CT side by side,
-/// in radiological convention (patient's right on the image's left, anterior up), one image pixel per voxel.
+/// in radiological convention (patient's right on the image's left, anterior up); written enlarged with a caption
+/// and a HU scale bar (`annotated`), `image` being the plain one-pixel-per-voxel picture.
 /// MR grey levels span its slice's 1st–99th percentiles; the sCT's span [−1024, 2000] HU. With a QA verdict its
 /// summary (body inside the field, air and dense shares, histogram distance, warning codes) is written below the
 /// images in the bitmap font.
 public enum ConversionPreview {
     public static let ctWindow: (lower: Float, upper: Float) = (-1024, 2000)
 
+    /// The long side of a written preview is at least this many pixels (voxels enlarged by a whole factor).
+    public static let minimumLongSide = 512
+
+    /// Writes `annotated(mr:syntheticCT:)`, with the QA summary below it when given, as an 8-bit grey PNG.
     public static func write(mr: Volume, syntheticCT: Volume, qa: QualityCheck? = nil, to url: URL) throws {
-        var (pixels, width, height) = image(mr: mr, syntheticCT: syntheticCT)
-        if let qa { (pixels, width, height) = annotate(pixels, width: width, height: height, lines: qa.summaryLines) }
+        var picture = annotated(mr: mr, syntheticCT: syntheticCT)
+        if let qa {
+            let (pixels, width, height) = annotate(picture.pixels, width: picture.width, height: picture.height,
+                                                   lines: qa.summaryLines, scale: 2)
+            picture = PNGPixels(width: width, height: height, channels: 1, pixels: pixels)
+        }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try PNGImage.writeGray8(pixels, width: width, height: height, to: url)
+        try PNGImage.writeGray8(picture.pixels, width: picture.width, height: picture.height, to: url)
     }
+
+    /// The preview as written: `image(mr:syntheticCT:)` enlarged to at least `minimumLongSide` pixels on its long
+    /// side, captioned with the plane and slice ("AXIAL SLICE 18/36  MR | SCT") and with a HU scale bar under the
+    /// sCT half spanning `ctWindow`.
+    public static func annotated(mr: Volume, syntheticCT: Volume) -> PNGPixels {
+        let (pixels, width, height) = image(mr: mr, syntheticCT: syntheticCT)
+        let slices = CanonicalOrientation(grid: mr.grid, affine: mr.affine)?.canonicalGrid.nz ?? mr.grid.nz
+        let half = (width - gap) / 2
+        return AnnotatedPreview.render(pixels, width: width, height: height, minimumLongSide: minimumLongSide,
+                                       caption: "AXIAL SLICE \(slices / 2 + 1)/\(slices)  MR | SCT",
+                                       scaleBar: .init(lower: ctWindow.lower, upper: ctWindow.upper, unit: "HU",
+                                                       x: half + gap, width: half))
+    }
+
+    /// Columns between the MR and the sCT in `image`.
+    static let gap = 2
 
     /// The grey pixels (row-major, top row first), width and height of the preview.
     public static func image(mr: Volume, syntheticCT: Volume) -> (pixels: [UInt8], width: Int, height: Int) {
@@ -39,7 +64,7 @@ public enum ConversionPreview {
             guard hi > lo, v.isFinite else { return 0 }
             return UInt8(max(0, min(255, ((v - lo) / (hi - lo) * 255).rounded())))
         }
-        let gap = 2, total = 2 * width + gap
+        let total = 2 * width + gap
         var pixels = [UInt8](repeating: 0, count: total * height)
         for row in 0..<height {
             for column in 0..<width {
@@ -52,18 +77,18 @@ public enum ConversionPreview {
     }
 
     /// The image with `lines` of text in a band below it (the canvas widened to the longest line if needed).
-    public static func annotate(_ pixels: [UInt8], width: Int, height: Int, lines: [String])
+    public static func annotate(_ pixels: [UInt8], width: Int, height: Int, lines: [String], scale: Int = 1)
         -> (pixels: [UInt8], width: Int, height: Int) {
-        let margin = 2
-        let textWidth = lines.map { BitmapFont.width(of: $0, scale: 1) }.max() ?? 0
+        let margin = 2 * scale
+        let textWidth = lines.map { BitmapFont.width(of: $0, scale: scale) }.max() ?? 0
         let total = max(width, textWidth + 2 * margin)
-        let band = lines.count * BitmapFont.lineHeight + 2 * margin
+        let band = lines.count * BitmapFont.lineHeight * scale + 2 * margin
         var out = [UInt8](repeating: 0, count: total * (height + band))
         for row in 0..<height {
             for column in 0..<width { out[row * total + column] = pixels[row * width + column] }
         }
         for (n, line) in lines.enumerated() {
-            BitmapFont.draw(line, x: margin, y: height + margin + n * BitmapFont.lineHeight, scale: 1, value: 255,
+            BitmapFont.draw(line, x: margin, y: height + margin + n * BitmapFont.lineHeight * scale, scale: scale, value: 255,
                             into: &out, width: total, height: height + band, maxX: total)
         }
         return (out, total, height + band)

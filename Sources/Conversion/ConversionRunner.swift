@@ -37,6 +37,8 @@ public struct ConversionOptions: Sendable {
     /// Any QA warning makes the volume an error (and its outputs are not written).
     public var strict = false
     public var readOptions = NIfTIReadOptions()
+    /// Progress on standard error (`convert --quiet` turns it off).
+    public var showProgress = true
 
     public init(outputDirectory: URL, naming: OutputNaming = .standard) {
         self.outputDirectory = outputDirectory
@@ -235,7 +237,8 @@ public final class ConversionRunner {
 
     /// Converts `plan` in order, calling `report` with each result as soon as it is known; returns all results.
     public func run(_ plan: [PlannedConversion], report: (ConversionResult) -> Void) -> [ConversionResult] {
-        let progress = ProgressReporter(label: "convert", total: plan.count, unit: "vol")
+        let progress = ProgressReporter(label: "convert", total: plan.count, unit: "vol",
+                                        style: options.showProgress ? .automatic : .silent)
         var results: [ConversionResult] = []
         for (n, planned) in plan.enumerated() {
             let name = planned.input.url.lastPathComponent
@@ -246,7 +249,7 @@ public final class ConversionRunner {
             results.append(result)
             if let error = result.error {
                 var standardError = StandardErrorStream()
-                print("mr2ct: \(result.input): \(error)", to: &standardError)
+                print("mr2ct: \(error)", to: &standardError)
             }
             report(result)
         }
@@ -263,8 +266,10 @@ public final class ConversionRunner {
         let input = planned.input.path
         func result(_ status: ConversionResult.Status, _ error: String? = nil, preview: String? = nil,
                     uncertainty: String? = nil, qa: QualityCheck? = nil) -> ConversionResult {
+            // The error names its file, "<input>: <reason>", in the JSON line as on stderr.
             ConversionResult(input: input, output: planned.output?.path, seconds: Date().timeIntervalSince(start),
-                             status: status, error: error, preview: preview, uncertainty: uncertainty, qa: qa)
+                             status: status, error: error.map { "\(input): \($0)" }, preview: preview,
+                             uncertainty: uncertainty, qa: qa)
         }
         if let problem = planned.problem { return result(.error, problem) }
         guard let output = planned.output else { return result(.error, "no output path") }

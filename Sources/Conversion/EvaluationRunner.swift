@@ -52,7 +52,7 @@ public enum EvaluationMatching {
         let stems = Array(referenceByStem.keys)
         let masks = try mask.map { try Companions(path: $0, kind: "mask", referenceStems: stems) }
         let labelMaps = try labels.map { try Companions(path: $0, kind: "label map", referenceStems: stems) }
-        return predictions.urls.map { p in
+        var pairs = predictions.urls.map { p in
             var pair = EvaluationPair(prediction: p, reference: nil, mask: nil, problem: nil)
             if !references.isFolder {
                 pair.reference = references.urls[0]
@@ -71,6 +71,18 @@ public enum EvaluationMatching {
             }
             return pair
         }
+        // A reference without a prediction (a conversion that failed or was deleted) is an error for that volume,
+        // never silently left out of the summary.
+        if references.isFolder && predictions.isFolder {
+            let matched = Set(pairs.compactMap(\.reference))
+            for ref in references.urls where !matched.contains(ref) {
+                pairs.append(EvaluationPair(prediction: URL(fileURLWithPath: prediction).standardizedFileURL, reference: ref,
+                                            mask: nil, problem: "no prediction for the reference \(ref.lastPathComponent) "
+                                                + "(expected \(NIfTIFile.stem(of: ref))_sct.nii.gz or another name starting with "
+                                                + "\(NIfTIFile.stem(of: ref)))"))
+            }
+        }
+        return pairs
     }
 
     /// Files that go with reference CTs (masks, label maps): one file for every reference, or a folder matched
@@ -217,20 +229,34 @@ public enum EvaluationRunner {
         return (0..<3).allSatisfy { r in (0..<4).allSatisfy { abs(a.affine[r, $0] - b.affine[r, $0]) <= 1e-4 * scale } }
     }
 
+    /// What differs between two grids, with the numbers ("dims 80×96×36 vs 80×96×37", "affine row 1 differs:
+    /// [1, 0, 0, -40] vs [1, 0, 0, -38]"); nil when `sameGrid`.
+    static func gridDifference(_ a: Volume, _ b: Volume) -> String? {
+        guard !sameGrid(a, b) else { return nil }
+        if a.grid != b.grid { return "dims \(a.grid) vs \(b.grid)" }
+        let scale = max(1, (0..<3).flatMap { r in (0..<4).map { abs(b.affine[r, $0]) } }.max() ?? 1)
+        let row = (0..<3).first { r in (0..<4).contains { abs(a.affine[r, $0] - b.affine[r, $0]) > 1e-4 * scale } } ?? 0
+        func text(_ m: Affine) -> String {
+            "[" + (0..<4).map { String(format: "%g", m[row, $0]) }.joined(separator: ", ") + "]"
+        }
+        return "same dims \(a.grid), but affine row \(row + 1) differs: \(text(a.affine)) vs \(text(b.affine))"
+    }
+
     /// Scores one pair: reads the volumes, checks that they share a grid, takes the mask (file voxels > 0, or the
     /// reference's body mask) and computes the SynthRAD metrics.
     /// With a label map (same grid, whole numbers) the errors are also tallied per label inside the mask, named
     /// from `labelNames`.
     public static func evaluate(_ pair: EvaluationPair, ssimWindow: SSIMWindow = .synthRAD,
                                 readOptions: NIfTIReadOptions = .init(), labelNames: [Int: String] = [:]) -> EvaluationRecord {
-        var record = EvaluationRecord(pair: pair, metrics: nil, error: pair.problem)
+        // Errors name their file, "<prediction>: <reason>", in the JSON line as on stderr.
+        var record = EvaluationRecord(pair: pair, metrics: nil, error: pair.problem.map { "\(pair.prediction.path): \($0)" })
         guard pair.problem == nil, let referenceURL = pair.reference else { return record }
         do {
             let prediction = try NIfTIFile.read(pair.prediction, options: readOptions)
             let reference = try NIfTIFile.read(referenceURL, options: readOptions)
-            guard sameGrid(prediction, reference) else {
+            if let difference = gridDifference(prediction, reference) {
                 throw EvaluationInputError(path: pair.prediction.path, reason: "not on the grid of \(referenceURL.path) "
-                                           + "(\(prediction.grid) vs \(reference.grid), or a different affine)")
+                                           + "(\(difference))")
             }
             let mask: [Bool]
             if let maskURL = pair.mask {
@@ -264,12 +290,13 @@ public enum EvaluationRunner {
         } catch {
             record.metrics = nil
             record.labelErrors = nil
-            record.error = ConversionRunner.reason(of: error, path: pair.prediction.path)
+            record.error = "\(pair.prediction.path): " + ConversionRunner.reason(of: error, path: pair.prediction.path)
         }
         return record
     }
 
-    /// The records and the summary as CSV: one row per volume, then a "mean" and an "sd" row. With label maps a
+    /// The records and the summary as CSV: one row per volume, then a "mean" and an "sd" row (their `voxels` cell
+    /// empty: a voxel count has no mean). With label maps a
     /// column `mae_<name or label>` per label follows; its "mean" row is pooled over all volumes' voxels.
     public static func csv(_ records: [EvaluationRecord], summary: EvaluationSummary) -> String {
         func field(_ s: String) -> String {
@@ -294,9 +321,9 @@ public enum EvaluationRunner {
         }
         let s = summary
         lines.append((["mean", "", "", "", number(s.mae?.mean), number(s.me?.mean), number(s.psnr?.mean),
-                       number(s.ssim?.mean, digits: 8), "\(s.volumes)", "", ""] + labelCells(s.labelErrors)).joined(separator: ","))
+                       number(s.ssim?.mean, digits: 8), "", "", ""] + labelCells(s.labelErrors)).joined(separator: ","))
         lines.append((["sd", "", "", "", number(s.mae?.sd), number(s.me?.sd), number(s.psnr?.sd),
-                       number(s.ssim?.sd, digits: 8), "\(s.volumes)", "", ""] + labels.map { _ in "" }).joined(separator: ","))
+                       number(s.ssim?.sd, digits: 8), "", "", ""] + labels.map { _ in "" }).joined(separator: ","))
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import MR2CTSupport
+import NIfTI
 import NeuralNetwork
 import Preprocessing
 import Safetensors
@@ -22,11 +24,17 @@ public struct SyntheticCTModel {
 
     /// The generator file a model path names: the path itself, or the generator of a run folder.
     public static func generatorFile(for url: URL) throws -> URL {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw ModelError(path: url.path, reason: "no such file or folder")
+        switch FileKind.of(url.path) {
+        case .directory: break
+        case .missing: throw ModelError(path: url.path, reason: "no such file or folder")
+        case let kind:
+            if let problem = kind.problemAsFile() { throw ModelError(path: url.path, reason: problem) }
+            if NIfTIFile.isVolumeFile(url) {
+                throw ModelError(path: url.path, reason: "is a NIfTI volume, not a model (--model takes a run folder "
+                                 + "or a generator .safetensors file)")
+            }
+            return url
         }
-        guard isDirectory.boolValue else { return url }
         let candidates = ["checkpoints/best/G_A.safetensors", "checkpoints/latest/G_A.safetensors", "G_A.safetensors"]
         for candidate in candidates {
             let file = url.appendingPathComponent(candidate)
@@ -56,10 +64,11 @@ public struct SyntheticCTModel {
         let configuration = try decode("generator", as: GeneratorConfiguration.self)
         let preprocessing = try decode("preprocessing", as: PreprocessingConfiguration.self)
         do { try preprocessing.validate() } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
-        guard configuration.inputChannels == preprocessing.contextSlices, configuration.outputChannels == 1,
-              (1...4096).contains(configuration.ngf), (0...64).contains(configuration.residualBlocks) else {
-            throw ModelError(path: file.path, reason: "generator configuration \(configuration) does not fit "
-                             + "\(preprocessing.contextSlices)-slice input and 1 output channel")
+        do { try configuration.validate() } catch { throw ModelError(path: file.path, reason: "metadata: \(error)") }
+        guard configuration.inputChannels == preprocessing.contextSlices, configuration.outputChannels == 1 else {
+            throw ModelError(path: file.path, reason: "the generator takes \(configuration.inputChannels) input and "
+                             + "\(configuration.outputChannels) output channels; the preprocessing gives "
+                             + "\(preprocessing.contextSlices)-slice input and conversion needs 1 output channel")
         }
         var histogram: IntensityHistogram?
         if let json = metadata[IntensityHistogram.metadataKey] {

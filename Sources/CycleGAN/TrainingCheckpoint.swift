@@ -105,7 +105,9 @@ public enum TrainingCheckpoint {
     /// naming the file when a file is missing or does not match the configuration (names, shapes, counts).
     public static func load(_ directory: URL, into gan: CycleGAN, configuration: TrainingConfiguration) throws -> TrainingState {
         let state = try readState(directory)
-        let differences = state.configuration.differences(from: configuration)
+        // The schedule's length may differ: a run extended with a larger --iterations (TrainingSession checks it
+        // against config.json); everything else must match.
+        let differences = state.configuration.differences(from: configuration).filter { !$0.hasPrefix("length.") }
         guard differences.isEmpty else {
             throw TrainingError(path: directory.appendingPathComponent("state.json").path,
                                 reason: "the checkpoint was made with another configuration (\(differences.prefix(3).joined(separator: "; ")))")

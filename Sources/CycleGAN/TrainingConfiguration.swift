@@ -12,6 +12,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public static let currentFormat = "mr2ct-run-1"
 
     public var format: String = TrainingConfiguration.currentFormat
+    /// The preset the run started from (`--preset`), nil for runs made without one (or by earlier versions).
+    public var preset: TrainingPreset? = nil
     /// How volumes become network slices (stored with every generator so conversion prepares MR the same way).
     public var preprocessing = PreprocessingConfiguration()
     /// Architectures, adversarial loss, loss weights, pool size and optimiser settings.
@@ -32,6 +34,24 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var options = TrainingOptions()
 
     public init() {}
+
+    /// The largest image pool (the reference: 50); each pooled fake is a slice of memory.
+    public static let poolSizeRange = 0...1000
+
+    /// Checks every size this configuration derives an allocation from against its documented limit (slice size,
+    /// target spacing, channels, filters, blocks, layers, pool), before anything is allocated; one line naming
+    /// the setting. The tool (`train`), `TrainingSession` and model loading call the same checks.
+    public func validate() throws {
+        func fail(_ reason: String) -> TrainingError { TrainingError(path: "training configuration", reason: reason) }
+        do { try preprocessing.validate() } catch let error as PreprocessingError { throw fail(error.reason) }
+        do {
+            try model.generator.validate()
+            try model.discriminator.validate()
+        } catch { throw fail("\(error)") }
+        guard Self.poolSizeRange.contains(model.poolSize) else {
+            throw fail("pool size is \(model.poolSize), outside 0…\(Self.poolSizeRange.upperBound)")
+        }
+    }
 
     /// The preprocessing settings whose input channels the generator's must match.
     public mutating func synchroniseChannels() {

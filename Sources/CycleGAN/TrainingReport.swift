@@ -45,16 +45,17 @@ struct TrainingReport {
 
     /// Writes the picture grid of a step's visuals (`CycleGAN.lastVisuals`).
     static func writeGrid(visuals: [String: Tensor], preprocessing: PreprocessingConfiguration, to url: URL) throws {
-        let window = preprocessing.ctWindow
-        let ctRange = (window.first ?? -1024)...(window.last ?? 3000)
-        let ct = IntensityWindow.ctHeadBone.normalized(from: ctRange)
+        // CT images are shown in HU (the model's CT map inverted, linear or piecewise), MR as normalised values.
+        let ctMap = IntensityMap.ctWindow(preprocessing)
+        let ct = IntensityWindow.ctHeadBone
         let mr = IntensityWindow.normalized
         func image(_ key: String, _ window: IntensityWindow, _ label: String) -> GridImage? {
             guard let tensor = visuals[key], tensor.shape.count == 4 else { return nil }
             let channels = tensor.shape[1], height = tensor.shape[2], width = tensor.shape[3]
             let plane = height * width
             let centre = channels / 2
-            let values = Array(tensor.data[(centre * plane)..<((centre + 1) * plane)])
+            var values = Array(tensor.data[(centre * plane)..<((centre + 1) * plane)])
+            if window == ct { values.withUnsafeMutableBufferPointer { ctMap.denormalize($0) } }
             return GridImage(width: width, height: height, pixels: values, window: window, label: label)
         }
         let rows = [

@@ -41,6 +41,9 @@ public final class TrainingSession {
     let validation: TrainingValidation?
     let history: TrainingHistory
 
+    /// Usable volumes (MR, CT) the loader prepared: the files of `configuration.data` minus the skipped ones.
+    public private(set) var usedVolumes: (mr: Int, ct: Int) = (0, 0)
+
     /// Iterations completed so far.
     public private(set) var iteration: Int
     var bestValidationMAE: Double?
@@ -67,6 +70,7 @@ public final class TrainingSession {
         let folder = try RunFolder(url: runDirectory)
         var configuration = requested
         configuration.synchroniseChannels()
+        try configuration.validate()
         let stored = folder.hasConfiguration ? try TrainingConfiguration.read(folder.configurationURL) : nil
         if stored == nil, requireExisting {
             throw TrainingError(path: folder.url.path, reason: "no training run to resume here (no config.json)")
@@ -83,9 +87,22 @@ public final class TrainingSession {
         let ctFiles = try Self.volumeFiles(in: URL(fileURLWithPath: ctPath), what: "CT")
         configuration.data.mrFiles = mrFiles.map(\.lastPathComponent)
         configuration.data.ctFiles = ctFiles.map(\.lastPathComponent)
+        var extendedFrom: TrainingLength?
         if let stored {
             configuration.data.epochLength = stored.data.epochLength
-            let differences = stored.differences(from: configuration)
+            var differences = stored.differences(from: configuration)
+            // A longer schedule extends the run (checked against the epoch length below); a shorter one is refused.
+            if differences.contains(where: { $0.hasPrefix("length.") }) {
+                let epoch = max(1, stored.data.epochLength)
+                let before = stored.length.schedule(epochLength: epoch).totalIterations
+                let after = configuration.length.schedule(epochLength: epoch).totalIterations
+                guard after > before else {
+                    throw TrainingError(path: folder.url.path, reason: "the run has \(before) iterations "
+                        + "(\(stored.length)); a schedule can only be extended, not shortened to \(after)")
+                }
+                extendedFrom = stored.length
+                differences.removeAll { $0.hasPrefix("length.") }
+            }
             guard differences.isEmpty else {
                 throw TrainingError(path: folder.url.path, reason: "the run folder was made with another configuration ("
                     + differences.prefix(4).joined(separator: "; ") + (differences.count > 4 ? "; …" : "")
@@ -104,7 +121,20 @@ public final class TrainingSession {
         } catch {
             throw TrainingError(path: folder.url.path, reason: "cannot load the training data: \(error)")
         }
-        for skipped in loader.skippedFiles { messages("skipped \(skipped.url.path): \(skipped.reason)") }
+        // Every volume prepared (or skipped) before anything is reported or recorded.
+        loader.waitUntilPrepared()
+        if let failure = loader.cacheFailures.first {
+            let more = loader.cacheFailures.count > 1 ? " (and \(loader.cacheFailures.count - 1) more)" : ""
+            throw TrainingError(path: failure.url.path, reason: failure.reason + more
+                                + "; nothing was recorded: free space or fix the run folder, then run again")
+        }
+        let skipped = loader.skippedFiles
+        for skipped in skipped { messages("skipped \(skipped.url.path): \(skipped.reason)") }
+        let mrUsed = loader.preparedCounts(.mr), ctUsed = loader.preparedCounts(.ct)
+        usedVolumes = (mrUsed.volumes, ctUsed.volumes)
+        messages("using \(mrUsed.volumes) of \(mrFiles.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
+                 + "\(ctFiles.count) CT volumes (\(ctUsed.slices) slices)"
+                 + (skipped.isEmpty ? "" : "; \(skipped.count) skipped (above)"))
         guard loader.epochLength > 0 else {
             throw TrainingError(path: folder.url.path, reason: "the training folders hold no usable slices")
         }
@@ -121,6 +151,11 @@ public final class TrainingSession {
         self.schedule = configuration.length.schedule(epochLength: loader.epochLength)
         guard schedule.totalIterations > 0 else {
             throw TrainingError(path: folder.url.path, reason: "the run has no iterations (\(configuration.length))")
+        }
+        if let extendedFrom {
+            let before = extendedFrom.schedule(epochLength: loader.epochLength).totalIterations
+            messages("extending the run from \(before) to \(schedule.totalIterations) iterations (\(configuration.length)); "
+                     + "from the resumed iteration on, the learning rate follows the new schedule")
         }
         self.gan = CycleGAN(configuration: configuration.model, seed: configuration.seed)
         self.log = TrainingLog(url: folder.logURL)
@@ -149,7 +184,7 @@ public final class TrainingSession {
     }
 
     /// The volume files of a training folder; a clear error when it cannot be read or holds none.
-    static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
+    public static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw TrainingError(path: directory.path, reason: "the \(what) folder does not exist or is not a folder")

@@ -1,4 +1,5 @@
 import Foundation
+import MR2CTSupport
 
 extension NIfTIFile {
     /// Reads a 3-D volume (or volume `options.volumeIndex` of a 4-D file), scaled by scl_slope/scl_inter, with the
@@ -40,17 +41,29 @@ extension NIfTIFile {
         var dataBytes: Int64
     }
 
-    static func open(_ path: String, options: NIfTIReadOptions) throws(ReasonError) -> Opened {
+    static func open(_ givenPath: String, options: NIfTIReadOptions) throws(ReasonError) -> Opened {
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { throw ReasonError("no such file") }
-        guard !isDir.boolValue else { throw ReasonError("is a folder, not a volume file") }
-        let lower = (path as NSString).lastPathComponent.lowercased()
-        guard let suffix = volumeSuffixes.first(where: { lower.hasSuffix($0) && lower.count > $0.count }) else {
-            if lower.hasSuffix(".img") || lower.hasSuffix(".img.gz") {
-                throw ReasonError("an .img file: give its .hdr header instead")
+        // By type before anything opens it: a FIFO would block, a device never end.
+        if let problem = FileKind.of(givenPath).problemAsFile(folder: "is a folder, not a volume file") {
+            throw ReasonError(problem)
+        }
+        var path = givenPath
+        var lower = (path as NSString).lastPathComponent.lowercased()
+        if lower.hasSuffix(".img") || lower.hasSuffix(".img.gz") {
+            // An image file is read through its header, as nibabel and nifti_clib do (x.img → x.hdr).
+            let stem = String(path.dropLast(lower.hasSuffix(".gz") ? 7 : 4))
+            let headers = lower.hasSuffix(".gz") ? [".hdr.gz", ".hdr", ".HDR.GZ", ".HDR"] : [".hdr", ".hdr.gz", ".HDR", ".HDR.GZ"]
+            guard let header = headers.map({ stem + $0 }).first(where: { fm.fileExists(atPath: $0) }) else {
+                throw ReasonError("an .img file without its header \((stem as NSString).lastPathComponent).hdr")
             }
-            throw ReasonError("not a NIfTI file name (expected .nii, .nii.gz, .hdr or .hdr.gz)")
+            if let problem = FileKind.of(header).problemAsFile(folder: "its header \(header) is a folder") {
+                throw ReasonError("its header \(header): \(problem)")
+            }
+            path = header
+            lower = (path as NSString).lastPathComponent.lowercased()
+        }
+        guard let suffix = volumeSuffixes.first(where: { lower.hasSuffix($0) && lower.count > $0.count }) else {
+            throw ReasonError("not a NIfTI file name (expected .nii, .nii.gz, .hdr, .hdr.gz or .img)")
         }
         let compressed = suffix.hasSuffix(".gz")
         let pair = suffix.hasPrefix(".hdr")
@@ -97,6 +110,9 @@ extension NIfTIFile {
             guard let image = candidates.first(where: { fm.fileExists(atPath: $0) && !isDirectory($0) }) else {
                 throw ReasonError("its image file \((base as NSString).lastPathComponent).img is missing")
             }
+            if let problem = FileKind.of(image).problemAsFile() {
+                throw ReasonError("its image file \((image as NSString).lastPathComponent) \(problem)")
+            }
             dataPath = image
         }
         let dataBytes = raw.dataBytes(layout.grid, volumes: layout.volumes, layout.datatype)
@@ -122,7 +138,8 @@ extension NIfTIFile {
 
         if layout.volumes > 1 {
             guard let index = options.volumeIndex else {
-                throw ReasonError("a 4-D file with \(layout.volumes) volumes: choose one with a volume index")
+                throw ReasonError("a 4-D file with \(layout.volumes) volumes: choose one with --volume N "
+                                  + "(or extract it with mr2ct reformat --volume N IN OUT)")
             }
             guard (0..<layout.volumes).contains(index) else {
                 throw ReasonError("volume index \(index) outside 0…\(layout.volumes - 1)")
@@ -181,9 +198,18 @@ extension NIfTIFile {
 
         let bytesPerVoxel = opened.datatype.bitsPerVoxel / 8
         let count = grid.count
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: count * bytesPerVoxel, alignment: 16)
-        defer { raw.deallocate() }
-        guard opened.image.readVolume(options.volumeIndex ?? 0, from: opened.dataPath, into: raw) else {
+        // Types of at most 4 bytes are read into the Float array itself and widened in place (from the last voxel
+        // down, so no stored value is overwritten before it is read): the peak is the volume's 4 bytes per voxel,
+        // not 4 + the stored size. 8-byte types need a buffer of their own.
+        var voxels = [Float](repeating: 0, count: count)
+        let separate = bytesPerVoxel > MemoryLayout<Float>.size
+        let buffer = separate ? UnsafeMutableRawBufferPointer.allocate(byteCount: count * bytesPerVoxel, alignment: 16) : nil
+        defer { buffer?.deallocate() }
+        let readOK = voxels.withUnsafeMutableBytes { floats in
+            let target = buffer ?? UnsafeMutableRawBufferPointer(rebasing: floats[0..<(count * bytesPerVoxel)])
+            return opened.image.readVolume(options.volumeIndex ?? 0, from: opened.dataPath, into: target)
+        }
+        guard readOK else {
             let compressed = opened.dataPath.lowercased().hasSuffix(".gz")
             if compressed {
                 guard let length = NIfTIBridge.streamLength(opened.dataPath) else {
@@ -196,9 +222,9 @@ extension NIfTIFile {
             }
             throw ReasonError("nifti_clib could not read the voxel data")
         }
-        var voxels = [Float](repeating: 0, count: count)
         voxels.withUnsafeMutableBufferPointer { out in
-            convert(raw, datatype: opened.datatype, slope: slope, inter: inter, into: out)
+            convert(UnsafeRawPointer(buffer?.baseAddress ?? UnsafeMutableRawPointer(out.baseAddress!)),
+                    datatype: opened.datatype, slope: slope, inter: inter, into: out)
         }
         var nonFinite = 0
         voxels.withUnsafeMutableBufferPointer { v in
@@ -221,16 +247,25 @@ extension NIfTIFile {
         return NIfTIReadResult(volume: volume, replacedNonFiniteVoxels: nonFinite)
     }
 
-    /// Stored values (native byte order) → Float32, value = slope·stored + inter, computed in Double.
-    static func convert(_ raw: UnsafeMutableRawBufferPointer, datatype: NIfTIDataType, slope: Double, inter: Double,
+    /// Stored values (native byte order) at `raw` → Float32, value = slope·stored + inter, computed in Double.
+    /// `raw` may be `out`'s own memory when the stored type has at most 4 bytes: voxels are converted from the last
+    /// down, and voxel i's Float (bytes 4i…4i+3) only covers stored voxels ≥ i, already converted.
+    static func convert(_ raw: UnsafeRawPointer, datatype: NIfTIDataType, slope: Double, inter: Double,
                         into out: UnsafeMutableBufferPointer<Float>) {
         let n = out.count
         @inline(__always) func map<T>(_ type: T.Type, _ toDouble: (T) -> Double) {
-            let src = raw.bindMemory(to: T.self)
+            let width = MemoryLayout<T>.stride
+            var i = n - 1
             if slope == 1 && inter == 0 {
-                for i in 0..<n { out[i] = Float(toDouble(src[i])) }
+                while i >= 0 {
+                    out[i] = Float(toDouble(raw.loadUnaligned(fromByteOffset: i * width, as: T.self)))
+                    i -= 1
+                }
             } else {
-                for i in 0..<n { out[i] = Float(slope * toDouble(src[i]) + inter) }
+                while i >= 0 {
+                    out[i] = Float(slope * toDouble(raw.loadUnaligned(fromByteOffset: i * width, as: T.self)) + inter)
+                    i -= 1
+                }
             }
         }
         switch datatype {

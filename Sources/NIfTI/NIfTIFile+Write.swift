@@ -44,6 +44,8 @@ extension NIfTIFile {
             header.quaternD = fresh.quaternD
             header.qoffset = fresh.qoffset
             header.srow = fresh.srow
+            // The fresh geometry is in millimetres: say so when the source stored metres or micrometres.
+            if header.millimetresPerSpatialUnit != 1 { header.xyztUnits = (header.xyztUnits & ~0x07) | 2 }
         }
         // NIfTI-1 unless a dimension does not fit its int16 dim[]: Debian's nifti_clib 3.0.1 treats only NIfTI-1
         // as a single file when writing, so a NIfTI-2 .nii would get its header overwritten by the data.

@@ -64,6 +64,19 @@ public enum NIfTIFile {
         return url.deletingPathExtension().lastPathComponent
     }
 
+    /// The files a volume path stands for: the path itself and, for an .hdr/.img pair, its partner file(s)
+    /// (x.hdr → x.img and x.img.gz; x.img → x.hdr …), whether or not they exist.
+    public static func companionFiles(of url: URL) -> [URL] {
+        let path = url.path, lower = path.lowercased()
+        let pairs: [(String, [String])] = [(".hdr.gz", [".img.gz", ".img"]), (".hdr", [".img", ".img.gz"]),
+                                           (".img.gz", [".hdr.gz", ".hdr"]), (".img", [".hdr", ".hdr.gz"])]
+        guard let (suffix, partners) = pairs.first(where: { lower.hasSuffix($0.0) && lower.count > $0.0.count }) else {
+            return [url]
+        }
+        let stem = String(path.dropLast(suffix.count))
+        return [url] + partners.map { URL(fileURLWithPath: stem + $0) }
+    }
+
     /// The volume files in a folder (not recursive, hidden files skipped), sorted by name.
     public static func volumeFiles(in directory: URL) throws -> [URL] {
         let names: [String]

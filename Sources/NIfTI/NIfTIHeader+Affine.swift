@@ -30,11 +30,38 @@ extension NIfTIHeader {
         Affine(rows: [srow[0], srow[1], srow[2], SIMD4(0, 0, 0, 1)])
     }
 
-    /// The voxel-to-world transform NIfTI prescribes: sform if sform_code > 0, else qform if qform_code > 0,
-    /// else diag(pixdim[1…3]) (ANALYZE, method 1).
+    /// Millimetres per spatial unit of this header's `xyzt_units` (NIfTI-1 §"xyzt_units": NIFTI_UNITS_METER 1,
+    /// NIFTI_UNITS_MM 2, NIFTI_UNITS_MICRON 3): 1000, 1 or 0.001; 1 for unknown (0) or undefined codes, which are
+    /// treated as millimetres (as nibabel and most tools do) and kept as they are when written.
+    public var millimetresPerSpatialUnit: Double {
+        switch xyztUnits & 0x07 {
+        case 1: 1000
+        case 3: 0.001
+        default: 1
+        }
+    }
+
+    /// The voxel-to-world transform NIfTI prescribes, in millimetres: sform if sform_code > 0, else qform if
+    /// qform_code > 0, else diag(pixdim[1…3]) (ANALYZE, method 1), scaled from the header's spatial units
+    /// (`millimetresPerSpatialUnit`) so that every consumer sees millimetres whatever the file stores.
     public var affine: Affine {
-        if sformCode > 0 { return sformAffine }
-        if qformCode > 0 { return qformAffine }
-        return .scaling(SIMD3(pixdim[1], pixdim[2], pixdim[3]))
+        let stored: Affine
+        if sformCode > 0 {
+            stored = sformAffine
+        } else if qformCode > 0 {
+            stored = qformAffine
+        } else {
+            stored = .scaling(SIMD3(pixdim[1], pixdim[2], pixdim[3]))
+        }
+        let scale = millimetresPerSpatialUnit
+        guard scale != 1 else { return stored }
+        var rows = stored.rows
+        for r in 0..<3 { rows[r] *= scale }
+        return Affine(rows: rows)
+    }
+
+    /// Voxel spacing in millimetres: pixdim[1…3] scaled from the header's spatial units.
+    public var spacingInMillimetres: SIMD3<Double> {
+        SIMD3(pixdim[1], pixdim[2], pixdim[3]) * millimetresPerSpatialUnit
     }
 }

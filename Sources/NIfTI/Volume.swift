@@ -32,8 +32,8 @@ public struct Volume: Sendable {
     /// The header this volume was read from, or one made for it; writing copies its geometry fields.
     public var header: NIfTIHeader
 
-    /// Voxel spacing in millimetres (pixdim[1...3]).
-    public var spacing: SIMD3<Double> { SIMD3(header.pixdim[1], header.pixdim[2], header.pixdim[3]) }
+    /// Voxel spacing in millimetres (pixdim[1...3], converted from the header's xyzt_units: µm, mm or m).
+    public var spacing: SIMD3<Double> { header.spacingInMillimetres }
 
     /// A volume read from a file, or derived from one: `header` supplies dims, pixdim, qform, sform, codes, units.
     public init(grid: GridSize, voxels: [Float], affine: Affine, header: NIfTIHeader) {

@@ -12,9 +12,10 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
     public var volumes: Int
     /// The volume the statistics describe (0 unless asked for).
     public var volume: Int
-    /// pixdim[1…3] (xyz units, normally mm).
+    /// Voxel spacing in millimetres: pixdim[1…3] converted from the file's spatial units (µm, mm, m; unknown
+    /// units are taken as mm), like every other command reads them.
     public var spacing: [Double]
-    /// "mm", "m", "um" or "unknown".
+    /// The spatial units the file stores (xyzt_units): "mm", "m", "um" or "unknown".
     public var spatialUnits: String
     /// Stored datatype name, e.g. "int16".
     public var datatype: String
@@ -71,7 +72,7 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
         return VolumeSummary(
             path: url.path, format: ["analyze", "nifti1", "nifti2"][Swift.max(0, Swift.min(2, h.version))],
             dims: [v.grid.nx, v.grid.ny, v.grid.nz], volumes: volumes, volume: index,
-            spacing: [h.pixdim[1], h.pixdim[2], h.pixdim[3]], spatialUnits: units, datatype: h.datatype.name,
+            spacing: [v.spacing.x, v.spacing.y, v.spacing.z], spatialUnits: units, datatype: h.datatype.name,
             sclSlope: scaled ? h.sclSlope : 1, sclInter: scaled ? h.sclInter : 0,
             qformCode: h.qformCode, sformCode: h.sformCode,
             affineSource: h.sformCode > 0 ? "sform" : h.qformCode > 0 ? "qform" : "pixdim",
@@ -106,7 +107,12 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
         var lines = [path]
         let dimsText = dims.map(String.init).joined(separator: " × ") + (volumes > 1 ? " × \(volumes) volumes (showing volume \(volume))" : "")
         lines.append("  dims         \(dimsText)")
-        lines.append("  spacing      \(spacing.map(Self.number).joined(separator: " × ")) " + (spatialUnits == "unknown" ? "(units unknown)" : spatialUnits))
+        let unitsNote = switch spatialUnits {
+        case "mm": ""
+        case "unknown": " (units unknown, taken as mm)"
+        default: " (stored in \(spatialUnits))"
+        }
+        lines.append("  spacing      \(spacing.map(Self.number).joined(separator: " × ")) mm" + unitsNote)
         lines.append("  datatype     \(datatype) (\(format))")
         lines.append("  scaling      " + (sclSlope == 1 && sclInter == 0 ? "none" : "value = \(Self.number(sclSlope)) × stored + \(Self.number(sclInter))"))
         lines.append("  qform_code   \(qformCode) (\(Self.xformName(qformCode)))")

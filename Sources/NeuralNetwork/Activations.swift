@@ -138,6 +138,12 @@ public final class Sequential: Layer {
     }
 
     public var parameters: [Parameter] { layers.flatMap { $0.parameters } }
+    public var buffers: [Buffer] { layers.flatMap { $0.buffers } }
+
+    /// Each layer in order, so the random draws follow the parameters' state_dict order.
+    public func initializeWeights(_ initializer: inout WeightInitializer) {
+        for layer in layers { layer.initializeWeights(&initializer) }
+    }
 
     public func outputShape(for s: [Int]) -> [Int] { layers.reduce(s) { $1.outputShape(for: $0) } }
 
@@ -176,6 +182,8 @@ public final class ResidualBlock: Layer {
     public let block: Sequential
     public init(_ block: Sequential) { self.block = block }
     public var parameters: [Parameter] { block.parameters }
+    public var buffers: [Buffer] { block.buffers }
+    public func initializeWeights(_ initializer: inout WeightInitializer) { block.initializeWeights(&initializer) }
     public func outputShape(for s: [Int]) -> [Int] { s }
 
     public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,

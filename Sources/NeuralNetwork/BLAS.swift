@@ -1,11 +1,11 @@
 import COpenBLAS
 
 /// Row-major single-precision GEMM on OpenBLAS: C = alpha·op(A)·op(B) + beta·C.
-enum BLAS {
+package enum BLAS {
     static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
     @inline(__always)
-    static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    package static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
@@ -22,7 +22,7 @@ extension BLAS {
     /// C = A·B (+ beta·C) with B not transposed, split by columns of B and C into one single-threaded GEMM per
     /// thread, run at once. For the forward convolutions, whose GEMMs are too small for OpenBLAS's own threading
     /// to pay (its threads synchronise per call); inside `ComputeThreads.pair` it is one plain GEMM.
-    static func sgemmSplitColumns(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    package static func sgemmSplitColumns(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                   b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, n / 64)
         if threads <= 1 {
@@ -41,10 +41,10 @@ extension BLAS {
 }
 
 /// Vectorised reductions and element-wise helpers on raw buffers.
-enum Kernels {
+package enum Kernels {
     /// Σ x[i], accumulated in 16 float lanes per 1024-element block and in double across blocks.
     @inline(__always)
-    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    package static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
         var total = 0.0
         var i = 0
         while i < n {
@@ -63,7 +63,7 @@ enum Kernels {
 
     /// Σ (x[i] − mean)².
     @inline(__always)
-    static func sumSquaredDeviations(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Double {
+    package static func sumSquaredDeviations(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Double {
         var total = 0.0
         var i = 0
         let m = SIMD16<Float>(repeating: mean)
@@ -84,7 +84,7 @@ enum Kernels {
 
     /// Σ x[i]·y[i].
     @inline(__always)
-    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+    package static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
         var total = 0.0
         var i = 0
         while i < n {
@@ -104,13 +104,13 @@ enum Kernels {
 
     /// y[i] += a·x[i].
     @inline(__always)
-    static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    package static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { y[i] += a * x[i] }
     }
 
     /// A 64-bit hash of the bit patterns of x[0..<n] (eight independent multiplicative lanes, then mixed):
     /// tells whether a buffer changed since it was last seen, at memory speed.
-    static func fingerprint(_ x: UnsafePointer<Float>, _ n: Int) -> UInt64 {
+    package static func fingerprint(_ x: UnsafePointer<Float>, _ n: Int) -> UInt64 {
         let prime: UInt64 = 0x100000001b3
         var lanes = SIMD8<UInt64>(repeating: 0xcbf29ce484222325) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
         let words = UnsafeRawPointer(x)

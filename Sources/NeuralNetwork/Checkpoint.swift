@@ -13,9 +13,15 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 /// Parameters ⇄ safetensors, with PyTorch's `state_dict` names ("model.1.weight", …) and float32 data, so that a
 /// file written here loads into the reference PyTorch module with `load_state_dict(strict=True)` and the reverse.
 extension ParameterContainer {
-    /// The parameters as named tensors (`prefix` + PyTorch name), in state_dict order.
+    /// The parameters, then the buffers (BatchNorm running statistics), as named tensors (`prefix` + PyTorch name).
     public func namedTensors(prefix: String = "") -> [(name: String, shape: [Int], values: [Float])] {
         parameters.map { (prefix + $0.name, $0.value.shape, $0.value.toArray()) }
+            + buffers.map { (prefix + $0.name, $0.value.shape, $0.value.toArray()) }
+    }
+
+    /// Every tensor a checkpoint of this container holds: the parameters, then the buffers.
+    var checkpointTensors: [(name: String, value: Tensor)] {
+        parameters.map { ($0.name, $0.value) } + buffers.map { ($0.name, $0.value) }
     }
 
     /// Writes every parameter as F32 with `metadata` as `__metadata__`; atomic (temporary file + rename).
@@ -33,12 +39,13 @@ extension ParameterContainer {
         return archive.metadata
     }
 
-    /// Loads the parameters from the tensors named `prefix` + parameter name in `archive` (e.g. prefix "G_A." in
-    /// a file holding several networks). Strict within the prefix: every parameter must be there with its shape,
+    /// Loads the parameters and buffers from the tensors named `prefix` + PyTorch name in `archive` (e.g. prefix
+    /// "G_A." in a file holding several networks). Buffers may be integers (PyTorch writes `num_batches_tracked` as
+    /// I64). Strict within the prefix: every parameter and buffer must be there with its shape,
     /// and, when `requireAllTensorsUsed`, no other tensor may start with `prefix`. Nothing is changed on failure.
     public func load(from archive: SafetensorsArchive, prefix: String = "", requireAllTensorsUsed: Bool = true) throws {
         func fail(_ reason: String) -> CheckpointError { CheckpointError(path: archive.path, reason: reason) }
-        let parameters = self.parameters
+        let parameters = checkpointTensors
         let expected = Set(parameters.map { prefix + $0.name })
         var missing: [String] = [], mismatched: [String] = [], wrongType: [String] = []
         for p in parameters {
@@ -46,7 +53,7 @@ extension ParameterContainer {
             guard let info = archive.info(named: name) else { missing.append(name); continue }
             if info.shape != p.value.shape {
                 mismatched.append("\(name) has shape \(info.shape), the network needs \(p.value.shape)")
-            } else if !info.dtype.isConvertibleToFloat {
+            } else if !info.dtype.isConvertibleToFloat && !(Self.isIntegerBuffer(info.dtype) && buffers.contains { $0.name == p.name }) {
                 wrongType.append("\(name) has dtype \(info.dtype.rawValue)")
             }
         }
@@ -62,14 +69,19 @@ extension ParameterContainer {
             if !unexpected.isEmpty { problems.append("unexpected \(unexpected.count) tensor(s): \(list(unexpected))") }
             if !mismatched.isEmpty { problems.append("shape mismatch: \(list(mismatched))") }
             if !wrongType.isEmpty { problems.append("not floating point: \(list(wrongType))") }
-            throw fail("does not fit the network (\(parameters.count) parameters): " + problems.joined(separator: "; "))
+            throw fail("does not fit the network (\(self.parameters.count) parameters"
+                + (buffers.isEmpty ? "" : ", \(buffers.count) buffers") + "): " + problems.joined(separator: "; "))
         }
         // Decode everything first, so that a failure leaves the network as it was.
         var staged: [[Float]] = []
         staged.reserveCapacity(parameters.count)
         for p in parameters {
             var values = [Float](repeating: 0, count: p.value.count)
-            try values.withUnsafeMutableBufferPointer { try archive.copyFloats(named: prefix + p.name, into: $0) }
+            if let info = archive.info(named: prefix + p.name), Self.isIntegerBuffer(info.dtype) {
+                values = try Self.integers(archive, prefix + p.name, info.dtype).map { Float($0) }
+            } else {
+                try values.withUnsafeMutableBufferPointer { try archive.copyFloats(named: prefix + p.name, into: $0) }
+            }
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw fail("tensor \(prefix + p.name) holds a non-finite value (\(values[bad]) at element \(bad))")
             }
@@ -80,6 +92,22 @@ extension ParameterContainer {
                 guard let from = source.baseAddress, let to = p.value.data.baseAddress else { return }
                 to.update(from: from, count: values.count)
             }
+        }
+    }
+}
+
+extension ParameterContainer {
+    /// Integer dtypes a buffer may be stored in (PyTorch's `num_batches_tracked` is I64).
+    static func isIntegerBuffer(_ dtype: SafetensorsDType) -> Bool { dtype == .i64 || dtype == .i32 }
+
+    /// The little-endian integers of tensor `name`.
+    static func integers(_ archive: SafetensorsArchive, _ name: String, _ dtype: SafetensorsDType) throws -> [Int64] {
+        let bytes = [UInt8](try archive.rawBytes(named: name))
+        let size = dtype.byteSize
+        return stride(from: 0, to: bytes.count - size + 1, by: size).map { offset in
+            var value: UInt64 = 0
+            for b in 0..<size { value |= UInt64(bytes[offset + b]) << (8 * UInt64(b)) }
+            return size == 4 ? Int64(Int32(truncatingIfNeeded: value)) : Int64(bitPattern: value)
         }
     }
 }

@@ -12,16 +12,18 @@ public enum ForwardMode: Sendable {
 /// iterations: buffers are reallocated only when a shape changes, so the steady state allocates nothing.
 public final class LayerRecord: @unchecked Sendable {
     /// The input of the last forward pass (owned by the previous layer's record or by the caller).
-    public internal(set) var input: Tensor?
+    public package(set) var input: Tensor?
     /// The output of the last forward pass.
-    public internal(set) var output: Tensor?
-    var saved: [Tensor?] = []
-    var children: [LayerRecord] = []
+    public package(set) var output: Tensor?
+    /// Intermediates a layer saves for its backward pass, by slot.
+    package var saved: [Tensor?] = []
+    /// The records of a composite layer's parts (a `Sequential`'s layers, a block's branch).
+    package var children: [LayerRecord] = []
 
     public init() {}
 
     /// A reused buffer of `shape` in slot `index` of `saved` (zeroed only when first allocated).
-    func savedTensor(_ index: Int, shape: [Int]) -> Tensor {
+    package func savedTensor(_ index: Int, shape: [Int]) -> Tensor {
         while saved.count <= index { saved.append(nil) }
         if let t = saved[index], t.shape == shape { return t }
         let t = Tensor(shape: shape)
@@ -30,14 +32,14 @@ public final class LayerRecord: @unchecked Sendable {
     }
 
     /// The reused output buffer of `shape`.
-    func outputTensor(shape: [Int]) -> Tensor {
+    package func outputTensor(shape: [Int]) -> Tensor {
         if let t = output, t.shape == shape { return t }
         let t = Tensor(shape: shape)
         output = t
         return t
     }
 
-    func child(_ index: Int) -> LayerRecord {
+    package func child(_ index: Int) -> LayerRecord {
         while children.count <= index { children.append(LayerRecord()) }
         return children[index]
     }
@@ -55,17 +57,20 @@ public final class Workspace: @unchecked Sendable {
         for (_, k) in kernelCache { UnsafeMutableRawPointer(k.pointer).deallocate() }
     }
 
-    enum Slot {
-        static let columns = 0
-        static let columns2 = 1
-        static let padded = 2
-        static let reduction = 3
-        static let winogradOutput = 4
-        static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
+    /// The workspace's slots. Layers of other modules take theirs from `firstFreeSlot` upward (below the
+    /// gradient slots, which start at 16 and grow with nesting depth).
+    package enum Slot {
+        package static let columns = 0
+        package static let columns2 = 1
+        package static let padded = 2
+        package static let reduction = 3
+        package static let winogradOutput = 4
+        package static let firstFreeSlot = 5
+        package static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
     }
 
     /// A buffer of at least `count` floats in `slot`; its contents are unspecified.
-    func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+    package func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
         if let b = buffers[slot], b.capacity >= count { return b.pointer }
         if let b = buffers[slot] { UnsafeMutableRawPointer(b.pointer).deallocate() }
         let capacity = max(count, 16)
@@ -121,6 +126,10 @@ public final class Workspace: @unchecked Sendable {
 /// gradients flow through a frozen layer without touching its parameters.
 public protocol Layer: AnyObject {
     var parameters: [Parameter] { get }
+    /// Non-trainable state saved with the parameters (BatchNorm's running statistics), PyTorch's buffers.
+    var buffers: [Buffer] { get }
+    /// Sets the parameters (and resets the buffers) as this kind of layer is initialised (`WeightInitializer`).
+    func initializeWeights(_ initializer: inout WeightInitializer)
     func outputShape(for inputShape: [Int]) -> [Int]
     /// `consumeInput`: the caller allows the layer to overwrite `input` (e.g. InstanceNorm normalising a
     /// convolution's output in place, which that convolution does not need again).
@@ -131,6 +140,14 @@ public protocol Layer: AnyObject {
 }
 
 extension Layer {
+    /// No buffers (every layer but the batch normalisation).
+    public var buffers: [Buffer] { [] }
+
+    /// Layers without parameters have nothing to initialise; a layer with parameters must say how.
+    public func initializeWeights(_ initializer: inout WeightInitializer) {
+        precondition(parameters.isEmpty, "\(Self.self) has parameters but no initialisation of its own")
+    }
+
     /// Forward pass with a private workspace (convenient in tests; models pass their own workspace).
     public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode = .training) -> Tensor {
         forward(input, record: record, mode: mode, workspace: Workspace(), consumeInput: false)
@@ -223,7 +240,7 @@ final class ResultBox<T>: @unchecked Sendable {
 
 /// Runs `body(chunk)` for `chunks` contiguous pieces of `0..<count` on up to `ComputeThreads.count` threads.
 @inline(__always)
-func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+package func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, max(1, count / max(minimumPerThread, 1)))
     if threads <= 1 || count <= 1 {
         body(0..<count)

@@ -16,6 +16,32 @@ public struct GeneratorConfiguration: Codable, Sendable, Hashable {
         self.residualBlocks = residualBlocks
         self.dropout = dropout
     }
+
+    /// Documented limits, checked before any weight is allocated (the reference uses ngf 64 and 9 blocks; ngf 256
+    /// already gives 1024 channels and about 190 M parameters at the bottleneck).
+    public static let ngfRange = 1...256
+    public static let residualBlocksRange = 0...64
+    public static let channelRange = 1...5
+
+    /// Throws a one-line `ConfigurationError` when a value is outside its documented limit.
+    public func validate() throws {
+        func check(_ value: Int, _ range: ClosedRange<Int>, _ name: String) throws {
+            guard range.contains(value) else {
+                throw ConfigurationError("generator \(name) is \(value), outside \(range.lowerBound)…\(range.upperBound)")
+            }
+        }
+        try check(ngf, Self.ngfRange, "ngf")
+        try check(residualBlocks, Self.residualBlocksRange, "residual blocks")
+        try check(inputChannels, Self.channelRange, "input channels")
+        try check(outputChannels, Self.channelRange, "output channels")
+    }
+}
+
+/// A network configuration outside its documented limits (one line).
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }
 
 /// Options of the PatchGAN discriminator (pytorch-CycleGAN-and-pix2pix `NLayerDiscriminator`, `basic` = 3 layers).
@@ -29,21 +55,40 @@ public struct DiscriminatorConfiguration: Codable, Sendable, Hashable {
         self.ndf = ndf
         self.layers = layers
     }
+
+    /// Documented limits, checked before any weight is allocated (the reference: ndf 64, 3 layers).
+    public static let ndfRange = 1...256
+    public static let layersRange = 1...8
+
+    /// Throws a one-line `ConfigurationError` when a value is outside its documented limit.
+    public func validate() throws {
+        guard Self.ndfRange.contains(ndf) else { throw ConfigurationError("discriminator ndf is \(ndf), outside 1…256") }
+        guard Self.layersRange.contains(layers) else {
+            throw ConfigurationError("discriminator layers is \(layers), outside 1…8")
+        }
+        guard GeneratorConfiguration.channelRange.contains(inputChannels) else {
+            throw ConfigurationError("discriminator input channels is \(inputChannels), outside 1…5")
+        }
+    }
 }
 
 /// A network as one `Sequential`, with its own workspace for training passes and a pool of (record, workspace)
 /// pairs for inference, so that `infer` may be called from several threads at once.
-public class SequentialNetwork: ParameterContainer, @unchecked Sendable {
+open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     public let network: Sequential
     public let parameters: [Parameter]
+    /// The network's buffers (BatchNorm running statistics), saved and loaded with the parameters.
+    public let buffers: [Buffer]
     /// Scratch memory of `forward`/`backward` (not thread-safe: one training pass at a time).
     public let workspace = Workspace()
     private let poolLock = NSLock()
     private var inferencePool: [(LayerRecord, Workspace)] = []
 
-    init(network: Sequential) {
+    /// A network of `network`'s layers; other modules build their families on it (DCGAN, conditional GAN).
+    public init(network: Sequential) {
         self.network = network
         parameters = network.parameters
+        buffers = network.buffers
     }
 
     /// Training forward pass: saves in `record` what `backward` needs (one record per application).
@@ -92,21 +137,13 @@ public class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         poolLock.unlock()
     }
 
-    /// Weights initialised as pytorch-CycleGAN-and-pix2pix `init_weights(init_type='normal', gain=0.02)`:
-    /// convolution weights ~ N(0, 0.02), biases 0, normalisation scales ~ N(1, 0.02) and shifts 0.
-    public func initializeWeights(seed: UInt64) {
-        var random = SeededRandom(seed: seed)
-        for p in parameters {
-            let v = p.value.pointer
-            if p.value.shape.count == 4 {
-                for i in 0..<p.value.count { v[i] = Float(random.nextNormal(mean: 0, standardDeviation: 0.02)) }
-            } else if p.name.hasSuffix(".weight") {
-                for i in 0..<p.value.count { v[i] = Float(random.nextNormal(mean: 1, standardDeviation: 0.02)) }
-            } else {
-                p.value.fill(0)
-            }
-            p.gradient.fill(0)
-        }
+    /// Weights initialised per layer kind (`WeightInitializer`): as pytorch-CycleGAN-and-pix2pix
+    /// `init_weights(init_type='normal', gain=0.02)` and examples/dcgan `weights_init` — convolution weights
+    /// ~ N(0, 0.02), biases 0, normalisation scales ~ N(1, 0.02) and shifts 0; gradients zeroed.
+    public func initializeWeights(seed: UInt64, gain: Double = 0.02) {
+        var initializer = WeightInitializer(seed: seed, gain: gain)
+        network.initializeWeights(&initializer)
+        for p in parameters { p.gradient.fill(0) }
     }
 }
 

@@ -170,7 +170,13 @@ public final class BatchNorm2d: Layer, ParameterContainer {
     public let bias: Parameter?
     public let runningMean: Tensor
     public let runningVariance: Tensor
-    public private(set) var batchesTracked = 0
+    /// `num_batches_tracked`, a scalar (shape []).
+    public let batchesTrackedTensor: Tensor
+    /// The buffers `<name>.running_mean`, `<name>.running_var`, `<name>.num_batches_tracked`, as PyTorch names them.
+    public let buffers: [Buffer]
+
+    /// Training forward passes seen (PyTorch's `num_batches_tracked`).
+    public var batchesTracked: Int { Int(batchesTrackedTensor.pointer[0]) }
 
     public init(name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
         self.channels = channels
@@ -181,7 +187,18 @@ public final class BatchNorm2d: Layer, ParameterContainer {
         weight?.value.fill(1)
         runningMean = Tensor(shape: [channels])
         runningVariance = Tensor(shape: [channels])
+        batchesTrackedTensor = Tensor(shape: [])
+        buffers = [Buffer(name: name + ".running_mean", value: runningMean),
+                   Buffer(name: name + ".running_var", value: runningVariance),
+                   Buffer(name: name + ".num_batches_tracked", value: batchesTrackedTensor)]
         runningVariance.fill(1)
+    }
+
+    /// Running mean 0, running variance 1, no batches tracked (PyTorch's `reset_running_stats`).
+    public func resetRunningStatistics() {
+        runningMean.fill(0)
+        runningVariance.fill(1)
+        batchesTrackedTensor.fill(0)
     }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
@@ -231,7 +248,7 @@ public final class BatchNorm2d: Layer, ParameterContainer {
                 }
             }
         }
-        if mode == .training { batchesTracked += 1 }
+        if mode == .training { batchesTrackedTensor.pointer[0] += 1 }
         return output
     }
 

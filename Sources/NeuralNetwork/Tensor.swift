@@ -70,7 +70,7 @@ public final class Tensor: @unchecked Sendable {
         if count > 0 { data.baseAddress!.update(repeating: value, count: count) }
     }
 
-    @inline(__always) var pointer: UnsafeMutablePointer<Float> { data.baseAddress! }
+    @inline(__always) package var pointer: UnsafeMutablePointer<Float> { data.baseAddress! }
 }
 
 /// A trainable tensor with its gradient. Its `name` is the PyTorch `state_dict` key (e.g. `model.1.weight`).
@@ -89,6 +89,21 @@ public final class Parameter: @unchecked Sendable {
 /// A module whose trainable parameters are listed in PyTorch `state_dict` order, with PyTorch's names.
 public protocol ParameterContainer: AnyObject {
     var parameters: [Parameter] { get }
+    /// Non-trainable tensors saved and loaded with the parameters (PyTorch buffers), in state_dict order.
+    var buffers: [Buffer] { get }
+}
+
+/// A non-trainable tensor of a module that belongs in its checkpoint (PyTorch `register_buffer`), e.g. BatchNorm's
+/// `running_mean`, `running_var` and `num_batches_tracked` (an integer count, kept as a float scalar: exact to 2²⁴,
+/// written as F32 and read from PyTorch's I64 as well). `name` is the PyTorch state_dict key.
+public final class Buffer: @unchecked Sendable {
+    public let name: String
+    public let value: Tensor
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+    }
 }
 
 extension ParameterContainer {

@@ -99,6 +99,40 @@ public enum PhantomDataset {
         return records
     }
 
+    /// The files an earlier `write` may have left in `directory`'s sub-folder for `output`: `sub-*` volumes and
+    /// pictures, and `dseg.tsv` (nothing else there is touched).
+    public static func ownedFiles(in directory: URL, output: PhantomOutput) -> [URL] {
+        let folder = directory.appendingPathComponent(output.rawValue, isDirectory: true)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        return names.sorted().filter { name in
+            name == "dseg.tsv" || (name.hasPrefix("sub-") && (name.hasSuffix(".nii.gz") || name.hasSuffix(".png")))
+        }.map { folder.appendingPathComponent($0) }
+    }
+
+    /// Why writing `outputs` into `directory` would mix with or replace earlier phantoms, or nil: a sub-folder
+    /// this write fills already holds files. With `overwrite`, the phantom files of those sub-folders are removed
+    /// first, and so are the labels and previews whenever MR or CT volumes are rewritten (they would describe
+    /// other volumes); the caller then writes into clean folders.
+    public static func prepareFolder(_ directory: URL, outputs: Set<PhantomOutput>, overwrite: Bool) throws {
+        let occupied = PhantomOutput.allCases.filter { outputs.contains($0) }.filter { output in
+            let folder = directory.appendingPathComponent(output.rawValue, isDirectory: true)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            return names.contains { !$0.hasPrefix(".") }
+        }
+        guard !occupied.isEmpty else { return }
+        guard overwrite else {
+            throw WriteError(path: directory.path, reason: "already holds " + occupied.map { "\($0.rawValue)/" }
+                .joined(separator: ", ") + " files (use --overwrite to replace them, or another --out)")
+        }
+        var clear = Set(occupied)
+        if !outputs.isDisjoint(with: [.mr, .ct]) { clear.formUnion([.labels, .preview]) }
+        for output in PhantomOutput.allCases where clear.contains(output) {
+            for file in ownedFiles(in: directory, output: output) where unlink(file.path) != 0 && errno != ENOENT {
+                throw WriteError(path: file.path, reason: "cannot remove (\(String(cString: strerror(errno))))")
+            }
+        }
+    }
+
     /// `labels/dseg.tsv`: the tissue label values and names (BIDS segmentation table: index, name).
     public static var labelTable: String {
         "index\tname\n" + PhantomTissue.allCases.map { "\($0.rawValue)\t\($0.name)\n" }.joined()

@@ -20,6 +20,15 @@ public enum MRNormalization: Codable, Sendable, Hashable {
     case zScore
 }
 
+/// What training does with the voxels outside a volume's body mask (`BodyMask`).
+public enum OutsideBody: String, Codable, Sendable, CaseIterable {
+    /// Set to air: −1024 HU for CT (the couch, positioning aids, field-of-view padding; SynthRAD 2023's
+    /// preprocessing), the normalised background for MR.
+    case air
+    /// Left as scanned (MR2CT before 2026-12; what a configuration without the key means).
+    case keep
+}
+
 /// Everything that turns a volume into network slices and back. It travels with a trained model (as JSON in
 /// the generator's metadata), so that conversion applies exactly the transformations training used.
 public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
@@ -34,10 +43,19 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
     public var targetSpacing: Double? = nil
     /// CT window in HU, [lower, upper], clipped and mapped linearly to [-1, 1] (SynthRAD 2023: [-1024, 3000]).
     public var ctWindow: [Float] = [-1024, 3000]
+    /// How HU become network values: the linear `ctWindow` (default) or a piecewise-linear soft-tissue-aware map.
+    public var ctMapping: CTIntensityMapping = .window
     /// MR intensity normalisation.
     public var mrNormalization: MRNormalization = .percentile(lower: 0.5, upper: 99.5)
     /// Training slices whose body-mask fraction (of the unpadded slice area) is below this are skipped.
     public var minimumBodyFraction: Double = 0.05
+    /// CT voxels outside the CT's body mask: `.air` (new runs) sets the couch and everything else outside the
+    /// body to −1024 HU before training, so that the CT domain holds no structure the MR domain lacks.
+    /// A configuration saved without this key decodes to `.keep`, the behaviour it was trained with.
+    public var ctOutsideBody: OutsideBody = .air
+    /// MR voxels outside the MR's body mask: `.air` sets them to the MR's normalised background (its minimum),
+    /// in training and conversion alike (both prepare through `SlicePipeline`). Missing key: `.keep`.
+    public var mrOutsideBody: OutsideBody = .air
 
     public init() {}
 
@@ -54,11 +72,15 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
             throw fail("sliceSize must be a multiple of 4 between 4 and 4096, not \(sliceSize)")
         }
         if let targetSpacing {
-            guard targetSpacing.isFinite, targetSpacing > 0 else { throw fail("targetSpacing must be a positive number of mm, not \(targetSpacing)") }
+            guard targetSpacing.isFinite, Self.targetSpacingRange.contains(targetSpacing) else {
+                throw fail(String(format: "targetSpacing must be between %g and %g mm, not %g", Self.targetSpacingRange.lowerBound,
+                                  Self.targetSpacingRange.upperBound, targetSpacing))
+            }
         }
         guard ctWindow.count == 2, ctWindow[0].isFinite, ctWindow[1].isFinite, ctWindow[0] < ctWindow[1] else {
             throw fail("ctWindow must be [lower, upper] with lower < upper, not \(ctWindow)")
         }
+        try ctMapping.validate()
         if case let .percentile(lower, upper) = mrNormalization {
             guard lower >= 0, upper <= 100, lower < upper else {
                 throw fail("MR percentiles must satisfy 0 <= lower < upper <= 100, not \(lower), \(upper)")
@@ -69,8 +91,36 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         }
     }
 
+    /// The in-plane spacings (mm) slices may be resampled to: finer than 0.01 mm is no MR or CT, and would make
+    /// slices of any real field of view too large to allocate.
+    public static let targetSpacingRange: ClosedRange<Double> = 0.01...100
+
+    /// The longest side (pixels) of a slice after in-plane resampling, checked before anything is allocated
+    /// (8192² float pixels are 256 MB per slice).
+    public static let maximumResampledSide = 8192
+
+    /// The size of a `width` × `height` slice of pixel spacing (`columnSpacing`, `rowSpacing`) mm after resampling
+    /// to `targetSpacing` (unchanged without one): each side n·spacing/target, rounded, at least 1. Throws a one-line
+    /// error when a side would exceed `maximumResampledSide` (e.g. a header's pixdim of 10⁶ mm, or spacing in µm
+    /// read as mm), before anything is allocated.
+    public func resampledSliceSize(width: Int, height: Int, columnSpacing: Double, rowSpacing: Double) throws
+        -> (width: Int, height: Int) {
+        guard let targetSpacing else { return (width, height) }
+        func side(_ n: Int, _ spacing: Double) throws -> Int {
+            let value = (Double(n) * abs(spacing) / targetSpacing).rounded()
+            guard value.isFinite, value <= Double(Self.maximumResampledSide) else {
+                throw PreprocessingError(path: "volume", reason: String(
+                    format: "resampling %d pixels of %g mm to %g mm gives %g pixels, above the limit of %d per side "
+                        + "(check the voxel size and its units)", n, spacing, targetSpacing, value, Self.maximumResampledSide))
+            }
+            return max(1, Int(value))
+        }
+        return (try side(width, columnSpacing), try side(height, rowSpacing))
+    }
+
     private enum CodingKeys: String, CodingKey {
-        case plane, contextSlices, sliceSize, targetSpacing, ctWindow, mrNormalization, minimumBodyFraction
+        case plane, contextSlices, sliceSize, targetSpacing, ctWindow, ctMapping, mrNormalization, minimumBodyFraction
+        case ctOutsideBody, mrOutsideBody
     }
 
     /// Decodes with the defaults for missing keys, so that a configuration saved by an older version still loads.
@@ -82,8 +132,12 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         sliceSize = try c.decodeIfPresent(Int.self, forKey: .sliceSize) ?? d.sliceSize
         targetSpacing = try c.decodeIfPresent(Double.self, forKey: .targetSpacing)
         ctWindow = try c.decodeIfPresent([Float].self, forKey: .ctWindow) ?? d.ctWindow
+        ctMapping = try c.decodeIfPresent(CTIntensityMapping.self, forKey: .ctMapping) ?? d.ctMapping
         mrNormalization = try c.decodeIfPresent(MRNormalization.self, forKey: .mrNormalization) ?? d.mrNormalization
         minimumBodyFraction = try c.decodeIfPresent(Double.self, forKey: .minimumBodyFraction) ?? d.minimumBodyFraction
+        // Older configurations (run folders, bundled models) kept everything outside the body.
+        ctOutsideBody = try c.decodeIfPresent(OutsideBody.self, forKey: .ctOutsideBody) ?? .keep
+        mrOutsideBody = try c.decodeIfPresent(OutsideBody.self, forKey: .mrOutsideBody) ?? .keep
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -93,8 +147,12 @@ public struct PreprocessingConfiguration: Codable, Sendable, Hashable {
         try c.encode(sliceSize, forKey: .sliceSize)
         try c.encodeIfPresent(targetSpacing, forKey: .targetSpacing)
         try c.encode(ctWindow, forKey: .ctWindow)
+        // Absent for the linear window, so configurations of earlier versions encode (and compare) unchanged.
+        if ctMapping != .window { try c.encode(ctMapping, forKey: .ctMapping) }
         try c.encode(mrNormalization, forKey: .mrNormalization)
         try c.encode(minimumBodyFraction, forKey: .minimumBodyFraction)
+        try c.encode(ctOutsideBody, forKey: .ctOutsideBody)
+        try c.encode(mrOutsideBody, forKey: .mrOutsideBody)
     }
 }
 

@@ -141,8 +141,11 @@ public struct InPlaneGeometry: Hashable, Sendable {
         self.height = height
         var rw = width, rh = height
         if let t = targetSpacing {
-            rw = max(1, Int((Double(width) * columnSpacing / t).rounded()))
-            rh = max(1, Int((Double(height) * rowSpacing / t).rounded()))
+            // Sizes beyond the documented limit are refused by PreprocessingConfiguration.resampledSliceSize
+            // before a geometry is made; clamped here only so that a direct caller cannot trap.
+            let limit = Double(PreprocessingConfiguration.maximumResampledSide)
+            rw = max(1, Int(min(limit, (Double(width) * columnSpacing / t).rounded())))
+            rh = max(1, Int(min(limit, (Double(height) * rowSpacing / t).rounded())))
         }
         resampledWidth = rw
         resampledHeight = rh

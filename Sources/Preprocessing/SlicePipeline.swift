@@ -34,6 +34,15 @@ public struct PreparedVolume: Sendable {
     public var inputWidth: Int { geometry.outputWidth }
     public var inputHeight: Int { geometry.outputHeight }
 
+    /// The same prepared volume without its normalised slices (a full volume of memory), for `reassemble`,
+    /// which needs only the geometry; `processedSlice` and `inputSlice` must not be called on the result.
+    public func releasingSlices() -> PreparedVolume {
+        PreparedVolume(configuration: configuration, modality: modality, sourceGrid: sourceGrid, sourceAffine: sourceAffine,
+                       sourceHeader: sourceHeader, orientation: orientation, layout: layout, geometry: geometry,
+                       intensityMap: intensityMap, background: background, bodyMask: bodyMask, slices: [],
+                       bodyFractions: bodyFractions)
+    }
+
     /// The fraction of slice `index` (of its unpadded source area) inside the body mask.
     public func bodyFraction(ofSlice index: Int) -> Double { bodyFractions[index] }
 
@@ -99,7 +108,7 @@ public struct PreparedVolume: Sendable {
 }
 
 /// The one path between volumes and network slices, used by training and conversion alike: reorient to RAS,
-/// body mask, intensity map, slices of the chosen plane with 2.5-D context, in-plane resampling and
+/// body mask, outside the body air (CT) or background (MR) as the configuration says, intensity map, slices of the chosen plane with 2.5-D context, in-plane resampling and
 /// pad/crop; and back.
 public struct SlicePipeline: Sendable {
     public let configuration: PreprocessingConfiguration
@@ -129,7 +138,14 @@ public struct SlicePipeline: Sendable {
         guard let orientation = CanonicalOrientation(grid: volume.grid, affine: volume.affine) else {
             throw fail("the affine is singular, so the volume has no orientation:\n\(volume.affine)".replacingNewlines())
         }
-        let mask = bodyMask ?? BodyMask.compute(volume)
+        let canonicalSpacing = orientation.canonicalSpacing(from: volume.affine)
+        let layout = PlaneLayout(plane: configuration.plane, orientation: orientation, spacing: canonicalSpacing)
+        // Derived sizes are checked before anything is allocated.
+        do {
+            _ = try configuration.resampledSliceSize(width: layout.width, height: layout.height,
+                                                     columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing)
+        } catch let error as PreprocessingError { throw fail(error.reason) }
+        let mask = bodyMask ?? BodyMask.compute(volume, options: BodyMask.Options(modality: modality))
         let map: IntensityMap = switch modality {
         case .ct: .ctWindow(configuration)
         case .mr: .mr(volume.voxels, mask: mask, normalization: configuration.mrNormalization)
@@ -138,12 +154,15 @@ public struct SlicePipeline: Sendable {
         case .ct: -1
         case .mr: map.normalize(volume.voxels.min() ?? 0)
         }
-        let layout = PlaneLayout(plane: configuration.plane, orientation: orientation,
-                                 spacing: orientation.canonicalSpacing(from: volume.affine))
         let geometry = InPlaneGeometry(width: layout.width, height: layout.height,
                                        columnSpacing: layout.columnSpacing, rowSpacing: layout.rowSpacing,
                                        targetSpacing: configuration.targetSpacing, field: field,
                                        sliceSize: configuration.sliceSize)
+        // Outside the body: air for CT (couch, aids, field-of-view padding), the background (minimum) for MR.
+        let outside: Float? = switch modality {
+        case .ct: configuration.ctOutsideBody == .air ? -1024 : nil
+        case .mr: configuration.mrOutsideBody == .air ? (volume.voxels.min() ?? 0) : nil
+        }
         let n = layout.width * layout.height
         var slices = [Float](repeating: 0, count: layout.sliceCount * n)
         var fractions = [Double](repeating: 0, count: layout.sliceCount)
@@ -156,8 +175,12 @@ public struct SlicePipeline: Sendable {
                             var src = layout.sourceIndex(slice: s, row: r, column: 0)
                             let o = (s * layout.height + r) * layout.width
                             for c in 0..<layout.width {
-                                out[o + c] = v[src]
-                                if m[src] { inside += 1 }
+                                if m[src] {
+                                    out[o + c] = v[src]
+                                    inside += 1
+                                } else {
+                                    out[o + c] = outside ?? v[src]
+                                }
                                 src += layout.columnStride
                             }
                         }

@@ -4,6 +4,12 @@ import NIfTI
 
 /// Unpaired random training slices from an MR folder and a CT folder (CycleGAN's unaligned dataset, on volumes).
 ///
+/// Training data is prepared as SynthRAD 2023 prepares it: each volume gets its own body mask (`BodyMask`), so MR
+/// and CT folders of different fields of view need no common crop; with the configuration's `ctOutsideBody` /
+/// `mrOutsideBody` at `.air` (new runs) the CT outside its body (couch, positioning aids, −3024 / −2000
+/// field-of-view padding) becomes −1024 HU and the MR outside its body its background; slices whose body fraction
+/// is below `minimumBodyFraction` are not drawn.
+///
 /// Volumes are read, reoriented, masked, normalised and sliced once (`SlicePipeline`), and every slice of the
 /// plane is stored at the network's size in a memory-mapped Int16 cache file (`cacheDirectory`, or a private
 /// temporary folder removed when the loader goes away). Cache files are reused when the input file (path, size,
@@ -79,6 +85,10 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
             let (usable, finished) = state.waitForUsable(modality, count: 1)
             if usable == 0 && finished {
                 state.cancelAndWait()
+                if let failure = state.failures.first {
+                    if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
+                    throw PreprocessingError(path: failure.url.path, reason: failure.reason)
+                }
                 if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
                 let files = modality == .mr ? mrFiles : ctFiles
                 let name = modality == .mr ? "MR" : "CT"
@@ -108,6 +118,10 @@ public final class UnpairedSliceLoader: @unchecked Sendable {
     public var skippedFiles: [(url: URL, reason: String)] {
         state.skipped.map { ($0.url, $0.reason) }
     }
+
+    /// Volumes that were readable and usable but whose slices could not be written to the cache (a full disk, a
+    /// read-only folder): an error for the run, not a skipped file. Final once `waitUntilPrepared()`.
+    public var cacheFailures: [CacheWriteFailure] { state.failures }
 
     /// max(number of usable MR slices, number of usable CT slices): CycleGAN's epoch length. Waits until every
     /// volume is prepared (immediately when the cache is warm).
@@ -229,6 +243,7 @@ final class LoaderState: @unchecked Sendable {
     private var prefix: [Modality: [Int]] = [.mr: [0], .ct: [0]]    // usable slices before each entry
     private var done: [Modality: Bool] = [.mr: false, .ct: false]
     private var skippedList: [Skipped] = []
+    private var cacheFailures: [CacheWriteFailure] = []
     private var cancelled = false
     private var workerFinished = false
     // Work in list order: claimed by up to two threads, published strictly in order.
@@ -304,6 +319,9 @@ final class LoaderState: @unchecked Sendable {
         case let .success(entry):
             entries[modality]!.append(entry)
             prefix[modality]!.append(prefix[modality]!.last! + entry.usableSlices.count)
+        case let .failure(failure as CacheWriteFailure):
+            // A usable volume that could not be cached is not "skipped": training would silently use less data.
+            cacheFailures.append(failure)
         case let .failure(error):
             // One line, without repeating the file's path (the report names it).
             var reason = String(describing: error).replacingNewlines()
@@ -344,7 +362,7 @@ final class LoaderState: @unchecked Sendable {
                 do {
                     try SliceCacheFile.write(prepared, key: key, to: file)
                 } catch {
-                    throw PreprocessingError(path: url.path, reason: "cannot write the slice cache \(file.path): \(error)")
+                    throw CacheWriteFailure(url: url, reason: "cannot write the slice cache \(file.path): \(error)")
                 }
                 cache = SliceCacheFile(url: file, key: key)
             }
@@ -370,8 +388,13 @@ final class LoaderState: @unchecked Sendable {
         keyed.minimumBodyFraction = 0
         // Nor on the other modality's intensity parameters.
         switch modality {
-        case .mr: keyed.ctWindow = PreprocessingConfiguration().ctWindow
-        case .ct: keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
+        case .mr:
+            keyed.ctWindow = PreprocessingConfiguration().ctWindow
+            keyed.ctMapping = .window
+            keyed.ctOutsideBody = PreprocessingConfiguration().ctOutsideBody
+        case .ct:
+            keyed.mrNormalization = PreprocessingConfiguration().mrNormalization
+            keyed.mrOutsideBody = PreprocessingConfiguration().mrOutsideBody
         }
         let json = (try? encoder.encode(keyed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(configuration)"
         var st = stat()
@@ -383,7 +406,7 @@ final class LoaderState: @unchecked Sendable {
         let modified = (st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
         #endif
         let fileStamp = found ? "\(st.st_size)|\(modified.0).\(modified.1)" : "unstat"
-        return "v\(SliceCacheFile.version)|\(modality.rawValue)|\(json)|\(path)|\(fileStamp)"
+        return "v\(SliceCacheFile.version)|mask\(BodyMask.revision)|\(modality.rawValue)|\(json)|\(path)|\(fileStamp)"
     }
 
     // MARK: Queries (all under the lock)
@@ -442,6 +465,19 @@ final class LoaderState: @unchecked Sendable {
         defer { condition.unlock() }
         return skippedList
     }
+
+    var failures: [CacheWriteFailure] {
+        condition.lock()
+        defer { condition.unlock() }
+        return cacheFailures
+    }
+}
+
+/// A volume whose prepared slices could not be written to the slice cache: `"<file>: <reason>"`.
+public struct CacheWriteFailure: Error, CustomStringConvertible, Sendable {
+    public var url: URL
+    public var reason: String
+    public var description: String { "\(url.path): \(reason)" }
 }
 
 /// FNV-1a, 64 bits: a stable file-name hash (Swift's Hasher is seeded per process).

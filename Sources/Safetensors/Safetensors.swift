@@ -195,6 +195,7 @@ public enum SafetensorsFile {
             throw fail("file is \(fileSize) bytes, too short for the 8-byte header length of a safetensors file")
         }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        if let other = foreignFormat(data) { throw fail("\(other), not a safetensors file") }
         guard headerLength <= UInt64(maximumHeaderSize) else {
             throw fail("header length \(headerLength) exceeds the \(maximumHeaderSize)-byte limit (not a safetensors file?)")
         }
@@ -377,14 +378,36 @@ public enum SafetensorsFile {
     /// Reads a regular file with POSIX calls in two steps: the length word and the header first, validated
     /// against the file size, and only then the data section, so that a file that is not a safetensors file (a
     /// NIfTI volume given as a model, say) is refused without reading it all. Every failure is a one-line error.
+    /// Files people hand over by mistake, known by their first bytes: gzip (a .nii.gz volume), an uncompressed
+    /// NIfTI-1/-2 header (sizeof_hdr 348 or 540, either byte order), a zip archive (a PyTorch .pth). The first
+    /// 8 bytes of a safetensors file are a header length whose JSON starts with `{` at byte 8.
+    static func foreignFormat(_ data: Data) -> String? {
+        let bytes = [UInt8](data.prefix(9))
+        guard bytes.count >= 4, bytes.count < 9 || bytes[8] != UInt8(ascii: "{") else { return nil }
+        if bytes[0] == 0x1F && bytes[1] == 0x8B { return "gzip-compressed data (a .nii.gz volume?)" }
+        if bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 3 && bytes[3] == 4 {
+            return "a zip archive (a PyTorch .pth checkpoint? convert it with Pipelines/convert_pytorch_generator.py)"
+        }
+        let word = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        if [348, 540].contains(word) || [348, 540].contains(word.byteSwapped) {
+            return "a NIfTI volume"
+        }
+        return nil
+    }
+
     private static func readValidatedFile(_ path: String) throws -> Data {
         func fail(_ reason: String) -> SafetensorsError { SafetensorsError(path: path, reason: reason) }
-        let fd = open(path, O_RDONLY)
+        // By type before opening: open(2) of a FIFO blocks until a writer comes, a device never ends. O_NONBLOCK
+        // keeps a FIFO swapped in after this check from blocking; fstat then refuses it.
+        if let problem = FileKind.of(path).problemAsFile(folder: "is a folder, not a safetensors file") {
+            throw fail(problem)
+        }
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw fail(String(cString: strerror(errno))) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw fail("not a regular file") }
+        if let problem = FileKind.of(descriptor: fd).problemAsFile() { throw fail(problem) }
         let size = Int(info.st_size)
 
         /// Appends up to `count` bytes read from the file to `data`; stops early at the end of the file.

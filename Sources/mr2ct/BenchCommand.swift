@@ -1,7 +1,10 @@
 import ArgumentParser
 import CycleGAN
 import Foundation
+import MR2CTSupport
 import NeuralNetwork
+import Conversion
+import NIfTI
 
 extension ConvolutionAlgorithm: ExpressibleByArgument {}
 
@@ -16,13 +19,13 @@ struct BenchCommand: ParsableCommand {
             gen_fwd_gflop, infer_gflops_per_s, train_gflops_per_s, peak_rss_mb (getrusage: the process's peak so far).
             """)
 
-    @Option(help: "Slice size (square). Default: the two standard configurations.")
+    @Option(help: "Slice size (square). (default: the two standard configurations)")
     var size: Int?
-    @Option(help: "Generator filters in the first layer (with --size; default 64).")
+    @Option(help: "Generator filters in the first layer (with --size).")
     var ngf: Int = 64
-    @Option(help: "Discriminator filters in the first layer (with --size; default 64).")
+    @Option(help: "Discriminator filters in the first layer (with --size).")
     var ndf: Int = 64
-    @Option(help: "Residual blocks (with --size; default 9).")
+    @Option(help: "Residual blocks (with --size).")
     var blocks: Int = 9
     @Option(help: "Timed training iterations (after one warm-up).")
     var iterations: Int = 3
@@ -30,8 +33,13 @@ struct BenchCommand: ParsableCommand {
     var inferenceRuns: Int = 10
     @Option(help: "Convolution algorithm of the generators: automatic (Winograd F(2×2,3×3) for the residual blocks), im2col or winograd.")
     var convolution: ConvolutionAlgorithm = .automatic
-    @Option(help: "Threads (OpenBLAS and MR2CT's loops). Default: all cores.")
+    @Option(help: "Threads (OpenBLAS and MR2CT's loops).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("memory"), help: ArgumentHelp("Instead of timing: the peak memory of info and (with --model) convert on this volume, in bytes per voxel (getrusage max RSS).", valueName: "FILE"))
+    var memoryFile: String?
+    @Option(help: ArgumentHelp("The model --memory converts with.", valueName: "RUN_DIR|FILE"))
+    var model: String?
 
     func validate() throws {
         if let size, size < 8 || size % 4 != 0 { throw ValidationError("--size must be a multiple of 4, at least 8") }
@@ -41,6 +49,17 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let memoryFile {
+            do {
+                let models = try model.map { [try SyntheticCTModel.load(URL(fileURLWithPath: $0))] } ?? []
+                print(try MemoryBenchmark.run(URL(fileURLWithPath: memoryFile), models: models).jsonLine)
+            } catch {
+                var standardError = StandardErrorStream()
+                print("mr2ct: \(error)", to: &standardError)
+                throw ExitCode.failure
+            }
+            return
+        }
         let configurations = size.map {
             [BenchmarkConfiguration(size: $0, ngf: ngf, ndf: ndf, blocks: blocks, iterations: iterations, inferenceRuns: inferenceRuns,
                                    convolution: convolution)]

@@ -15,9 +15,9 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
         INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input, one per line. Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost.
 
-        Standard output gets one JSON line per volume: {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings": [{"code":…,"message":…}] with the codes body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
+        Standard output gets one JSON line per volume: {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}, where error is null or "<input>: <reason>". "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings": [{"code":…,"message":…}] with the codes body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
 
-        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed (the others are still converted), 64 for usage errors. Outputs are written to a temporary file and renamed: an interrupted run never leaves a partial output under its final name.
+        Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed (the others are still converted) or the input list is empty, 64 for usage errors. Outputs are written to a temporary file and renamed: an interrupted run never leaves a partial output under its final name.
         """
     )
 
@@ -44,7 +44,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Convert only the I-th (0-based) of N parts of the sorted input list.", valueName: "I/N"))
     var shard: String?
 
-    @Option(name: .long, help: ArgumentHelp("Slice planes, comma-separated; several are averaged (default: the model's).",
+    @Option(name: .long, help: ArgumentHelp("Slice planes, comma-separated; several are averaged. (default: the model's)",
                                             valueName: "axial,coronal,sagittal"))
     var planes: String?
 
@@ -54,7 +54,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "Slices per generator call.")
     var batchSize: Int = 4
 
-    @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops); default: all cores.")
+    @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops). (default: all cores)")
     var threads: Int?
 
     @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT, with the QA verdict below.", valueName: "DIR"))
@@ -71,6 +71,14 @@ struct ConvertCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Treat any QA warning as an error: status error, exit 1, and the volume's output is not written.")
     var strict = false
+    @Option(name: .long, help: ArgumentHelp("Which 3-D volume of 4-D inputs to convert, 0-based. (default: 4-D inputs are refused)", valueName: "N"))
+    var volume: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Largest 3-D voxel count accepted per input, checked on the header before reading.", valueName: "N"))
+    var maxVoxels: Int = NIfTIReadOptions().maxVoxels
+
+    @Flag(name: .long, help: "No progress on standard error (errors are still printed).")
+    var quiet = false
 
     func validate() throws {
         if model.isEmpty { throw ValidationError("Missing expected argument '--model <RUN_DIR|FILE>'") }
@@ -87,6 +95,8 @@ struct ConvertCommand: ParsableCommand {
                                       + "several --planes or --mirror-average")
             }
         }
+        if let volume, volume < 0 { throw ValidationError("--volume must be 0 or more") }
+        if maxVoxels < 1 { throw ValidationError("--max-voxels must be at least 1") }
     }
 
     static func isDirectory(_ path: String) -> Bool {
@@ -118,8 +128,18 @@ struct ConvertCommand: ParsableCommand {
         options.masks = mask
         options.uncertainty = uncertainty
         options.strict = strict
+        options.readOptions.volumeIndex = volume
+        options.readOptions.maxVoxels = maxVoxels
+        options.showProgress = !quiet
 
         var standardError = StandardErrorStream()
+        // Output folders first: one that cannot be written is found before any model is loaded or volume computed.
+        for folder in [options.outputDirectory] + (options.previewDirectory.map { [$0] } ?? []) {
+            if let problem = OutputFolder.problem(folder) {
+                print("mr2ct: \(folder.path): \(problem)", to: &standardError)
+                throw ExitCode.failure
+            }
+        }
         var models: [SyntheticCTModel] = []
         for path in model {
             do { models.append(try SyntheticCTModel.load(URL(fileURLWithPath: path))) } catch {
@@ -159,7 +179,9 @@ struct ConvertCommand: ParsableCommand {
         }
         let mine = try shard.map { try Shard(parsing: $0).select(plan) } ?? plan
         if mine.isEmpty {
+            // An empty shard of a non-empty list is normal (more shards than volumes); an empty list is not.
             print("mr2ct: no input volume" + (shard.map { " in shard \($0)" } ?? ""), to: &standardError)
+            if plan.isEmpty { throw ExitCode.failure }
             return
         }
         let runner = ConversionRunner(models: models, options: options)

@@ -10,15 +10,16 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Score synthetic CTs against reference CTs: MAE, ME, PSNR, SSIM inside the body (SynthRAD 2023).",
         discussion: """
-        --pred and --ref are files or folders; in folders a prediction x_sct.nii.gz goes with the reference x.nii.gz
-        (and a mask x_mask.nii.gz or x.nii.gz in a --mask folder). Without --mask the body mask of the reference CT
-        is used. MAE and ME in HU are unclipped (ME = mean of sCT − CT); PSNR and SSIM use both images clipped to
-        [-1024, 3000] HU, data range 4024. Standard output: one JSON line per volume ("kind":"volume") and a last
-        one with mean and sample sd ("kind":"summary"). With --labels (a label map per reference, matched like masks)
-        each line also carries "labels": MAE and ME per tissue label inside the mask, pooled over all volumes in the
-        summary with each label's share of the voxels and its contribution to the MAE; names come from
-        --label-names or a dseg.tsv in the --labels folder (BIDS: tab-separated, columns index and name).
-        Exit status 1 when any volume could not be scored.
+        --pred and --ref are files or folders; in folders a prediction x_sct.nii.gz goes with the reference \
+        x.nii.gz (and a mask x_mask.nii.gz or x.nii.gz in a --mask folder), and a reference without a prediction \
+        is an error for that volume. Without --mask the body mask of the reference CT is used. MAE and ME in HU \
+        are unclipped (ME = mean of sCT − CT); PSNR and SSIM use both images clipped to [-1024, 3000] HU, data \
+        range 4024. Standard output: one JSON line per volume ("kind":"volume") and a last one with mean and \
+        sample sd ("kind":"summary"). With --labels (a label map per reference, matched like masks) each line also \
+        carries "labels": MAE and ME per tissue label inside the mask, pooled over all volumes in the summary with \
+        each label's share of the voxels and its contribution to the MAE; names come from --label-names or a \
+        dseg.tsv in the --labels folder (BIDS: tab-separated, columns index and name). Exit status 1 when any \
+        volume could not be scored.
         """
     )
 
@@ -28,7 +29,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Reference CT file or folder.", valueName: "CT"))
     var ref: String
 
-    @Option(name: .long, help: ArgumentHelp("Mask file or folder (voxels > 0 are scored); default: the reference's body mask.",
+    @Option(name: .long, help: ArgumentHelp("Mask file or folder (voxels > 0 are scored). (default: the reference's body mask)",
                                             valueName: "MASK"))
     var mask: String?
 
@@ -36,7 +37,7 @@ struct EvaluateCommand: ParsableCommand {
                                             valueName: "LABELS"))
     var labels: String?
 
-    @Option(name: .long, help: ArgumentHelp("Label names: a BIDS dseg.tsv (columns index and name); default: LABELS/dseg.tsv if present.",
+    @Option(name: .long, help: ArgumentHelp("Label names: a BIDS dseg.tsv (columns index and name). (default: LABELS/dseg.tsv if present)",
                                             valueName: "TSV"))
     var labelNames: String?
 
@@ -77,7 +78,7 @@ struct EvaluateCommand: ParsableCommand {
         var records: [EvaluationRecord] = []
         for pair in pairs {
             let record = EvaluationRunner.evaluate(pair, ssimWindow: window, labelNames: names)
-            if let error = record.error { print("mr2ct: \(pair.prediction.path): \(error)", to: &standardError) }
+            if let error = record.error { print("mr2ct: \(error)", to: &standardError) }
             FileHandle.standardOutput.write(Data((record.jsonLine + "\n").utf8))
             records.append(record)
         }

@@ -9,15 +9,16 @@ struct InfoCommand: ParsableCommand {
         commandName: "info",
         abstract: "Print dims, spacing, datatype, scaling, qform/sform codes, orientation, affine and intensity range.",
         discussion: """
-            With --json, prints one JSON object per file (NDJSON), in argument order; a file that cannot be read
-            gives {"path": …, "error": …}. Errors also go to stderr as "mr2ct: <path>: <reason>".
-            Exit status: 0 all files read, 1 any file failed, 64 usage error.
+            Spacing is shown in mm, converted from the file's spatial units (xyzt_units: µm, mm or m; unknown \
+            units are taken as mm). With --json, prints one JSON object per file (NDJSON), in argument order; a \
+            file that cannot be read gives {"path": …, "error": …}. Errors also go to stderr as \
+            "mr2ct: <path>: <reason>". Exit status: 0 all files read, 1 any file failed, 64 usage error.
             """)
 
     @Flag(name: .long, help: "One JSON object per line (NDJSON).")
     var json = false
 
-    @Option(name: .long, help: "Which 3-D volume of a 4-D file to describe (default 0).")
+    @Option(name: .long, help: "Which 3-D volume of a 4-D file to describe (default: 0).")
     var volume: Int?
 
     @Flag(name: .long, help: "Replace NaN/Inf voxels with 0 (and report how many) instead of refusing the file.")

@@ -19,7 +19,8 @@ struct PhantomCommand: ParsableCommand {
           mr2ct phantom --out train --outputs ct --subjects 6 --first 7
           mr2ct phantom --out heldout --subjects 5 --first 101
 
-        Prints one JSON line per subject on stdout (files, grid, spacing, orientation); progress on stderr.
+        A sub-folder that already holds files is refused unless --overwrite is given. Prints one JSON line per \
+        subject on stdout (files, grid, spacing, orientation); progress on stderr.
         """
     )
 
@@ -56,6 +57,9 @@ struct PhantomCommand: ParsableCommand {
     @Option(name: .long, help: "Strength of the MR bias field (largest log-polynomial coefficient; 0 = none).")
     var biasField: Double = PhantomConfiguration().biasField
 
+    @Flag(name: .long, help: "Replace the phantoms of an earlier run in OUT (its sub-*.nii.gz, sub-*.png and dseg.tsv files in the sub-folders written, and its labels and previews). Without it a sub-folder that already holds files is an error.")
+    var overwrite = false
+
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
@@ -73,6 +77,8 @@ struct PhantomCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
+            try PhantomDataset.prepareFolder(URL(fileURLWithPath: out, isDirectory: true), outputs: try parsedOutputs(),
+                                             overwrite: overwrite)
             _ = try PhantomDataset.write(generator, indices: Array(first..<(first + subjects)),
                                          to: URL(fileURLWithPath: out, isDirectory: true),
                                          outputs: try parsedOutputs(), progress: progress) { record in

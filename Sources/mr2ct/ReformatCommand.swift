@@ -9,10 +9,12 @@ struct ReformatCommand: ParsableCommand {
         commandName: "reformat",
         abstract: "Rewrite a volume as float32 or int16 NIfTI on the same grid (container by OUT's name).",
         discussion: """
-            Copies dims, pixdim, qform, sform, both codes and xyzt_units; values are scaled by the input's
-            scl_slope/scl_inter and stored exactly (int16: rounded half away from zero, clipped). Use it to pick one
-            volume of a 4-D file (--volume), to change container (.nii, .nii.gz, .hdr/.img) or to store HU as int16.
-            The output is written atomically: on any error nothing is left and an existing OUT is untouched.
+            Copies dims, pixdim, qform, sform, both codes and xyzt_units; values are scaled by the input's \
+            scl_slope/scl_inter and stored exactly (int16: rounded half away from zero, clipped). Use it to pick one \
+            volume of a 4-D file (--volume), to change container (.nii, .nii.gz, .hdr/.img) or to store HU as int16. \
+            An existing OUT is replaced only with --overwrite, and OUT may never be IN itself (compared as files, \
+            not names). The output is written atomically: on any error nothing is left and an existing OUT is \
+            untouched.
             """)
 
     @Option(name: .long, help: "Stored type of OUT: float32 or int16.")
@@ -23,6 +25,9 @@ struct ReformatCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Replace NaN/Inf voxels with 0 (and report how many) instead of refusing the input.")
     var replaceNonFinite = false
+
+    @Flag(name: .long, help: "Replace an existing OUT (never the input itself).")
+    var overwrite = false
 
     @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz).")
     var input: String
@@ -40,6 +45,12 @@ struct ReformatCommand: ParsableCommand {
 
     func run() throws {
         var standardError = StandardErrorStream()
+        let inputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: input)).map(\.path)
+        let outputs = NIfTIFile.companionFiles(of: URL(fileURLWithPath: output)).map(\.path)
+        if let problem = OutputSafety.problem(outputs: outputs, inputs: inputs, overwrite: overwrite) {
+            print("mr2ct: \(output): \(problem)", to: &standardError)
+            throw ExitCode.failure
+        }
         do {
             let result = try NIfTIFile.readReporting(URL(fileURLWithPath: input), options: NIfTIReadOptions(
                 volumeIndex: volume, nonFinite: replaceNonFinite ? .replaceWithZero : .refuse))

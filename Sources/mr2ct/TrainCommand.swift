@@ -12,16 +12,18 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes.",
         discussion: """
-        Defaults are the reference CycleGAN's (Zhu et al. 2017): ResNet generator with 9 blocks, ngf 64, 70×70
-        PatchGAN with ndf 64, LSGAN, cycle weight 10, identity 0.5, Adam 2e-4 with β1 0.5, a 50-image pool,
+        Defaults are the reference CycleGAN's (Zhu et al. 2017): ResNet generator with 9 blocks, ngf 64, 70×70 \
+        PatchGAN with ndf 64, LSGAN, cycle weight 10, identity 0.5, Adam 2e-4 with β1 0.5, a 50-image pool, \
         100 epochs at the initial rate then 100 of linear decay, an epoch being max(MR slices, CT slices).
 
-        The run folder holds config.json, log.ndjson (one JSON line per iteration), samples/*.png, report.html and
-        checkpoints/{iter_NNNNNNN,latest,best}/ (G_A = MR→CT generator, usable by `mr2ct convert --model RUN`).
-        Running again on the same --run folder (or with --resume) continues exactly where it stopped; options not
-        given are taken from the run, options given must agree with it. SIGINT/SIGTERM finish the current
-        iteration, save a checkpoint and exit with status 130/143; a second signal exits at once.
-        Exit status: 0 done, 1 failure (message on stderr), 64 usage, 130/143 stopped by a signal (resumable).
+        The run folder holds config.json, log.ndjson (one JSON line per iteration), samples/*.png, report.html and \
+        checkpoints/{iter_NNNNNNN,latest,best}/ (G_A = MR→CT generator, usable by `mr2ct convert --model RUN`). \
+        Running again on the same --run folder (or with --resume) continues exactly where it stopped; options not \
+        given are taken from the run, options given must agree with it, except a longer schedule (--iterations, \
+        --epochs, --decay-epochs), which extends the run: from the resumed iteration on the learning rate follows \
+        the new schedule. SIGINT/SIGTERM finish the current iteration, save a checkpoint and exit with status \
+        130/143; a second signal exits at once. Exit status: 0 done, 1 failure (message on stderr), 64 usage, \
+        130/143 stopped by a signal (resumable).
         """
     )
 
@@ -39,67 +41,75 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("val-ct"), help: ArgumentHelp("Folder of validation CT volumes, same names as --val-mr.", valueName: "DIR"))
     var validationCT: String?
 
+    // MARK: Preset
+    @Option(name: .long, help: ArgumentHelp("Start from a named recipe; every option given explicitly overrides its value. "
+        + TrainingPreset.allCases.map { "\($0.rawValue): \($0.summary)." }.joined(separator: " ")
+        + " [default: reference]", valueName: "NAME"))
+    var preset: TrainingPreset?
+
     // MARK: Preprocessing
-    @Option(name: .long, help: "In-plane slice size (pad/crop), a multiple of 4. [default: 256]")
+    @Option(name: .long, help: "In-plane slice size (pad/crop), a multiple of 4. (default: 256)")
     var sliceSize: Int?
-    @Option(name: .long, help: "Slicing plane: axial, coronal or sagittal. [default: axial]")
+    @Option(name: .long, help: "Slicing plane: axial, coronal or sagittal. (default: axial)")
     var plane: String?
-    @Option(name: .long, help: "Adjacent slices as input channels (2.5-D): 1, 3 or 5. [default: 1]")
+    @Option(name: .long, help: "Adjacent slices as input channels (2.5-D): 1, 3 or 5. (default: 1)")
     var context: Int?
-    @Option(name: .long, help: "Resample slices to this in-plane spacing (mm) first. [default: none]")
+    @Option(name: .long, help: "Resample slices to this in-plane spacing (mm) first. (default: none)")
     var spacing: Double?
-    @Option(name: .long, help: ArgumentHelp("Train on random N×N windows of the slices (multiple of 4, at most --slice-size); conversion still uses whole slices. [default: whole slices]", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Train on random N×N windows of the slices (multiple of 4, at most --slice-size); conversion still uses whole slices. (default: whole slices)", valueName: "N"))
     var cropSize: Int?
+    @Option(name: .customLong("ct-outside-body"), help: ArgumentHelp("CT voxels outside the CT's body mask: air sets the couch, positioning aids and field-of-view padding to -1024 HU before training (as SynthRAD prepares its CTs), keep leaves them as scanned. The MR outside its body mask is set to its background in new runs either way. [default: air; keep for runs made before the option existed]", valueName: "air|keep"))
+    var ctOutsideBody: OutsideBody?
 
     // MARK: Model
-    @Option(name: .long, help: "Generator filters in the first layer. [default: 64]")
+    @Option(name: .long, help: "Generator filters in the first layer. (default: 64)")
     var ngf: Int?
-    @Option(name: .long, help: "Discriminator filters in the first layer. [default: 64]")
+    @Option(name: .long, help: "Discriminator filters in the first layer. (default: 64)")
     var ndf: Int?
-    @Option(name: .long, help: "Residual blocks of the generator. [default: 9]")
+    @Option(name: .long, help: "Residual blocks of the generator. (default: 9)")
     var residualBlocks: Int?
-    @Option(name: .long, help: "Strided layers of the PatchGAN discriminator. [default: 3]")
+    @Option(name: .long, help: "Strided layers of the PatchGAN discriminator. (default: 3)")
     var discriminatorLayers: Int?
-    @Option(name: .long, help: "Adversarial loss: lsgan or vanilla. [default: lsgan]")
+    @Option(name: .long, help: "Adversarial loss: lsgan or vanilla. (default: lsgan)")
     var ganLoss: String?
-    @Option(name: .customLong("lambda-a"), help: "Cycle loss weight A→B→A. [default: 10]")
+    @Option(name: .customLong("lambda-a"), help: "Cycle loss weight A→B→A. (default: 10)")
     var lambdaA: Float?
-    @Option(name: .customLong("lambda-b"), help: "Cycle loss weight B→A→B. [default: 10]")
+    @Option(name: .customLong("lambda-b"), help: "Cycle loss weight B→A→B. (default: 10)")
     var lambdaB: Float?
-    @Option(name: .customLong("lambda-identity"), help: "Identity loss weight, relative to the cycle weights. [default: 0.5]")
+    @Option(name: .customLong("lambda-identity"), help: "Identity loss weight, relative to the cycle weights. (default: 0.5)")
     var lambdaIdentity: Float?
     @Option(name: .customLong("lambda-structure"),
-            help: "Weight of the MIND structure-consistency loss between each image and its translation (Yang et al. 2018); 0 = off, as in the reference. [default: 0]")
+            help: "Weight of the MIND structure-consistency loss between each image and its translation (Yang et al. 2018); 0 = off, as in the reference. (default: 0)")
     var lambdaStructure: Float?
-    @Option(name: .long, help: "Initial Adam learning rate. [default: 0.0002]")
+    @Option(name: .long, help: "Initial Adam learning rate. (default: 0.0002)")
     var lr: Float?
-    @Option(name: .long, help: "Adam β1. [default: 0.5]")
+    @Option(name: .long, help: "Adam β1. (default: 0.5)")
     var beta1: Float?
-    @Option(name: .long, help: "Image pool size (fakes shown to the discriminators). [default: 50]")
+    @Option(name: .long, help: "Image pool size (fakes shown to the discriminators). (default: 50)")
     var poolSize: Int?
 
     // MARK: Schedule
-    @Option(name: .long, help: "Epochs at the initial learning rate. [default: 100]")
+    @Option(name: .long, help: "Epochs at the initial learning rate. (default: 100)")
     var epochs: Int?
-    @Option(name: .long, help: "Epochs of linear decay to zero. [default: 100]")
+    @Option(name: .long, help: "Epochs of linear decay to zero. (default: 100)")
     var decayEpochs: Int?
     @Option(name: .long, help: "Train this many iterations instead (half constant, half decaying).")
     var iterations: Int?
-    @Option(name: .long, help: "Random seed (weights, slice order, pools). [default: 0]")
+    @Option(name: .long, help: "Random seed (weights, slice order, pools). (default: 0)")
     var seed: UInt64?
     @Flag(name: .long, help: "Randomly flip training slices left-right.")
     var augment = false
 
     // MARK: Session options
-    @Option(name: .long, help: "Compute threads; default: all cores.")
+    @Option(name: .long, help: "Compute threads. (default: all cores)")
     var threads: Int?
-    @Option(name: .long, help: "Save a checkpoint every N iterations. [default: 500]")
+    @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
     var checkpointEvery: Int?
-    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. [default: 250]")
+    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
     var sampleEvery: Int?
-    @Option(name: .long, help: "Validate every N iterations. [default: once per epoch]")
+    @Option(name: .long, help: "Validate every N iterations. (default: once per epoch)")
     var validateEvery: Int?
-    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest and best); 0 keeps all. [default: 3]")
+    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest and best); 0 keeps all. (default: 3)")
     var keepCheckpoints: Int?
     @Flag(name: .long, help: "No progress display.")
     var quiet = false
@@ -129,7 +139,10 @@ struct TrainCommand: ParsableCommand {
         if iterations != nil, epochs != nil || decayEpochs != nil {
             throw ValidationError("give either --iterations or --epochs/--decay-epochs")
         }
-        if let spacing, !(spacing.isFinite && spacing > 0) { throw ValidationError("--spacing must be a positive number of mm") }
+        if let spacing, !PreprocessingConfiguration.targetSpacingRange.contains(spacing) {
+            let range = PreprocessingConfiguration.targetSpacingRange
+            throw ValidationError(String(format: "--spacing must be between %g and %g mm, not %g", range.lowerBound, range.upperBound, spacing))
+        }
         for (value, name) in [(lambdaA, "lambda-a"), (lambdaB, "lambda-b"), (lambdaIdentity, "lambda-identity"),
                               (lambdaStructure, "lambda-structure")] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("--\(name) must be a number ≥ 0") }
@@ -140,12 +153,26 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The run's configuration: the stored one (or the reference defaults for a new run) with the options given.
-    func configuration(stored: TrainingConfiguration?) -> TrainingConfiguration {
-        var c = stored ?? TrainingConfiguration()
+    /// A new run starts from `--preset` (read from the MR folder's headers), else from the reference defaults.
+    func configuration(stored: TrainingConfiguration?) throws -> TrainingConfiguration {
+        var c: TrainingConfiguration
+        if let stored {
+            c = stored
+            if let preset, preset != stored.preset {
+                throw ValidationError("the run in \(runDirectory) was started "
+                    + (stored.preset.map { "with --preset \($0.rawValue)" } ?? "without a preset")
+                    + ", not --preset \(preset.rawValue); use another --run folder")
+            }
+        } else if let preset, let mr {
+            c = try preset.configuration(mrFiles: TrainingSession.volumeFiles(in: URL(fileURLWithPath: mr), what: "MR"))
+        } else {
+            c = TrainingConfiguration()
+        }
         if let sliceSize { c.preprocessing.sliceSize = sliceSize }
         if let plane, let p = SlicePlane(rawValue: plane) { c.preprocessing.plane = p }
         if let context { c.preprocessing.contextSlices = context }
         if let spacing { c.preprocessing.targetSpacing = spacing }
+        if let ctOutsideBody { c.preprocessing.ctOutsideBody = ctOutsideBody }
         if let ngf { c.model.generator.ngf = ngf }
         if let ndf { c.model.discriminator.ndf = ndf }
         if let residualBlocks { c.model.generator.residualBlocks = residualBlocks }
@@ -167,7 +194,12 @@ struct TrainCommand: ParsableCommand {
         }
         if let seed { c.seed = seed }
         if augment { c.augment = true }
-        if let cropSize { c.cropSize = cropSize }
+        if let cropSize {
+            c.cropSize = cropSize
+        } else if let crop = c.cropSize, crop > c.preprocessing.sliceSize {
+            // A preset's training windows never exceed an explicitly smaller --slice-size.
+            c.cropSize = c.preprocessing.sliceSize
+        }
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         if let mr { c.options.mrDirectory = absolute(mr) }
         if let ct { c.options.ctDirectory = absolute(ct) }
@@ -190,13 +222,12 @@ struct TrainCommand: ParsableCommand {
         let outcome: TrainingOutcome
         do {
             let stored = try TrainingSession.storedConfiguration(runDirectory: runURL)
-            if stored == nil, mr == nil || ct == nil {
-                throw ValidationError(resume ? "no training run in \(runDirectory) to resume" : "a new run needs --mr and --ct")
+            if stored == nil, resume {
+                throw TrainingError(path: runDirectory, reason: "no training run to resume here (no config.json)")
             }
-            let configuration = configuration(stored: stored)
-            if let error = Self.preprocessingProblem(configuration.preprocessing) {
-                throw ValidationError(error)
-            }
+            if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
+            let configuration = try configuration(stored: stored)
+            do { try configuration.validate() } catch let error as TrainingError { throw ValidationError(error.reason) }
             let session = try TrainingSession(runDirectory: runURL, configuration: configuration,
                                               requireExisting: resume) { message in
                 print("mr2ct: \(message)", to: &standardError)
@@ -216,8 +247,8 @@ struct TrainCommand: ParsableCommand {
             if !quiet {
                 let c = session.configuration
                 let length = if case .epochs = c.length { "\(c.length) = \(total) iterations" } else { "\(total) iterations" }
-                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(c.data.mrFiles.count) MR and "
-                      + "\(c.data.ctFiles.count) CT volumes) in \(session.runFolder.url.path)", to: &standardError)
+                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(session.usedVolumes.mr) MR and "
+                      + "\(session.usedVolumes.ct) CT volumes) in \(session.runFolder.url.path)", to: &standardError)
             }
             outcome = try session.run(stop: stop)
             progress.finish()
@@ -236,8 +267,7 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(128 + signal)
         }
     }
-
-    static func preprocessingProblem(_ preprocessing: PreprocessingConfiguration) -> String? {
-        do { try preprocessing.validate(); return nil } catch { return "\(error)" }
-    }
 }
+
+extension TrainingPreset: ExpressibleByArgument {}
+extension OutsideBody: ExpressibleByArgument {}

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 @Suite struct MaskCLITests {
-    struct Line: Decodable { var input: String; var output: String; var threshold: Double; var voxels: Int; var fraction: Double; var volume_ml: Double }
+    struct Line: Decodable { var input: String; var output: String; var modality: String; var threshold: Double; var voxels: Int; var fraction: Double; var volume_ml: Double }
 
     /// `mr2ct mask` on the real CT writes the scipy-reference mask on the CT's grid and one JSON line.
     @Test func realCTMaskMatchesReference() throws {
@@ -23,8 +23,29 @@ import TestSupport
         let count = mask.voxels.filter { $0 == 1 }.count
         #expect(line.voxels == count && abs(line.fraction - Double(count) / Double(mask.voxels.count)) < 1e-12)
         #expect(abs(line.volume_ml - Double(count) * 27 / 1000) < 1e-6)
-        // The CT threshold lies between air and soft tissue.
-        #expect(line.threshold > -900 && line.threshold < -100)
+        // The CT threshold, halfway between air and water.
+        #expect(line.modality == "ct" && line.threshold == -500)
+    }
+
+    /// `--modality mr` thresholds the CT at half its Otsu level instead (no couch removal: the table stays in),
+    /// `--margin 0` drops the final dilation; a bad margin is a usage error.
+    @Test func modalityAndMarginOptions() throws {
+        let directory = try TestSupport.makeTemporaryDirectory("mask-cli")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = TestSupport.packageRoot.appendingPathComponent("SampleData/real/example_ct_sm_3mm.nii.gz")
+        let asMR = directory.appendingPathComponent("mr.nii.gz"), thin = directory.appendingPathComponent("thin.nii.gz")
+        let mr = try TestSupport.runMR2CT(["mask", "--modality", "mr", input.path, asMR.path])
+        #expect(mr.status == 0, "\(mr.stderr)")
+        let mrLine = try JSONDecoder().decode(Line.self, from: Data(mr.stdout.utf8))
+        #expect(mrLine.modality == "mr" && mrLine.threshold > -1100 && mrLine.threshold < 0)
+        let noMargin = try TestSupport.runMR2CT(["mask", "--margin", "0", input.path, thin.path])
+        #expect(noMargin.status == 0, "\(noMargin.stderr)")
+        let reference = try NIfTIFile.read(TestSupport.fixturesDirectory.appendingPathComponent("preprocessing/example_ct_sm_3mm_mask.nii.gz"))
+        let thinMask = try NIfTIFile.read(thin)
+        // At 3 mm voxels a 2 mm margin is no dilation at all: the same mask.
+        #expect(thinMask.voxels == reference.voxels)
+        let bad = try TestSupport.runMR2CT(["mask", "--margin", "-1", input.path, directory.appendingPathComponent("x.nii.gz").path])
+        #expect(bad.status == 64)
     }
 
     @Test func badInputAndUsage() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CycleGAN
+import MR2CTSupport
 import TestSupport
 
 /// Issue 9, faults: `mr2ct train` killed with SIGKILL at random moments (no chance to clean up). After every kill,
@@ -64,7 +65,10 @@ struct TrainingCrashTests {
         // loaded or the first checkpoint written), the others a random 0–1.5 iterations after training has visibly
         // progressed (so kills land while checkpoint sets, links, the log, pictures and the report are written).
         let run = root.appendingPathComponent("run")
-        var random = SystemRandomNumberGenerator()
+        // Seeded delays (issue 16), the seed printed, so that a failure can be replayed: MR2CT_KILL_SEED=<seed>.
+        let seed = ProcessInfo.processInfo.environment["MR2CT_KILL_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0 ... .max)
+        print("training kill test: delays seeded with MR2CT_KILL_SEED=\(seed)")
+        var random = SeededRandom(seed: seed)
         var kills = 0, attempts = 0
         var delays: [Double] = []
         while kills < 12, attempts < 30 {
@@ -94,7 +98,7 @@ struct TrainingCrashTests {
             let latest = try Self.checkEveryCheckpoint(run)
             if latest == Self.iterations { break }   // the run completed before a kill
         }
-        #expect(kills >= 10, "only \(kills) kills landed (delays \(delays))")
+        #expect(kills >= 10, "only \(kills) kills landed (MR2CT_KILL_SEED=\(seed), delays \(delays))")
 
         // Resume to the end: the same losses, iteration for iteration, as the uninterrupted run.
         let finish = try TestSupport.runMR2CT(Self.arguments(data: data, run: run))
@@ -102,6 +106,6 @@ struct TrainingCrashTests {
         #expect(try Self.checkEveryCheckpoint(run) == Self.iterations)
         let a = try TinyRun.losses(reference), b = try TinyRun.losses(run)
         #expect(a.count == Self.iterations)
-        #expect(a == b, "kill delays: \(delays)")
+        #expect(a == b, "MR2CT_KILL_SEED=\(seed), kill delays: \(delays)")
     }
 }

@@ -52,6 +52,7 @@ func loaderConfiguration() -> PreprocessingConfiguration {
         f.volumes["ct0.nii.gz"] = smallHead(seed: 4, tissue: -100...1500, background: -1000)
         f.volumes["ct1.nii"] = smallHead(seed: 5, nz: 14, tissue: -100...1500, background: -1000)
         f.volumes["empty.nii"] = Volume(grid: GridSize(8, 8, 4), voxels: [Float](repeating: 5, count: 256), affine: .identity)
+        f.volumes["air.nii"] = Volume(grid: GridSize(8, 8, 4), voxels: [Float](repeating: -1000, count: 256), affine: .identity)
         return f
     }()
     let dir = URL(fileURLWithPath: "/data")
@@ -130,7 +131,8 @@ func loaderConfiguration() -> PreprocessingConfiguration {
 
     /// No usable volume in a folder: a one-line error naming the folder.
     @Test func throwsWhenAFolderHasNothingUsable() throws {
-        let bad = ["broken.nii", "empty.nii"].map { dir.appendingPathComponent($0) }
+        // As CT a constant 5 HU volume would be all body (water filling the field of view): air only has none.
+        let bad = ["broken.nii", "air.nii"].map { dir.appendingPathComponent($0) }
         do {
             _ = try UnpairedSliceLoader(mrFiles: mrURLs, ctFiles: bad, configuration: loaderConfiguration(), seed: 1,
                                         augment: false, cacheDirectory: nil, rampIterations: 0, reader: files.reader)

@@ -11,7 +11,8 @@ func realVolumeURL(_ name: String) -> URL {
 
 @Suite struct RealVolumeTests {
     /// "Done when": the real CT through the whole preprocessing with an identity network comes back with the
-    /// same dims, affine and header, and within the window the same HU within 0.5 (below the window: −1024);
+    /// same dims, affine and header, and inside the body mask within the window the same HU within 0.5 (below
+    /// the window: −1024); outside the body mask air (−1024, `ctOutsideBody` .air: the table is gone);
     /// written with NIfTIFile and read back, the geometry is unchanged.
     @Test(arguments: SlicePlane.allCases, [1, 3])
     func realCTThroughIdentityNetwork(plane: SlicePlane, context: Int) throws {
@@ -24,8 +25,10 @@ func realVolumeURL(_ name: String) -> URL {
         let back = pipeline.reassemble(identityNetwork(prepared), like: prepared, as: .ct)
         #expect(back.grid == ct.grid && back.affine == ct.affine && back.header == ct.header)
         var worst: Float = 0, inside = 0
-        for (a, b) in zip(back.voxels, ct.voxels) {
-            if b >= -1024 && b <= 3000 {
+        for (index, (a, b)) in zip(back.voxels, ct.voxels).enumerated() {
+            if !prepared.bodyMask[index] {
+                #expect(a == -1024)
+            } else if b >= -1024 && b <= 3000 {
                 worst = max(worst, abs(a - b))
                 inside += 1
             } else {
@@ -34,6 +37,7 @@ func realVolumeURL(_ name: String) -> URL {
         }
         #expect(worst <= 0.5)
         #expect(inside > ct.grid.count / 2)
+        #expect(prepared.bodyMask.filter { !$0 }.count > ct.grid.count / 4)
 
         let directory = try TestSupport.makeTemporaryDirectory("prep-real")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -62,7 +66,7 @@ func realVolumeURL(_ name: String) -> URL {
     }
 
     /// A real MR head (uint8, 181×217×181): percentiles inside the body map to [−1, 1], the padded background
-    /// is −1, and the MR round trip through an identity network is exact inside the percentile range.
+    /// is −1, and the MR round trip through an identity network is exact inside the body and the percentile range.
     @Test func realMRPreparation() throws {
         let mr = try NIfTIFile.read(realVolumeURL("colin27_ch2_t1"))
         let pipeline = SlicePipeline(configuration: PreprocessingConfiguration())
@@ -74,15 +78,17 @@ func realVolumeURL(_ name: String) -> URL {
         let upper = inside.withUnsafeMutableBufferPointer { Statistics.percentile($0, 99.5) }
         #expect(prepared.intensityMap.lower == lower && prepared.intensityMap.upper == upper)
         let middle = prepared.inputSlice(90)
-        // numpy on the scipy reference mask: percentiles 10 and 188; slice 90 holds 0…171.
-        #expect(lower == 10 && upper == 188)
-        #expect(middle.min()! == -1 && abs(middle.max()! - Float((171.0 - 10) / 178 * 2 - 1)) < 1e-5 && middle.count == 256 * 256)
+        // numpy on the scipy reference mask: percentiles 0 and 187 (the 2 mm margin reaches air); slice 90 holds 0…171.
+        #expect(lower == 0 && upper == 187)
+        #expect(middle.min()! == -1 && abs(middle.max()! - Float(171.0 / 187 * 2 - 1)) < 1e-5 && middle.count == 256 * 256)
         // The top slice is above the head; the neck at the bottom is body.
         #expect(prepared.bodyFraction(ofSlice: 180) < 0.05 && prepared.bodyFraction(ofSlice: 90) > 0.5)
         let back = pipeline.reassemble(identityNetwork(prepared), like: prepared, as: .mr)
         #expect(back.affine == mr.affine && back.header == mr.header)
         var worst: Float = 0
-        for (a, b) in zip(back.voxels, mr.voxels) where Double(b) >= lower && Double(b) <= upper { worst = max(worst, abs(a - b)) }
+        for (index, (a, b)) in zip(back.voxels, mr.voxels).enumerated() where prepared.bodyMask[index] {
+            if Double(b) >= lower && Double(b) <= upper { worst = max(worst, abs(a - b)) }
+        }
         #expect(worst < 1e-3)
     }
 

@@ -24,6 +24,7 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
         configuration.plane = plane
         configuration.contextSlices = context
         configuration.sliceSize = 20
+        configuration.ctOutsideBody = .keep   // geometry only: the outside-body masking is RealMaskTests'
         let pipeline = SlicePipeline(configuration: configuration)
         for c in orientedCases(makeRASVolume(13, 10, 7)) {
             let prepared = try pipeline.prepare(c.volume, as: .ct)
@@ -98,6 +99,7 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
         var configuration = PreprocessingConfiguration()
         configuration.plane = plane
         configuration.sliceSize = 8
+        configuration.ctOutsideBody = .keep   // geometry only: the outside-body masking is RealMaskTests'
         let pipeline = SlicePipeline(configuration: configuration)
         for c in orientedCases(makeRASVolume(11, 13, 9)) {
             let prepared = try pipeline.prepare(c.volume, as: .ct)
@@ -161,6 +163,7 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
         var configuration = PreprocessingConfiguration()
         configuration.sliceSize = 16
         configuration.mrNormalization = .zScore
+        configuration.mrOutsideBody = .keep   // the whole volume comes back, outside the body too
         let volume = makeRASVolume(9, 11, 5, seed: 3).replacingVoxels((0..<(9 * 11 * 5)).map { Float($0 % 97) + 3 })
         let pipeline = SlicePipeline(configuration: configuration)
         let prepared = try pipeline.prepare(volume, as: .mr)
@@ -171,7 +174,7 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     /// A body mask computed once can be reused (multi-plane conversion); a mask of the wrong size is refused.
     @Test func preparedWithAGivenMask() throws {
         let volume = makeRASVolume(9, 8, 6)
-        let mask = BodyMask.compute(volume)
+        let mask = BodyMask.compute(volume, options: BodyMask.Options(modality: .mr))   // as prepare(as: .mr) does
         var configuration = PreprocessingConfiguration()
         configuration.sliceSize = 12
         let pipeline = SlicePipeline(configuration: configuration)

@@ -87,8 +87,8 @@ import TestSupport
         let directory = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let missing = directory.appendingPathComponent("none.safetensors")
-        #expect { try SafetensorsFile.read(missing) } throws: { ($0 as? SafetensorsError)?.description == "\(missing.path): No such file or directory" }
-        #expect { try SafetensorsFile.read(directory) } throws: { "\($0)".contains("not a regular file") }
+        #expect { try SafetensorsFile.read(missing) } throws: { ($0 as? SafetensorsError)?.description == "\(missing.path): no such file" }
+        #expect { try SafetensorsFile.read(directory) } throws: { "\($0)".contains("is a folder, not a safetensors file") }
         let url = directory.appendingPathComponent("ok.safetensors")
         try Self.file(header: Self.good, data: Self.floats(3)).write(to: url)
         let archive = try SafetensorsFile.read(url)
@@ -160,9 +160,45 @@ extension Data {
         try handle2.truncate(atOffset: 8 + UInt64(consistent.utf8.count) + 1_099_511_627_708)
         try handle2.close()
         #expect { try SafetensorsFile.read(url2) } throws: { "\($0)".contains("more than this machine's memory") }
-        // A gzip'd NIfTI-like file: its first 8 bytes as a length are absurd.
+        // A gzip'd NIfTI-like file (issue 16): named for what it is, not for its absurd "header length".
         let nifti = directory.appendingPathComponent("volume.nii.gz")
         try Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + [UInt8](repeating: 7, count: 1000)).write(to: nifti)
-        #expect { try SafetensorsFile.read(nifti) } throws: { "\($0)".contains("beyond the end of the file") || "\($0)".contains("exceeds") }
+        #expect { try SafetensorsFile.read(nifti) } throws: { "\($0)".contains("gzip-compressed data (a .nii.gz volume?), not a safetensors file") }
+    }
+}
+
+/// Issue 16: special files are refused by type before opening (a FIFO would block open(2) forever), and files
+/// people hand over by mistake are named for what they are.
+@Suite struct SafetensorsSpecialFileTests {
+    @Test(arguments: SpecialFile.all)
+    func specialFilesAreRefusedWithoutBlocking(_ special: SpecialFile) throws {
+        let directory = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("model.safetensors")
+        try MalformedNIfTI.makeSpecial(special, at: url)
+        let expected = special.expectedReason
+        #expect { try SafetensorsFile.read(url) } throws: { "\($0)" == "\(url.path): " + ((($0 as? SafetensorsError)?.reason) ?? "") && "\($0)".contains(expected) }
+    }
+
+    @Test func aNIfTIOrAZipIsNamed() throws {
+        let directory = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var header = [UInt8](repeating: 0, count: 352)
+        header[0] = 0x5C; header[1] = 0x01    // sizeof_hdr 348, little-endian
+        let nii = directory.appendingPathComponent("volume.safetensors")
+        try Data(header).write(to: nii)
+        #expect { try SafetensorsFile.read(nii) } throws: { "\($0)".contains("a NIfTI volume, not a safetensors file") }
+        let zip = directory.appendingPathComponent("latest_net_G_A.safetensors")
+        try Data([0x50, 0x4B, 3, 4] + [UInt8](repeating: 0, count: 60)).write(to: zip)
+        #expect { try SafetensorsFile.read(zip) } throws: { "\($0)".contains("a zip archive") }
+        // A real header whose length happens to be 348 still parses: byte 8 is its '{'.
+        let json = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        let padded = json + String(repeating: " ", count: 348 - json.utf8.count)
+        var file = Data()
+        withUnsafeBytes(of: UInt64(348).littleEndian) { file.append(contentsOf: $0) }
+        file += Data(padded.utf8) + Data([0, 0, 0x80, 0x3F])
+        let valid = directory.appendingPathComponent("valid.safetensors")
+        try file.write(to: valid)
+        #expect(try SafetensorsFile.read(valid).tensor(named: "a").values == [1])
     }
 }

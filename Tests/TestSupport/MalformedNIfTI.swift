@@ -17,6 +17,34 @@ public struct MalformedNIfTICase: Sendable {
     public var nonFiniteOnly = false
     /// True for the valid 4-D file read without a volume index (`mr2ct info` describes its volume 0).
     public var fourDimensionalOnly = false
+    /// A special file system object created at `fileName` instead of a file (issue 16: refused by type before
+    /// anything opens it; opening a FIFO would block forever).
+    public var special: SpecialFile? = nil
+}
+
+/// File system objects that are not regular files but may carry a volume's name.
+public enum SpecialFile: Sendable {
+    /// A named pipe (mkfifo): open(2) blocks until a writer comes.
+    case fifo
+    /// A symbolic link to /dev/zero, a character device that never ends.
+    case characterDevice
+    /// Two symbolic links pointing at each other.
+    case symlinkLoop
+    /// A symbolic link to a file that does not exist.
+    case danglingSymlink
+
+    /// Every kind.
+    public static let all: [SpecialFile] = [.fifo, .characterDevice, .symlinkLoop, .danglingSymlink]
+
+    /// The words MR2CT's refusal of it contains.
+    public var expectedReason: String {
+        switch self {
+        case .fifo: "is a FIFO"
+        case .characterDevice: "is a character device"
+        case .symlinkLoop: "symlink loop"
+        case .danglingSymlink: "dangling symbolic link"
+        }
+    }
 }
 
 /// Generates at least 30 malformed/hostile NIfTI inputs (issue 9) from a hand-built valid NIfTI-1 file, so that
@@ -39,6 +67,8 @@ public enum MalformedNIfTI {
         public var sformCode: Int16 = 1
         public var srow: [[Float]] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
         public var magic = "n+1"
+        /// xyzt_units (byte 123): spatial units in bits 0–2 (1 m, 2 mm, 3 µm), time units in bits 3–5.
+        public var xyztUnits: UInt8 = 0
         public init() {}
     }
 
@@ -54,6 +84,7 @@ public enum MalformedNIfTI {
         for i in 0..<8 { put(spec.dim[i], &b, 40 + 2 * i) }
         put(spec.datatype, &b, 70)
         put(spec.bitpix, &b, 72)
+        b[123] = spec.xyztUnits
         for i in 0..<8 { putFloat(spec.pixdim[i], &b, 76 + 4 * i) }
         putFloat(spec.voxOffset, &b, 108)
         putFloat(spec.sclSlope, &b, 112)
@@ -185,11 +216,16 @@ public enum MalformedNIfTI {
         add("four_d_without_index", nii(spec { $0.dim = [4, 2, 2, 2, 3, 1, 1, 1] }), "4-D file with 3 volumes")
         list[list.count - 1].fourDimensionalOnly = true
         list.append(MalformedNIfTICase(name: "img_given", fileName: "img_given.img",
-                                       files: ["img_given.img": Array(repeating: 0, count: 96)], expectedReason: "give its .hdr"))
+                                       files: ["img_given.img": Array(repeating: 0, count: 96)], expectedReason: "without its header"))
         addAs("wrong_name", ".txt", valid, "not a NIfTI file name")
         list.append(MalformedNIfTICase(name: "folder", fileName: "folder.nii", files: [:], folders: ["folder.nii"],
                                        expectedReason: "is a folder"))
         list.append(MalformedNIfTICase(name: "missing", fileName: "missing.nii", files: [:], expectedReason: "no such file"))
+        // Issue 16: special files, refused by type before anything opens them.
+        for (name, special) in zip(["fifo", "device", "symlink_loop", "dangling_link"], SpecialFile.all) {
+            list.append(MalformedNIfTICase(name: name, fileName: name + ".nii", files: [:],
+                                           expectedReason: special.expectedReason, special: special))
+        }
         return list
     }
 
@@ -206,7 +242,26 @@ public enum MalformedNIfTI {
             try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         for (name, bytes) in c.files { try Data(bytes).write(to: directory.appendingPathComponent(name)) }
-        return directory.appendingPathComponent(c.fileName)
+        let target = directory.appendingPathComponent(c.fileName)
+        if let special = c.special { try makeSpecial(special, at: target) }
+        return target
+    }
+
+    /// Creates a special file system object at `url`.
+    public static func makeSpecial(_ special: SpecialFile, at url: URL) throws {
+        let path = url.path
+        let status: Int32
+        switch special {
+        case .fifo: status = mkfifo(path, 0o644)
+        case .characterDevice: status = symlink("/dev/zero", path)
+        case .symlinkLoop:
+            let other = path + ".loop"
+            status = symlink(other, path) == 0 ? symlink(path, other) : -1
+        case .danglingSymlink: status = symlink(path + ".absent-target", path)
+        }
+        guard status == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
     }
 
     /// Every case in one folder (names are distinct), e.g. for a batch run over a folder of bad files.

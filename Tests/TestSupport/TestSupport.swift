@@ -75,11 +75,12 @@ extension TestSupport {
 }
 
 /// A Data box written by one thread and read by another.
-final class LockedData: @unchecked Sendable {
+public final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var done = false
-    func set(_ d: Data) { lock.lock(); data = d; done = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return done }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
+    public init() {}
+    public func set(_ d: Data) { lock.lock(); data = d; done = true; lock.unlock() }
+    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return done }
+    public var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }

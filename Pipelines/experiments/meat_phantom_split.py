@@ -1,0 +1,54 @@
+"""Splits the real meat-phantom MR/CT pair (../shared/data/meat_phantom) into two halves along z for an honest
+train-on-one-half, score-on-the-other experiment, and computes the two baselines of each half.
+
+Writes OUT/{lower,upper}/{mr,ct}/meat.nii.gz (the halves, geometry kept exactly: nibabel's slicer shifts the
+affine), OUT/{lower,upper}/score_mask/meat.nii.gz (the object mask eroded by 4 mm in plane, as the pair's README
+asks) and OUT/baselines.json: per half, MAE inside the scoring mask of
+  - "water": 0 HU everywhere;
+  - "intensity_map": the best map of MR intensity to HU fitted on the scored half itself (64 equal-width
+    intensity bins over the half's masked MR range, each given its mean true HU) - an oracle no method can use.
+Needs numpy, scipy and nibabel (development only; nothing in the build or the tests uses it).
+
+  python3 Pipelines/experiments/meat_phantom_split.py ../shared/data/meat_phantom /tmp/meat
+"""
+import json
+import pathlib
+import sys
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage as ndi
+
+source, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+mr, ct, mask = (nib.load(source / f) for f in ("mr_t2.nii.gz", "ct_registered.nii.gz", "mask.nii.gz"))
+nz = mr.shape[2]
+halves = {"lower": slice(0, nz // 2), "upper": slice(nz // 2, nz)}
+spacing = mr.header.get_zooms()[:2]
+radius = 4.0  # mm, in plane
+ry, rx = (int(np.floor(radius / s)) for s in spacing)
+yy, xx = np.mgrid[-ry:ry + 1, -rx:rx + 1]
+disk = ((yy * spacing[0]) ** 2 + (xx * spacing[1]) ** 2) <= radius ** 2
+eroded = ndi.binary_erosion(np.asarray(mask.dataobj) > 0, structure=disk[:, :, None])
+
+baselines = {}
+for name, z in halves.items():
+    for folder, image in (("mr", mr), ("ct", ct)):
+        (out / name / folder).mkdir(parents=True, exist_ok=True)
+        nib.save(image.slicer[:, :, z], out / name / folder / "meat.nii.gz")
+    (out / name / "score_mask").mkdir(parents=True, exist_ok=True)
+    m = mask.slicer[:, :, z]
+    e = eroded[:, :, z]
+    nib.save(nib.Nifti1Image(e.astype(np.uint8), m.affine, m.header), out / name / "score_mask" / "meat.nii.gz")
+    c = np.asarray(ct.dataobj)[:, :, z][e].astype(float)
+    a = np.asarray(mr.dataobj)[:, :, z][e].astype(float)
+    lo, hi = a.min(), a.max()
+    bins = np.minimum(((a - lo) / max(hi - lo, 1e-9) * 64).astype(int), 63)
+    fitted = np.zeros_like(c)
+    for b in np.unique(bins):
+        fitted[bins == b] = c[bins == b].mean()
+    baselines[name] = {"slices": [z.start, z.stop - 1], "voxels": int(e.sum()),
+                       "water": round(float(np.abs(c).mean()), 1),
+                       "intensity_map": round(float(np.abs(c - fitted).mean()), 1),
+                       "bone_share": round(float((c >= 300).mean()), 4)}
+(out / "baselines.json").write_text(json.dumps(baselines, indent=1) + "\n")
+print(json.dumps(baselines, indent=1))

@@ -1,0 +1,239 @@
+import Foundation
+import MR2CTSupport
+
+/// Where the loop stands, passed to callbacks after each iteration.
+public struct StepEvent: Sendable {
+    /// Iterations completed, and in the run.
+    public var iteration: Int
+    public var totalIterations: Int
+    /// The 1-based epoch of the iteration.
+    public var epoch: Int
+    public var learningRate: Float
+    /// The step's losses in the model's key order.
+    public var losses: [(name: String, value: Float)]
+    public var seconds: Double
+}
+
+/// How a session of the loop ended.
+public enum LoopOutcome: Sendable, Equatable {
+    case completed(iteration: Int)
+    case stopped(signal: Int32, iteration: Int)
+}
+
+/// What the loop tells its observers. Every method has an empty default.
+public protocol TrainingCallback: AnyObject {
+    func trainingDidStep(_ event: StepEvent) throws
+    func trainingDidValidate(iteration: Int, values: [(name: String, value: Double)], best: Bool) throws
+    /// Time for pictures (every `sampleEvery` iterations, at the end and at a stop).
+    func trainingWantsSamples(iteration: Int) throws
+    func trainingDidSaveCheckpoint(iteration: Int, set: String, best: Bool) throws
+    func trainingDidEnd(_ outcome: LoopOutcome) throws
+}
+
+extension TrainingCallback {
+    public func trainingDidStep(_ event: StepEvent) throws {}
+    public func trainingDidValidate(iteration: Int, values: [(name: String, value: Double)], best: Bool) throws {}
+    public func trainingWantsSamples(iteration: Int) throws {}
+    public func trainingDidSaveCheckpoint(iteration: Int, set: String, best: Bool) throws {}
+    public func trainingDidEnd(_ outcome: LoopOutcome) throws {}
+}
+
+/// The loop's own state, `state.json` of every checkpoint set.
+public struct LoopState: Codable, Sendable, Equatable {
+    public static let currentFormat = "mr2ct-training-1"
+    public var format = LoopState.currentFormat
+    public var iteration: Int
+    public var learningRate: Float
+    public var bestScore: Double?
+    public var bestIteration: Int?
+    public var trainingSeconds: Double
+
+    public init(iteration: Int, learningRate: Float, bestScore: Double? = nil, bestIteration: Int? = nil, trainingSeconds: Double = 0) {
+        self.iteration = iteration
+        self.learningRate = learningRate
+        self.bestScore = bestScore
+        self.bestIteration = bestIteration
+        self.trainingSeconds = trainingSeconds
+    }
+}
+
+/// How often the loop saves, samples and validates.
+public struct LoopOptions: Codable, Sendable, Hashable {
+    public var checkpointEvery = 500
+    public var sampleEvery = 250
+    /// nil: once per epoch.
+    public var validateEvery: Int?
+    /// Newest sets kept (plus `latest` and `best`); 0 keeps all.
+    public var keepCheckpoints = 3
+
+    public init(checkpointEvery: Int = 500, sampleEvery: Int = 250, validateEvery: Int? = nil, keepCheckpoints: Int = 3) {
+        self.checkpointEvery = checkpointEvery
+        self.sampleEvery = sampleEvery
+        self.validateEvery = validateEvery
+        self.keepCheckpoints = keepCheckpoints
+    }
+}
+
+/// The model-agnostic training loop: schedule, stop signals, NaN guard, resume from the newest complete checkpoint
+/// set, the NDJSON log, checkpoints with `latest`/`best` links and rotation, validation, and callbacks for progress,
+/// picture grids and the report.
+///
+/// Each iteration runs `model.trainStep(data.batch(at: i), learningRate: schedule…(i))`. Everything that step
+/// depends on is in the model's checkpoint components and the data is a function of the iteration, so a run stopped
+/// and resumed computes the same losses as one that was not.
+public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where Data.Batch == Model.Batch {
+    public let run: RunDirectory
+    public let model: Model
+    public let data: Data
+    public let schedule: IterationSchedule
+    public let initialLearningRate: Float
+    public let options: LoopOptions
+    public var validator: TrainingValidator?
+    public var callbacks: [TrainingCallback] = []
+    /// Lines for the user (what was resumed, checkpoints that could not be read).
+    public var onMessage: (String) -> Void = { _ in }
+
+    public private(set) var state: LoopState
+    let log: RunLog
+
+    public init(run: RunDirectory, model: Model, data: Data, schedule: IterationSchedule, initialLearningRate: Float,
+                options: LoopOptions) {
+        self.run = run
+        self.model = model
+        self.data = data
+        self.schedule = schedule
+        self.initialLearningRate = initialLearningRate
+        self.options = options
+        state = LoopState(iteration: 0, learningRate: initialLearningRate)
+        log = RunLog(url: run.logURL)
+    }
+
+    public var iteration: Int { state.iteration }
+
+    /// The files of a set: the model's components and `state.json`.
+    var components: [CheckpointComponent] {
+        model.checkpointComponents + [.json("state.json", get: { self.state }, set: { self.state = $0 })]
+    }
+
+    /// Loads the set `latest` names, else the newest set that loads; drops the log records after it. Returns the
+    /// iteration resumed at (0 when there is no set). A set that cannot be read is named in a message and skipped;
+    /// when none loads, the first error is thrown.
+    @discardableResult
+    public func resume() throws -> Int {
+        var candidates = run.checkpointSets().map(\.name).reversed().map { $0 }
+        if let latest = run.linkTarget(.latest) {
+            candidates.removeAll { $0 == latest }
+            candidates.insert(latest, at: 0)
+        }
+        var firstError: Error?
+        for name in candidates {
+            do {
+                try load(set: name)
+                onMessage("resuming \(run.url.path) at iteration \(state.iteration) of \(schedule.totalIterations)")
+                firstError = nil
+                break
+            } catch {
+                onMessage("cannot load checkpoint \(name): \(error)")
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        try log.truncate(toIteration: state.iteration)
+        return state.iteration
+    }
+
+    func load(set name: String) throws {
+        let directory = run.setURL(name)
+        for component in components {
+            let url = directory.appendingPathComponent(component.file)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw RunError.checkpoint(path: url.path, reason: "missing from the checkpoint set")
+            }
+            try component.read(url)
+        }
+        guard state.format == LoopState.currentFormat,
+              state.iteration == RunDirectory.iteration(ofSetName: name) else {
+            throw RunError.checkpoint(path: directory.appendingPathComponent("state.json").path,
+                                      reason: "format \(state.format), iteration \(state.iteration): not this set's state")
+        }
+    }
+
+    /// Trains to the end of the schedule or until `stop` asks (then saves and returns `.stopped`). Throws on a
+    /// non-finite loss (the last good set is kept) and on failures to read data or write files.
+    public func run(stop: StopSignal = StopSignal()) throws -> LoopOutcome {
+        let total = schedule.totalIterations
+        if state.iteration >= total {
+            onMessage("the run is complete (\(state.iteration) of \(total) iterations)")
+            return try end(.completed(iteration: state.iteration))
+        }
+        if let signal = stop.requestedBy { return try end(.stopped(signal: signal, iteration: state.iteration)) }
+        let epochLength = max(data.epochLength, 1)
+        let validateEvery = options.validateEvery ?? epochLength
+        while state.iteration < total {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let index = state.iteration
+            let learningRate = schedule.learningRate(atIteration: index, initial: initialLearningRate)
+            let batch = try data.batch(at: index)
+            let losses = model.trainStep(batch, learningRate: learningRate)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let epoch = index / epochLength + 1
+            var values: [(name: String, value: Double?)] = [("epoch", Double(epoch)), ("lr", Double(learningRate))]
+            values += losses.named.map { ($0.name, $0.value.isFinite ? Double($0.value) : nil) }
+            values.append(("seconds", (seconds * 1e4).rounded() / 1e4))
+            try log.append(LogRecord(kind: .train, iteration: index + 1, values: values))
+            if let bad = losses.firstNonFinite {
+                throw RunError.nonFiniteLoss(path: run.url.path, loss: bad.name, value: bad.value, iteration: index + 1,
+                                             kept: run.linkTarget(.latest))
+            }
+            state.iteration = index + 1
+            state.learningRate = learningRate
+            state.trainingSeconds += seconds
+            let event = StepEvent(iteration: state.iteration, totalIterations: total, epoch: epoch,
+                                  learningRate: learningRate, losses: losses.named, seconds: seconds)
+            for callback in callbacks { try callback.trainingDidStep(event) }
+
+            let finished = state.iteration == total
+            var improved = false
+            if let validator, state.iteration % validateEvery == 0 || finished {
+                let result = try validator.validate(iteration: state.iteration)
+                if result.score.isFinite, state.bestScore.map({ validator.isBetter(result.score, than: $0) }) ?? true {
+                    state.bestScore = result.score
+                    state.bestIteration = state.iteration
+                    improved = true
+                }
+                try log.append(LogRecord(kind: .validation, iteration: state.iteration,
+                                         values: [("epoch", Double(epoch))] + result.values.map { ($0.name, $0.value) }))
+                for callback in callbacks {
+                    try callback.trainingDidValidate(iteration: state.iteration, values: result.values, best: improved)
+                }
+            }
+            let stopSignal = stop.requestedBy
+            if state.iteration % options.sampleEvery == 0 || finished || stopSignal != nil {
+                for callback in callbacks { try callback.trainingWantsSamples(iteration: state.iteration) }
+            }
+            if state.iteration % options.checkpointEvery == 0 || finished || improved || stopSignal != nil {
+                try saveCheckpoint(best: improved)
+            }
+            if let stopSignal { return try end(.stopped(signal: stopSignal, iteration: state.iteration)) }
+        }
+        return try end(.completed(iteration: state.iteration))
+    }
+
+    func end(_ outcome: LoopOutcome) throws -> LoopOutcome {
+        for callback in callbacks { try callback.trainingDidEnd(outcome) }
+        return outcome
+    }
+
+    /// Saves a set of the current state, moves `latest` (and `best`) to it, rotates old sets.
+    public func saveCheckpoint(best: Bool) throws {
+        let components = self.components
+        let name = try run.writeSet(iteration: state.iteration) { directory in
+            for component in components { try component.write(directory.appendingPathComponent(component.file)) }
+        }
+        try run.setLink(.latest, to: name)
+        if best { try run.setLink(.best, to: name) }
+        try run.rotate(keep: options.keepCheckpoints)
+        try log.append(LogRecord(kind: .checkpoint, iteration: state.iteration, values: [("best", best ? 1 : 0)]))
+        for callback in callbacks { try callback.trainingDidSaveCheckpoint(iteration: state.iteration, set: name, best: best) }
+    }
+}

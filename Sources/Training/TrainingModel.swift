@@ -1,0 +1,86 @@
+import Foundation
+import NeuralNetwork
+import Reporting
+
+/// A typed name: loss keys and image keys of a model are enums with string raw values (the names written in the
+/// log and shown in grids); `allCases` gives the order they are written in.
+public protocol TrainingKey: RawRepresentable, CaseIterable, Hashable, Sendable where RawValue == String {}
+
+/// One training step's losses under the model's typed keys, in the keys' declared order.
+public struct StepLosses<Key: TrainingKey>: Sendable {
+    public var values: [Key: Float]
+
+    public init(_ values: [Key: Float]) { self.values = values }
+
+    public subscript(_ key: Key) -> Float? { values[key] }
+
+    /// (name, value) pairs in `Key.allCases` order (the log's order).
+    public var named: [(name: String, value: Float)] {
+        Key.allCases.compactMap { key in values[key].map { (key.rawValue, $0) } }
+    }
+
+    /// The first value that is NaN or infinite, if any.
+    public var firstNonFinite: (name: String, value: Float)? { named.first { !$0.value.isFinite } }
+}
+
+/// One picture of a model's state for the run's grids: an image plane (H × W values), its display window and label.
+public struct SampleImage<Key: TrainingKey>: Sendable {
+    public var key: Key
+    /// One grid cell's label (e.g. "class 2").
+    public var label: String?
+    public var width: Int
+    public var height: Int
+    public var pixels: [Float]
+    /// The values shown black to white (the generators' tanh range by default).
+    public var window: IntensityWindow
+
+    public init(key: Key, label: String? = nil, width: Int, height: Int, pixels: [Float], window: IntensityWindow = .normalized) {
+        self.key = key
+        self.window = window
+        self.label = label
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+}
+
+/// A model the training loop can train: any GAN family (DC-GAN, conditional GAN; CycleGAN once it is moved here).
+///
+/// The loop owns the schedule, stop signals, resume, checkpoints and callbacks; the model owns its networks,
+/// optimisers and the step. For an interrupted run to continue exactly, everything the step depends on must be in
+/// `checkpointComponents` and the batch of an iteration must be a function of the iteration (`TrainingData`).
+public protocol TrainableModel: AnyObject {
+    associatedtype Batch
+    associatedtype LossKey: TrainingKey
+    associatedtype ImageKey: TrainingKey
+
+    /// One training step on `batch` at `learningRate`.
+    func trainStep(_ batch: Batch, learningRate: Float) -> StepLosses<LossKey>
+
+    /// The files of a checkpoint set that hold the model's state (networks, optimisers, generators' states).
+    var checkpointComponents: [CheckpointComponent] { get }
+
+    /// Pictures of the model's current state for a grid, as rows.
+    func sampleImages() -> [[SampleImage<ImageKey>]]
+}
+
+/// The training data as a pure function of the iteration (so a resumed run sees the same batches).
+public protocol TrainingData {
+    associatedtype Batch
+    /// Iterations per epoch (for the log's epoch numbers).
+    var epochLength: Int { get }
+    /// The batch of 0-based iteration `iteration`.
+    func batch(at iteration: Int) throws -> Batch
+}
+
+/// Validation between iterations: named values and whether the run improved (its best set is kept).
+public protocol TrainingValidator {
+    /// Measures the model; `improved` when it is the best so far by the validator's own criterion.
+    func validate(iteration: Int) throws -> (values: [(name: String, value: Double)], score: Double)
+    /// Whether `score` is better than `best` (lower is better unless overridden).
+    func isBetter(_ score: Double, than best: Double) -> Bool
+}
+
+extension TrainingValidator {
+    public func isBetter(_ score: Double, than best: Double) -> Bool { score < best }
+}
