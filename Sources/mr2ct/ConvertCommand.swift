@@ -15,7 +15,7 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
         INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input, one per line. Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost.
 
-        Standard output gets one JSON line per volume: {"input":…,"output":…,"seconds":…,"status":"ok"|"skipped"|"error","error":…,"qa":{…}}, where error is null or "<input>: <reason>". "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings": [{"code":…,"message":…}] with the codes body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
+        Standard output gets one JSON line per volume with the keys input, output, seconds, status (ok, skipped or error), error (null or "<input>: <reason>") and qa. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings", a list of objects with a code and a message; the codes are body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
 
         Progress goes to standard error. Exit status 0 when every volume succeeded or was skipped, 1 when any failed (the others are still converted) or the input list is empty, 64 for usage errors. Outputs are written to a temporary file and renamed: an interrupted run never leaves a partial output under its final name.
         """
@@ -167,7 +167,7 @@ struct ConvertCommand: ParsableCommand {
                 throw ExitCode(64)
             }
         }
-        if models.contains(where: { $0.trainingHistogram == nil }) {
+        if !quiet, models.contains(where: { $0.trainingHistogram == nil }) {
             print("mr2ct: note: \(models.filter { $0.trainingHistogram == nil }.map(\.file.lastPathComponent).joined(separator: ", ")) "
                   + "stores no training MR histogram, so the input_unlike_training check is not made for it "
                   + "(mr2ct histogram adds one)", to: &standardError)

@@ -31,7 +31,7 @@ struct GANTrainCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "GAN family: dcgan or cgan. [default: dcgan]")
+    @Option(name: .long, help: "GAN family: dcgan or cgan. (default: dcgan)")
     var family: GANFamily?
     @Option(name: .long, help: ArgumentHelp("Folder of training images (PNG or NIfTI), or of NIfTI volumes with --labels.", valueName: "DIR"))
     var images: String?
@@ -42,44 +42,44 @@ struct GANTrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Require an existing run in --run and continue it.")
     var resume = false
 
-    @Option(name: .long, help: "Image side, a multiple of 16. [default: 64]")
+    @Option(name: .long, help: "Image side, a multiple of 16. (default: 64)")
     var imageSize: Int?
-    @Option(name: .long, help: "Image channels (1 gray, 3 RGB, or a NIfTI image's third dimension). [default: 1]")
+    @Option(name: .long, help: "Image channels (1 gray, 3 RGB, or a NIfTI image's third dimension). (default: 1)")
     var channels: Int?
-    @Option(name: .long, help: "Length of the noise vector z. [default: 100]")
+    @Option(name: .long, help: "Length of the noise vector z. (default: 100)")
     var nz: Int?
-    @Option(name: .long, help: "Generator filters. [default: 64]")
+    @Option(name: .long, help: "Generator filters. (default: 64)")
     var ngf: Int?
-    @Option(name: .long, help: "Discriminator filters. [default: 64]")
+    @Option(name: .long, help: "Discriminator filters. (default: 64)")
     var ndf: Int?
-    @Option(name: .long, help: "Batch size (at least 2, for BatchNorm). [default: 64]")
+    @Option(name: .long, help: "Batch size (at least 2, for BatchNorm). (default: 64)")
     var batchSize: Int?
-    @Option(name: .long, help: "Adam learning rate. [default: 0.0002]")
+    @Option(name: .long, help: "Adam learning rate. (default: 0.0002)")
     var lr: Float?
-    @Option(name: .long, help: "Adam β1. [default: 0.5]")
+    @Option(name: .long, help: "Adam β1. (default: 0.5)")
     var beta1: Float?
-    @Option(name: .long, help: "cgan: length of the generator's class embedding. [default: 10]")
+    @Option(name: .long, help: "cgan: length of the generator's class embedding. (default: 10)")
     var embeddingDimension: Int?
-    @Option(name: .long, help: "cgan: class-map channels added to the discriminator's input. [default: 1]")
+    @Option(name: .long, help: "cgan: class-map channels added to the discriminator's input. (default: 1)")
     var labelChannels: Int?
-    @Option(name: .long, help: ArgumentHelp("Patch units mapped to [-1, 1], e.g. --intensity-range=-1024,3000 for CT in HU (with = when LO is negative). [default: 0,255 for PNG; the patches' minimum and maximum for NIfTI]", valueName: "LO,HI"))
+    @Option(name: .long, help: ArgumentHelp("Patch units mapped to [-1, 1], e.g. --intensity-range=-1024,3000 for CT in HU (with = when LO is negative). (default: 0,255 for PNG; the patches' minimum and maximum for NIfTI)", valueName: "LO,HI"))
     var intensityRange: String?
-    @Option(name: .long, help: "With --labels: at most this many patches per label value. [default: 256]")
+    @Option(name: .long, help: "With --labels: at most this many patches per label value. (default: 256)")
     var patchesPerClass: Int?
 
-    @Option(name: .long, help: "Epochs (an epoch: patches / batch size iterations). [default: 25]")
+    @Option(name: .long, help: "Epochs (an epoch: patches / batch size iterations). (default: 25)")
     var epochs: Int?
     @Option(name: .long, help: "Train this many iterations instead of --epochs.")
     var iterations: Int?
-    @Option(name: .long, help: "Random seed (weights, noise, batch order, patch positions). [default: 0]")
+    @Option(name: .long, help: "Random seed (weights, noise, batch order, patch positions). (default: 0)")
     var seed: UInt64?
     @Option(name: .long, help: "Compute threads; default: all cores.")
     var threads: Int?
-    @Option(name: .long, help: "Save a checkpoint every N iterations. [default: 500]")
+    @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
     var checkpointEvery: Int?
-    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. [default: 250]")
+    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
     var sampleEvery: Int?
-    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest); 0 keeps all. [default: 3]")
+    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest); 0 keeps all. (default: 3)")
     var keepCheckpoints: Int?
     @Flag(name: .long, help: "No progress display.")
     var quiet = false
@@ -197,11 +197,11 @@ struct GANSampleCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("A generator file (checkpoints/latest/G.safetensors, or converted from PyTorch), or a run folder.", valueName: "FILE"))
     var model: String
-    @Option(name: .long, help: "Number of images (with --noise: the noise tensor's N). [default: 64]")
+    @Option(name: .long, help: "Number of images (with --noise: the noise tensor's N). (default: 64)")
     var count: Int?
-    @Option(name: .long, help: "cgan: the class to generate (a label value or class folder name). [default: the first class]")
+    @Option(name: .long, help: "cgan: the class to generate (a label value or class folder name). (default: the first class)")
     var label: String?
-    @Option(name: .long, help: "Seed of the noise. [default: 0]")
+    @Option(name: .long, help: "Seed of the noise. (default: 0)")
     var seed: UInt64 = 0
     @Option(name: .long, help: ArgumentHelp("Safetensors file with the noise tensor z (N × nz × 1 × 1).", valueName: "Z.safetensors"))
     var noise: String?
@@ -272,11 +272,11 @@ struct GANEvaluateCommand: ParsableCommand {
     var images: String
     @Option(name: .long, help: ArgumentHelp("Label maps for --images volumes (as gan train --labels).", valueName: "DIR"))
     var labels: String?
-    @Option(name: .long, help: "With --labels: at most this many real patches per label value. [default: 256]")
+    @Option(name: .long, help: "With --labels: at most this many real patches per label value. (default: 256)")
     var patchesPerClass: Int = 256
-    @Option(name: .long, help: "Generated images per class. [default: the real patch count of the class]")
+    @Option(name: .long, help: "Generated images per class. (default: the real patch count of the class)")
     var count: Int?
-    @Option(name: .long, help: "Seed of the noise and of the patch positions. [default: 1]")
+    @Option(name: .long, help: "Seed of the noise and of the patch positions. (default: 1)")
     var seed: UInt64 = 1
 
     func validate() throws {

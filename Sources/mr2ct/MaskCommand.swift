@@ -19,7 +19,7 @@ struct MaskCommand: ParsableCommand {
     @Flag(name: .long, help: "Do not fill 2-D holes in each axial section (3-D filling still happens).")
     var noSliceFill = false
 
-    @Option(name: .long, help: "Radius (mm) of the final dilation. [default: 2]")
+    @Option(name: .long, help: "Radius (mm) of the final dilation. (default: 2)")
     var margin: Double?
 
     @Option(name: .long, help: "Which 3-D volume of a 4-D input to take.")

@@ -44,7 +44,7 @@ struct TrainCommand: ParsableCommand {
     // MARK: Preset
     @Option(name: .long, help: ArgumentHelp("Start from a named recipe; every option given explicitly overrides its value. "
         + TrainingPreset.allCases.map { "\($0.rawValue): \($0.summary)." }.joined(separator: " ")
-        + " [default: reference]", valueName: "NAME"))
+        + " (default: reference)", valueName: "NAME"))
     var preset: TrainingPreset?
 
     // MARK: Preprocessing
@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
     var spacing: Double?
     @Option(name: .long, help: ArgumentHelp("Train on random N×N windows of the slices (multiple of 4, at most --slice-size); conversion still uses whole slices. (default: whole slices)", valueName: "N"))
     var cropSize: Int?
-    @Option(name: .customLong("ct-outside-body"), help: ArgumentHelp("CT voxels outside the CT's body mask: air sets the couch, positioning aids and field-of-view padding to -1024 HU before training (as SynthRAD prepares its CTs), keep leaves them as scanned. The MR outside its body mask is set to its background in new runs either way. [default: air; keep for runs made before the option existed]", valueName: "air|keep"))
+    @Option(name: .customLong("ct-outside-body"), help: ArgumentHelp("CT voxels outside the CT's body mask: air sets the couch, positioning aids and field-of-view padding to -1024 HU before training (as SynthRAD prepares its CTs), keep leaves them as scanned. The MR outside its body mask is set to its background in new runs either way. (default: air; keep for runs made before the option existed)", valueName: "air|keep"))
     var ctOutsideBody: OutsideBody?
 
     // MARK: Model

@@ -49,7 +49,10 @@ struct WholeSliceTests {
             for p in 0..<(w * h) { input.data[p] = background }
             for r in 0..<mr.grid.ny {
                 for c in 0..<mr.grid.nx {
-                    input.data[(r + 1) * w + c + 1] = map.normalize(mr.voxels[mr.grid.index(c, mr.grid.ny - 1 - r, k)])
+                    // Outside the body mask the MR is its background (minimum) when the model masks it (new runs).
+                    let v = mr.grid.index(c, mr.grid.ny - 1 - r, k)
+                    let value = mask[v] || translator.preprocessing.mrOutsideBody == .keep ? mr.voxels[v] : mr.voxels.min()!
+                    input.data[(r + 1) * w + c + 1] = map.normalize(value)
                 }
             }
             let output = translator.generator.infer(input)
