@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import MR2CTSupport
 @testable import NeuralNetwork
+import TestSupport
 
 /// Reverse mode for GANs: several applications of one network, frozen networks, parameter names.
 @Suite struct ReverseModeTests {
@@ -77,7 +78,14 @@ import MR2CTSupport
         let expected = inputs.map { g.infer($0).toArray() }
         let results = ResultsBox(count: inputs.count)
         DispatchQueue.concurrentPerform(iterations: inputs.count) { i in results.set(i, g.infer(inputs[i]).toArray()) }
-        for i in inputs.indices { #expect(results.get(i) == expected[i]) }
+        // Concurrent calls are safe, but not bit-identical to serial ones: while one call forks its kernels
+        // (`ComputeThreads.serial`) the others run theirs single-threaded, and reductions split by thread count
+        // round differently (seen in CI under load: the exact comparison failed though every call was correct).
+        for i in inputs.indices {
+            let got = results.get(i)
+            #expect(got.count == expected[i].count)
+            #expect(TorchGoldens.maximumAbsoluteDifference(got, expected[i]) <= 1e-5)
+        }
     }
 
     @Test func stateDictNamesMatchPyTorch() {
