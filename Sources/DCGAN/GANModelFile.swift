@@ -16,6 +16,15 @@ public enum GANModelFile {
         public init(path: String, reason: String) { self.path = path; self.reason = reason }
     }
 
+    /// The generator file `path` names: itself, or for a run folder of `mr2ct gan train` its
+    /// `checkpoints/latest/G.safetensors`.
+    public static func generatorFile(_ path: String) -> URL {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else { return url }
+        return url.appendingPathComponent("checkpoints/latest/G.safetensors")
+    }
+
     /// Reads the configuration and loads the weights (strictly) into a new generator.
     public static func load(_ url: URL) throws -> (configuration: GANConfiguration, generator: ConditionedNetwork) {
         let archive = try SafetensorsFile.read(url)

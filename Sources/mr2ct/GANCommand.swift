@@ -217,11 +217,7 @@ struct GANSampleCommand: ParsableCommand {
     func run() throws {
         var standardError = StandardErrorStream()
         do {
-            var url = URL(fileURLWithPath: model)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                url = url.appendingPathComponent("checkpoints/latest/G.safetensors")
-            }
+            let url = GANModelFile.generatorFile(model)
             let (configuration, generator) = try GANModelFile.load(url)
             var classIndex: Int?
             if configuration.family == .cgan {
@@ -287,11 +283,7 @@ struct GANEvaluateCommand: ParsableCommand {
     func run() throws {
         var standardError = StandardErrorStream()
         do {
-            var url = URL(fileURLWithPath: model)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                url = url.appendingPathComponent("checkpoints/latest/G.safetensors")
-            }
+            let url = GANModelFile.generatorFile(model)
             let (configuration, generator) = try GANModelFile.load(url)
             let source = PatchSource(images: images, labels: labels, patchesPerClass: patchesPerClass)
             let real = try PatchDataset(source: source, side: configuration.imageSize, channels: configuration.channels,
