@@ -58,7 +58,7 @@ public struct VolumeTranslator {
         let stack = PredictionStack(count: mr.grid.count, keepsSpread: false)
         _ = try predict(mr, bodyMask: mask, planes: planes, batchSize: batchSize, mirrorAverage: mirrorAverage,
                         field: field, into: stack, progress: progress)
-        return Self.syntheticCT(like: mr, values: stack.mean, bodyMask: mask)
+        return Self.syntheticCT(like: mr, values: stack.takeMean(), bodyMask: mask)
     }
 
     /// The planes `planes` names without repetitions (nil: the training plane).
@@ -72,13 +72,17 @@ public struct VolumeTranslator {
     public static func predictionsPerPlane(mirrorAverage: Bool) -> Int { mirrorAverage ? 2 : 1 }
 
     /// Adds this model's predictions of `mr` (HU, on the MR's grid; one per plane, and one more per plane with
-    /// `mirrorAverage`) to `stack`, and returns which voxels every one of them covered (the network's field; every
-    /// voxel for the `.wholeSlice` field). Slices without body voxels are not run (their voxels are air after
-    /// masking anyway) and count as covered.
+    /// `mirrorAverage`) to `stack`, and returns which voxels every one of them covered (the network's field), or nil
+    /// when every voxel was covered (always so for the `.wholeSlice` field). Slices without body voxels are not run
+    /// (their voxels are air after masking anyway) and count as covered.
+    ///
+    /// Each batch of slices is added to the stack as soon as it is predicted (`PredictionStack.accumulate`), so no
+    /// volume-sized buffer is held per prediction: beside the MR, its mask and the stack, only the plane's prepared
+    /// slices (at the model's spacing) are alive.
     @discardableResult
     public func predict(_ mr: Volume, bodyMask mask: [Bool], planes: [SlicePlane]?, batchSize: Int = 4,
                         mirrorAverage: Bool = false, field: SliceField = .wholeSlice, into stack: PredictionStack,
-                        progress: ((Int, Int) -> Void)? = nil) throws -> [Bool] {
+                        progress: ((Int, Int) -> Void)? = nil) throws -> [Bool]? {
         let planes = self.planes(planes)
         guard !planes.isEmpty else { throw TranslationError("no slice plane given") }
         let channels = generator.configuration.inputChannels
@@ -92,10 +96,7 @@ public struct VolumeTranslator {
         let slicesPerPlane = try planes.map { try sliceCount(of: mr, in: $0) }
         let total = slicesPerPlane.reduce(0, +)
         var done = 0
-        var covered = [Bool](repeating: true, count: mr.grid.count)
-        // One HU volume per prediction, reused; voxels of slices that are not run stay air.
-        var plain = [Float](repeating: Self.airHU, count: mr.grid.count)
-        var mirrored = mirrorAverage ? plain : []
+        var covered: [Bool]?
 
         for plane in planes {
             var configuration = preprocessing
@@ -111,14 +112,20 @@ public struct VolumeTranslator {
             let images = mirrorAverage ? 2 : 1
             let batch = max(1, min(max(1, batchSize), Self.callMemoryBudget / max(1, perSlice * images)))
             let writer = SliceWriter(volume, as: .ct)
+            // This plane's predictions are members `first` (plain) and `first + 1` (mirrored) of the stack.
+            let first = stack.beginPredictions(images)
             let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
             let runSet = Set(work)
-            for s in 0..<volume.sliceCount where !runSet.contains(s) {
-                Self.fillSlice(s, of: volume, with: Self.airHU, in: &plain)
-                if mirrorAverage { Self.fillSlice(s, of: volume, with: Self.airHU, in: &mirrored) }
+            stack.accumulate { add in
+                for s in 0..<volume.sliceCount where !runSet.contains(s) {
+                    writer.forEachVoxel(ofSlice: s) { i in
+                        for member in 0..<images { add(Self.airHU, i, first + member) }
+                    }
+                }
             }
             done += volume.sliceCount - work.count
             var start = 0
+            var back = mirrorAverage ? [Float](repeating: 0, count: pixels) : []
             while start < work.count {
                 let indices = work[start..<min(start + batch, work.count)]
                 let count = indices.count
@@ -137,21 +144,19 @@ public struct VolumeTranslator {
                 guard output.count == images * count * pixels else {
                     throw TranslationError("the generator gave \(output.count) values for \(images * count) images of \(width) x \(height)")
                 }
-                plain.withUnsafeMutableBufferPointer { out in
+                stack.accumulate { add in
                     for (n, index) in indices.enumerated() {
-                        writer.write(slice: index, from: UnsafeBufferPointer(rebasing: output.data[(n * pixels)..<((n + 1) * pixels)]),
-                                     into: out)
-                    }
-                }
-                if mirrorAverage {
-                    // The mirrored prediction, mirrored back, is written in place of the output tensor's images.
-                    var back = [Float](repeating: 0, count: pixels)
-                    mirrored.withUnsafeMutableBufferPointer { out in
-                        back.withUnsafeMutableBufferPointer { b in
-                            for (n, index) in indices.enumerated() {
+                        writer.write(slice: index, from: UnsafeBufferPointer(rebasing: output.data[(n * pixels)..<((n + 1) * pixels)])) {
+                            add($1, $0, first)
+                        }
+                        if mirrorAverage {
+                            // The mirrored prediction, mirrored back, is the next member.
+                            back.withUnsafeMutableBufferPointer { b in
                                 Self.mirrorRows(UnsafeBufferPointer(rebasing: output.data[((count + n) * pixels)..<((count + n + 1) * pixels)]),
                                                 into: b, width: width)
-                                writer.write(slice: index, from: UnsafeBufferPointer(b), into: out)
+                            }
+                            back.withUnsafeBufferPointer { b in
+                                writer.write(slice: index, from: b) { add($1, $0, first + 1) }
                             }
                         }
                     }
@@ -160,16 +165,15 @@ public struct VolumeTranslator {
                 done += count
                 progress?(done, total)
             }
-            plain.withUnsafeBufferPointer { stack.add($0) }
-            if mirrorAverage { mirrored.withUnsafeBufferPointer { stack.add($0) } }
             // Coverage of this plane's field, slice by slice (all true for whole slices).
             let field = volume.fieldCoverage()
             if field.contains(false) {
+                if covered == nil { covered = [Bool](repeating: true, count: mr.grid.count) }
                 let layout = volume.layout
                 for s in 0..<layout.sliceCount {
                     for r in 0..<layout.height {
                         for c in 0..<layout.width where !field[r * layout.width + c] {
-                            covered[layout.sourceIndex(slice: s, row: r, column: c)] = false
+                            covered![layout.sourceIndex(slice: s, row: r, column: c)] = false
                         }
                     }
                 }
@@ -179,14 +183,14 @@ public struct VolumeTranslator {
     }
 
     /// The synthetic CT volume: `values` (HU) inside `bodyMask`, air outside, on `mr`'s grid with its geometry.
-    public static func syntheticCT(like mr: Volume, values: [Float], bodyMask mask: [Bool]) -> Volume {
+    /// `values` is reused in place (pass it without other references, e.g. `PredictionStack.takeMean()`, and no
+    /// copy is made).
+    public static func syntheticCT(like mr: Volume, values: consuming [Float], bodyMask mask: [Bool]) -> Volume {
         precondition(values.count == mr.grid.count && mask.count == mr.grid.count)
-        var voxels = [Float](repeating: airHU, count: values.count)
+        var voxels = values
         voxels.withUnsafeMutableBufferPointer { out in
-            values.withUnsafeBufferPointer { s in
-                mask.withUnsafeBufferPointer { m in
-                    for i in 0..<out.count where m[i] { out[i] = s[i] }
-                }
+            mask.withUnsafeBufferPointer { m in
+                for i in 0..<out.count where !m[i] { out[i] = airHU }
             }
         }
         return derived(from: mr, voxels: voxels, description: "mr2ct synthetic CT (HU)")
@@ -203,20 +207,6 @@ public struct VolumeTranslator {
         result.header.intentCode = 0
         result.header.descrip = description
         return result
-    }
-
-    /// Sets every voxel of slice `s` of `prepared`'s plane to `value`.
-    static func fillSlice(_ s: Int, of prepared: PreparedVolume, with value: Float, in voxels: inout [Float]) {
-        let layout = prepared.layout
-        voxels.withUnsafeMutableBufferPointer { v in
-            for r in 0..<layout.height {
-                var i = layout.sourceIndex(slice: s, row: r, column: 0)
-                for _ in 0..<layout.width {
-                    v[i] = value
-                    i += layout.columnStride
-                }
-            }
-        }
     }
 
     /// Copies images of `width`-wide rows with each row reversed (left–right mirror, as training's flips).
@@ -250,22 +240,31 @@ public final class PredictionStack {
     public let count: Int
     /// Predictions added so far.
     public private(set) var members = 0
-    /// The running mean (HU).
+    /// The running mean (HU); empty before the first prediction and after `takeMean`.
     public private(set) var mean: [Float]
     private var m2: [Float]
     /// Whether the spread is accumulated (else only the mean).
     public let keepsSpread: Bool
 
+    /// The buffers are allocated with the first prediction (so a conversion's preparation, which needs temporary
+    /// memory of its own, runs before they exist).
     public init(count: Int, keepsSpread: Bool) {
         self.count = count
         self.keepsSpread = keepsSpread
+        mean = []
+        m2 = []
+    }
+
+    private func allocate() {
+        guard mean.isEmpty, count > 0 else { return }
         mean = [Float](repeating: 0, count: count)
-        m2 = keepsSpread ? [Float](repeating: 0, count: count) : []
+        if keepsSpread { m2 = [Float](repeating: 0, count: count) }
     }
 
     /// Adds one prediction of `count` values.
     public func add(_ values: UnsafeBufferPointer<Float>) {
         precondition(values.count == count, "a prediction of \(values.count) voxels for a stack of \(count)")
+        allocate()
         members += 1
         let n = Float(members)
         mean.withUnsafeMutableBufferPointer { m in
@@ -281,6 +280,42 @@ public final class PredictionStack {
                 for i in 0..<count { m[i] += (values[i] - m[i]) / n }
             }
         }
+    }
+
+    /// Reserves the next `count` predictions, to be added voxel by voxel with `accumulate`, and returns the number
+    /// (1-based) of the first. Each reserved prediction must be given exactly one value for every voxel.
+    public func beginPredictions(_ count: Int) -> Int {
+        precondition(count > 0)
+        allocate()
+        let first = members + 1
+        members += count
+        return first
+    }
+
+    /// Runs `body` with `add(value, voxel, member)`: Welford's update of `voxel` with `value` as prediction number
+    /// `member` (from `beginPredictions`). A voxel's predictions must be added in member order; the result is then
+    /// bit for bit that of `add` with whole volumes.
+    public func accumulate(_ body: ((Float, Int, Int) -> Void) throws -> Void) rethrows {
+        try mean.withUnsafeMutableBufferPointer { m in
+            if keepsSpread {
+                try m2.withUnsafeMutableBufferPointer { q in
+                    try body { value, i, member in
+                        let delta = value - m[i]
+                        m[i] += delta / Float(member)
+                        q[i] += delta * (value - m[i])
+                    }
+                }
+            } else {
+                try body { value, i, member in m[i] += (value - m[i]) / Float(member) }
+            }
+        }
+    }
+
+    /// The mean, moved out of the stack (which is left empty): no copy of a volume-sized buffer.
+    public func takeMean() -> [Float] {
+        if members == 0 { allocate() }
+        defer { mean = [] }
+        return mean
     }
 
     /// The per-voxel (population) standard deviation of the predictions: √(∑(x − mean)² / members); nil without
