@@ -86,7 +86,7 @@ public enum CycleGANBenchmark {
         let configuration = CycleGANConfiguration(
             generator: GeneratorConfiguration(ngf: b.ngf, residualBlocks: b.blocks),
             discriminator: DiscriminatorConfiguration(ndf: b.ndf))
-        let model = CycleGAN(configuration: configuration, seed: 0)
+        let model = CycleGANModel(configuration: configuration, seed: 0)
         model.gA.setConvolutionAlgorithm(b.convolution)
         model.gB.setConvolutionAlgorithm(b.convolution)
         var random = SeededRandom(seed: 1)

@@ -3,6 +3,7 @@ import MR2CTSupport
 import NeuralNetwork
 import Preprocessing
 import Safetensors
+import Training
 
 /// The non-tensor state of a checkpoint set (`state.json`): where the run stands, so that a resumed run continues
 /// exactly (the loader's pairs are a pure function of the seed and the iteration; the pools carry their own
@@ -56,32 +57,61 @@ public enum TrainingCheckpoint {
         return metadata
     }
 
-    /// Writes every file of a set for `gan` into `directory` (a fresh folder; `RunFolder.writeSet` makes it atomic).
-    public static func write(_ gan: CycleGAN, state: TrainingState, mrHistogram: IntensityHistogram? = nil,
-                             to directory: URL) throws {
-        let configuration = state.configuration
+    /// The components of a set for `gan` in this run's format: the networks with `generatorMetadata` (G_A, G_B)
+    /// or their role, iteration and discriminator configuration (D_A, D_B), optimisers and pools with the format,
+    /// each network's saved iteration checked against `expectedIteration` on load.
+    static func components(_ gan: CycleGANModel, configuration: TrainingConfiguration, iteration: @escaping () -> Int,
+                           mrHistogram: @escaping () -> IntensityHistogram?) -> [CheckpointComponent] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let discriminatorJSON = String(decoding: try encoder.encode(configuration.model.discriminator), as: UTF8.self)
-        try gan.gA.saveSafetensors(to: directory.appendingPathComponent("G_A.safetensors"),
-                                   metadata: generatorMetadata(configuration, role: "G_A", iteration: state.iteration,
-                                                                     mrHistogram: mrHistogram))
-        try gan.gB.saveSafetensors(to: directory.appendingPathComponent("G_B.safetensors"),
-                                   metadata: generatorMetadata(configuration, role: "G_B", iteration: state.iteration,
-                                                                     mrHistogram: mrHistogram))
-        for (role, network) in [("D_A", gan.dA), ("D_B", gan.dB)] {
-            try network.saveSafetensors(to: directory.appendingPathComponent("\(role).safetensors"),
-                                        metadata: ["format": TrainingState.currentFormat, "role": role,
-                                                   "iteration": String(state.iteration), "discriminator": discriminatorJSON])
+        let discriminatorJSON = (try? encoder.encode(configuration.model.discriminator)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return gan.checkpointComponents(networkMetadata: { role in
+            switch role {
+            case .gA, .gB:
+                return generatorMetadata(configuration, role: role.rawValue, iteration: iteration(), mrHistogram: mrHistogram())
+            case .dA, .dB:
+                return ["format": TrainingState.currentFormat, "role": role.rawValue, "iteration": String(iteration()),
+                        "discriminator": discriminatorJSON]
+            }
+        }, metadata: ["format": TrainingState.currentFormat], checkNetwork: { _, url, metadata in
+            if let saved = metadata["iteration"], saved != String(iteration()) {
+                throw TrainingError(path: url.path, reason: "holds iteration \(saved), but state.json says \(iteration())")
+            }
+        })
+    }
+
+    /// `state.json` of a set: the loop's state with the run's configuration (`TrainingState`, the format sets had
+    /// before the training loop existed). Reading checks the format and that the set belongs to a run of this
+    /// configuration (the schedule's length may differ: an extended run; `TrainingSession` checks it against
+    /// config.json), which refuses the resume at once.
+    static func stateComponent(configuration: TrainingConfiguration, get: @escaping () -> LoopState,
+                               set: @escaping (LoopState) -> Void) -> CheckpointComponent {
+        CheckpointComponent(file: "state.json", write: { url in
+            let loop = get()
+            let state = TrainingState(iteration: loop.iteration, learningRate: loop.learningRate,
+                                      bestValidationMAE: loop.bestScore, bestIteration: loop.bestIteration,
+                                      trainingSeconds: loop.trainingSeconds, configuration: configuration)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try AtomicFile.write(try encoder.encode(state), to: url)
+        }, read: { url in
+            let state = try readState(url.deletingLastPathComponent())
+            let differences = state.configuration.differences(from: configuration).filter { !$0.hasPrefix("length.") }
+            guard differences.isEmpty else {
+                throw ConfigurationMismatch(path: url.path, differences: differences)
+            }
+            set(LoopState(iteration: state.iteration, learningRate: state.learningRate, bestScore: state.bestValidationMAE,
+                          bestIteration: state.bestIteration, trainingSeconds: state.trainingSeconds))
+        })
+    }
+
+    /// A set made with another configuration: no older set of the folder can be resumed either.
+    struct ConfigurationMismatch: ResumeRefusal, CustomStringConvertible {
+        var path: String
+        var differences: [String]
+        var description: String {
+            "\(path): the checkpoint was made with another configuration (\(differences.prefix(3).joined(separator: "; ")))"
         }
-        try writeOptimizer(gan.optimizerG, groups: [("G_A", gan.gA), ("G_B", gan.gB)],
-                           to: directory.appendingPathComponent("optimizer_G.safetensors"))
-        try writeOptimizer(gan.optimizerD, groups: [("D_A", gan.dA), ("D_B", gan.dB)],
-                           to: directory.appendingPathComponent("optimizer_D.safetensors"))
-        try writePools(gan, to: directory.appendingPathComponent("pools.safetensors"))
-        let stateEncoder = JSONEncoder()
-        stateEncoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try stateEncoder.encode(state), to: directory.appendingPathComponent("state.json"))
     }
 
     /// Reads a set's `state.json`.
@@ -89,7 +119,7 @@ public enum TrainingCheckpoint {
         let url = directory.appendingPathComponent("state.json")
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw TrainingError(path: url.path, reason: "cannot read the checkpoint state (\(RunFolder.reason(error)))")
+            throw TrainingError(path: url.path, reason: "cannot read the checkpoint state (\(TrainingError.reason(error)))")
         }
         let state: TrainingState
         do { state = try JSONDecoder().decode(TrainingState.self, from: data) } catch {
@@ -101,124 +131,55 @@ public enum TrainingCheckpoint {
         return state
     }
 
-    /// Loads a set into `gan` (built with the same configuration) and returns its state. Throws a one-line error
-    /// naming the file when a file is missing or does not match the configuration (names, shapes, counts).
-    public static func load(_ directory: URL, into gan: CycleGAN, configuration: TrainingConfiguration) throws -> TrainingState {
-        let state = try readState(directory)
-        // The schedule's length may differ: a run extended with a larger --iterations (TrainingSession checks it
-        // against config.json); everything else must match.
-        let differences = state.configuration.differences(from: configuration).filter { !$0.hasPrefix("length.") }
-        guard differences.isEmpty else {
-            throw TrainingError(path: directory.appendingPathComponent("state.json").path,
-                                reason: "the checkpoint was made with another configuration (\(differences.prefix(3).joined(separator: "; ")))")
+    /// Loads a set into `gan` (built with the same configuration) and returns its state, reading the files as a
+    /// resumed run does. Throws a one-line error naming the file when a file is missing or does not match the
+    /// configuration (names, shapes, counts).
+    public static func load(_ directory: URL, into gan: CycleGANModel, configuration: TrainingConfiguration) throws -> TrainingState {
+        var loop = LoopState(iteration: 0, learningRate: 0)
+        try stateComponent(configuration: configuration, get: { loop }, set: { loop = $0 })
+            .read(directory.appendingPathComponent("state.json"))
+        for component in components(gan, configuration: configuration, iteration: { loop.iteration }, mrHistogram: { nil }) {
+            try component.read(directory.appendingPathComponent(component.file))
         }
-        for (role, network) in [("G_A", gan.gA as ParameterContainer), ("G_B", gan.gB), ("D_A", gan.dA), ("D_B", gan.dB)] {
-            let url = directory.appendingPathComponent("\(role).safetensors")
-            let metadata = try network.loadSafetensors(from: url)
-            if let saved = metadata["iteration"], saved != String(state.iteration) {
-                throw TrainingError(path: url.path, reason: "holds iteration \(saved), but state.json says \(state.iteration)")
-            }
-        }
-        try readOptimizer(gan.optimizerG, groups: [("G_A", gan.gA), ("G_B", gan.gB)],
-                          from: directory.appendingPathComponent("optimizer_G.safetensors"))
-        try readOptimizer(gan.optimizerD, groups: [("D_A", gan.dA), ("D_B", gan.dB)],
-                          from: directory.appendingPathComponent("optimizer_D.safetensors"))
-        try readPools(gan, from: directory.appendingPathComponent("pools.safetensors"))
-        gan.learningRate = state.learningRate
-        return state
+        gan.learningRate = loop.learningRate
+        return try readState(directory)
+    }
+}
+
+/// The CycleGAN of an MR→CT run as the training loop's model: `CycleGANModel`'s step and files, with the run's
+/// metadata in every file (each G_A is a complete MR→CT model for conversion) and `state.json` in the
+/// `mr2ct-checkpoint-1` format, so run folders written before the loop existed resume unchanged.
+final class SyntheticCTTrainingModel: TrainableModel {
+    let gan: CycleGANModel
+    let configuration: TrainingConfiguration
+    let mrHistogram: () -> IntensityHistogram?
+    /// Iterations completed by the model's networks: the set being written (steps taken) or read (its state).
+    private(set) var iteration = 0
+
+    init(gan: CycleGANModel, configuration: TrainingConfiguration, mrHistogram: @escaping () -> IntensityHistogram?) {
+        self.gan = gan
+        self.configuration = configuration
+        self.mrHistogram = mrHistogram
     }
 
-    // MARK: Optimiser state
-
-    /// Adam's first and second moments per parameter, named `<network>.<parameter>.exp_avg` / `.exp_avg_sq`
-    /// (PyTorch's state names), with the step count in the metadata.
-    static func writeOptimizer(_ adam: Adam, groups: [(String, ParameterContainer)], to url: URL) throws {
-        let names = groups.flatMap { group in group.1.parameters.map { "\(group.0).\($0.name)" } }
-        let moments = adam.moments
-        guard moments.count == names.count else {
-            throw TrainingError(path: url.path, reason: "optimiser holds \(moments.count) parameters, the networks \(names.count)")
-        }
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        tensors.reserveCapacity(2 * names.count)
-        for (name, moment) in zip(names, moments) {
-            tensors.append((name + ".exp_avg", moment.first.shape, moment.first.toArray()))
-            tensors.append((name + ".exp_avg_sq", moment.second.shape, moment.second.toArray()))
-        }
-        try SafetensorsFile.write(tensors, metadata: ["format": TrainingState.currentFormat,
-                                                      "step": String(adam.stepCount)], to: url)
+    func trainStep(_ batch: CycleGANBatch, learningRate: Float) -> StepLosses<CycleGANLossKey> {
+        let losses = gan.trainStep(batch, learningRate: learningRate)
+        iteration += 1
+        return losses
     }
 
-    static func readOptimizer(_ adam: Adam, groups: [(String, ParameterContainer)], from url: URL) throws {
-        let archive = try SafetensorsFile.read(url)
-        let names = groups.flatMap { group in group.1.parameters.map { "\(group.0).\($0.name)" } }
-        let moments = adam.moments
-        guard moments.count == names.count, archive.tensors.count == 2 * names.count else {
-            throw TrainingError(path: url.path, reason: "holds \(archive.tensors.count) tensors, the optimiser needs \(2 * names.count)")
-        }
-        guard let stepText = archive.metadata["step"], let step = Int(stepText), step >= 0 else {
-            throw TrainingError(path: url.path, reason: "no valid \"step\" in the metadata")
-        }
-        for (name, moment) in zip(names, moments) {
-            for (suffix, tensor) in [(".exp_avg", moment.first), (".exp_avg_sq", moment.second)] {
-                guard let info = archive.info(named: name + suffix) else {
-                    throw TrainingError(path: url.path, reason: "no tensor \"\(name + suffix)\"")
-                }
-                guard info.shape == tensor.shape else {
-                    throw TrainingError(path: url.path, reason: "tensor \"\(name + suffix)\" has shape \(info.shape), expected \(tensor.shape)")
-                }
-                try archive.copyFloats(named: name + suffix, into: tensor.data)
-            }
-        }
-        adam.stepCount = step
+    var checkpointComponents: [CheckpointComponent] {
+        TrainingCheckpoint.components(gan, configuration: configuration, iteration: { [unowned self] in self.iteration },
+                                      mrHistogram: mrHistogram)
     }
 
-    // MARK: Image pools
-
-    /// The pools' images (`pool_A.0`, …, each of the pool's image shape) with each pool's generator state in the
-    /// metadata.
-    static func writePools(_ gan: CycleGAN, to url: URL) throws {
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        var metadata = ["format": TrainingState.currentFormat]
-        for (label, pool) in [("A", gan.poolA), ("B", gan.poolB)] {
-            for (index, image) in pool.images.enumerated() {
-                tensors.append(("pool_\(label).\(index)", pool.imageShape, image))
-            }
-            metadata["pool_\(label).count"] = String(pool.images.count)
-            metadata["pool_\(label).random"] = pool.random.state.map(String.init).joined(separator: ",")
-        }
-        try SafetensorsFile.write(tensors, metadata: metadata, to: url)
+    func loopStateComponent(get: @escaping () -> LoopState, set: @escaping (LoopState) -> Void) -> CheckpointComponent {
+        TrainingCheckpoint.stateComponent(configuration: configuration, get: get, set: { [unowned self] state in
+            self.iteration = state.iteration
+            self.gan.learningRate = state.learningRate
+            set(state)
+        })
     }
 
-    static func readPools(_ gan: CycleGAN, from url: URL) throws {
-        let archive = try SafetensorsFile.read(url)
-        for label in ["A", "B"] {
-            let capacity = label == "A" ? gan.poolA.capacity : gan.poolB.capacity
-            guard let countText = archive.metadata["pool_\(label).count"], let count = Int(countText),
-                  count >= 0, count <= max(capacity, 0) else {
-                throw TrainingError(path: url.path, reason: "no valid image count for pool \(label) (capacity \(capacity))")
-            }
-            let words = archive.metadata["pool_\(label).random"]?.split(separator: ",").compactMap { UInt64($0) } ?? []
-            guard words.count == 4 else {
-                throw TrainingError(path: url.path, reason: "no valid generator state for pool \(label)")
-            }
-            var images: [[Float]] = []
-            var shape: [Int] = []
-            for index in 0..<count {
-                let name = "pool_\(label).\(index)"
-                guard archive.info(named: name) != nil else {
-                    throw TrainingError(path: url.path, reason: "no tensor \"\(name)\"")
-                }
-                let tensor = try archive.tensor(named: name)
-                guard index == 0 || tensor.shape == shape else {
-                    throw TrainingError(path: url.path, reason: "tensor \"\(name)\" has shape \(tensor.shape), not \(shape)")
-                }
-                shape = tensor.shape
-                images.append(tensor.values)
-            }
-            var random = SeededRandom(seed: 0)
-            random.state = words
-            let pool = ImagePool(capacity: capacity, images: images, imageShape: shape, random: random)
-            if label == "A" { gan.poolA = pool } else { gan.poolB = pool }
-        }
-    }
+    func sampleImages() -> [[SampleImage<CycleGANImageKey>]] { gan.sampleImages() }
 }

@@ -106,7 +106,7 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public static func read(_ url: URL) throws -> TrainingConfiguration {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw TrainingError(path: url.path, reason: "cannot read the run configuration (\(RunFolder.reason(error)))")
+            throw TrainingError(path: url.path, reason: "cannot read the run configuration (\(TrainingError.reason(error)))")
         }
         do {
             let configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: data)

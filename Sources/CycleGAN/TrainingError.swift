@@ -1,3 +1,5 @@
+import Foundation
+
 /// A training failure: one line, `"<path>: <reason>"`, naming the file or folder concerned.
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
     public var path: String
@@ -7,4 +9,12 @@ public struct TrainingError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
     public var description: String { "\(path): \(reason)" }
+}
+
+extension TrainingError {
+    /// A Foundation error's text for a one-line message.
+    static func reason(_ error: Error) -> String {
+        if let error = error as? CocoaError { return error.localizedDescription }
+        return String(describing: error)
+    }
 }

@@ -2,8 +2,9 @@ import Foundation
 import NeuralNetwork
 import Preprocessing
 import Reporting
+import Training
 
-/// The run's curves in memory, from `log.ndjson` plus the iterations of this session, for the report.
+/// The run's curves, from `log.ndjson`, for the report.
 final class TrainingHistory {
     static let lossNames = CycleGANLosses.names
     private(set) var iterations: [Double] = []
@@ -12,22 +13,23 @@ final class TrainingHistory {
     private(set) var validation: [(iteration: Int, epoch: Int, mae: Double, me: Double, psnr: Double)] = []
     var latestSample: String?
 
-    init(records: [TrainingLogRecord]) {
+    init(records: [LogRecord]) {
         for name in Self.lossNames { losses[name] = [] }
         for record in records { append(record) }
     }
 
-    func append(_ record: TrainingLogRecord) {
-        func value(_ key: String) -> Double { (record.values[key] ?? nil) ?? .nan }
+    func append(_ record: LogRecord) {
+        func value(_ key: String) -> Double { record.value(key) ?? .nan }
         switch record.kind {
-        case "train":
+        case .train:
             iterations.append(Double(record.iteration))
             learningRates.append(value("lr"))
             for name in Self.lossNames { losses[name, default: []].append(value(name)) }
-        case "validation":
+        case .validation:
             validation.append((record.iteration, Int(value("epoch").isFinite ? value("epoch") : 0),
-                               value("mae"), value("me"), value("psnr")))
-        default: break
+                               value(ValidationValue.mae.rawValue), value(ValidationValue.me.rawValue),
+                               value(ValidationValue.psnr.rawValue)))
+        case .checkpoint: break
         }
     }
 }
@@ -43,27 +45,23 @@ struct TrainingReport {
     var bestIteration: Int?
     var trainingSeconds: Double
 
-    /// Writes the picture grid of a step's visuals (`CycleGAN.lastVisuals`).
-    static func writeGrid(visuals: [String: Tensor], preprocessing: PreprocessingConfiguration, to url: URL) throws {
+    /// Writes the picture grid of a step's visuals (`CycleGANModel.lastVisuals`).
+    static func writeGrid(visuals: [CycleGANImageKey: Tensor], preprocessing: PreprocessingConfiguration, to url: URL) throws {
         // CT images are shown in HU (the model's CT map inverted, linear or piecewise), MR as normalised values.
         let ctMap = IntensityMap.ctWindow(preprocessing)
         let ct = IntensityWindow.ctHeadBone
         let mr = IntensityWindow.normalized
-        func image(_ key: String, _ window: IntensityWindow, _ label: String) -> GridImage? {
-            guard let tensor = visuals[key], tensor.shape.count == 4 else { return nil }
-            let channels = tensor.shape[1], height = tensor.shape[2], width = tensor.shape[3]
-            let plane = height * width
-            let centre = channels / 2
-            var values = Array(tensor.data[(centre * plane)..<((centre + 1) * plane)])
-            if window == ct { values.withUnsafeMutableBufferPointer { ctMap.denormalize($0) } }
-            return GridImage(width: width, height: height, pixels: values, window: window, label: label)
+        func image(_ key: CycleGANImageKey, _ window: IntensityWindow, _ label: String) -> GridImage? {
+            guard var plane = CycleGANModel.centrePlane(visuals[key]) else { return nil }
+            if window == ct { plane.values.withUnsafeMutableBufferPointer { ctMap.denormalize($0) } }
+            return GridImage(width: plane.width, height: plane.height, pixels: plane.values, window: window, label: label)
         }
         let rows = [
-            [image("realA", mr, "real MR"), image("fakeB", ct, "synthetic CT"), image("recA", mr, "reconstructed MR")],
-            [image("realB", ct, "real CT"), image("fakeA", mr, "synthetic MR"), image("recB", ct, "reconstructed CT")],
+            [image(.realA, mr, "real MR"), image(.fakeB, ct, "synthetic CT"), image(.recA, mr, "reconstructed MR")],
+            [image(.realB, ct, "real CT"), image(.fakeA, mr, "synthetic MR"), image(.recB, ct, "reconstructed CT")],
         ].map { $0.compactMap { $0 } }
         // The images' own side (a --crop-size window, else the slice size) sets the magnification.
-        let size = visuals["realA"]?.shape.last ?? preprocessing.sliceSize
+        let size = visuals[.realA]?.shape.last ?? preprocessing.sliceSize
         let scale = size <= 64 ? 4 : (size <= 128 ? 2 : 1)
         try ImageGrid(rows: rows, scale: scale, spacing: 4, labelScale: size < 64 ? 1 : 2).write(to: url)
     }
@@ -79,11 +77,11 @@ struct TrainingReport {
         var sections: [HTMLReport.Section] = []
 
         let x = history.iterations
-        let generatorSeries = TrainingHistory.lossNames.filter { !$0.hasPrefix("D_") }.map {
-            ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
+        let generatorSeries = CycleGANLossKey.allCases.filter { !$0.isDiscriminatorLoss }.map {
+            ChartSeries(name: $0.rawValue, x: x, y: history.losses[$0.rawValue] ?? [])
         }
-        let discriminatorSeries = TrainingHistory.lossNames.filter { $0.hasPrefix("D_") }.map {
-            ChartSeries(name: $0, x: x, y: history.losses[$0] ?? [])
+        let discriminatorSeries = CycleGANLossKey.allCases.filter(\.isDiscriminatorLoss).map {
+            ChartSeries(name: $0.rawValue, x: x, y: history.losses[$0.rawValue] ?? [])
         }
         sections.append(.init(title: "Losses", blocks: [
             .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity, struct: MIND structure)",
@@ -140,5 +138,42 @@ struct TrainingReport {
         }
         walk(object, "")
         return out
+    }
+}
+
+/// The run's picture grid and `report.html` as the loop's callback: both every `sampleEvery` iterations and at the
+/// end; when a signal stops the run between two pictures, the report alone (after the checkpoint is saved).
+final class SyntheticCTReportCallback: TrainingCallback {
+    unowned let session: TrainingSession
+    /// The grid written last in this session, and the iterations of this session's last step and report.
+    private var latestSample: String?
+    private var lastStep: Int?
+    private var lastReport: Int?
+
+    init(session: TrainingSession) { self.session = session }
+
+    func trainingDidStep(_ event: StepEvent) throws { lastStep = event.iteration }
+
+    func trainingWantsSamples(iteration: Int) throws {
+        let url = session.runFolder.samplesDirectory.appendingPathComponent(RunDirectory.setName(iteration: iteration) + ".png")
+        try TrainingReport.writeGrid(visuals: session.gan.lastVisuals, preprocessing: session.configuration.preprocessing, to: url)
+        latestSample = url.lastPathComponent
+        try writeReport(iteration: iteration)
+    }
+
+    func trainingDidEnd(_ outcome: LoopOutcome) throws {
+        if case .stopped(_, let iteration) = outcome, lastStep == iteration, lastReport != iteration {
+            try writeReport(iteration: iteration)
+        }
+    }
+
+    func writeReport(iteration: Int) throws {
+        let history = TrainingHistory(records: try RunLog.read(session.runFolder.logURL))
+        history.latestSample = latestSample
+        let state = session.state
+        try TrainingReport(configuration: session.configuration, schedule: session.schedule, history: history,
+                           iteration: iteration, bestIteration: state.bestIteration, trainingSeconds: state.trainingSeconds)
+            .write(to: session.runFolder.reportURL)
+        lastReport = iteration
     }
 }

@@ -1,3 +1,5 @@
+import Training
+
 /// The learning-rate schedule of the reference CycleGAN (Zhu et al. 2017; pytorch-CycleGAN-and-pix2pix
 /// `networks.get_scheduler`, policy "linear"): the initial rate for `constantUnits` units, then a linear decay over
 /// `decayUnits` units. A unit is an epoch (`unitLength` = epoch length, the reference) or a single iteration (when a
@@ -41,5 +43,13 @@ public struct TrainingSchedule: Codable, Sendable, Hashable {
     /// The learning rate during 0-based iteration `iteration` for initial rate `initial`.
     public func learningRate(atIteration iteration: Int, initial: Float) -> Float {
         Float(Double(initial) * factor(atIteration: iteration))
+    }
+}
+
+extension TrainingSchedule {
+    /// The same schedule as the training loop's `IterationSchedule` (units of `unitLength` iterations; the same
+    /// rate at every iteration, bit for bit).
+    public var iterationSchedule: IterationSchedule {
+        IterationSchedule(unitLength: unitLength, constantUnits: constantUnits, decayUnits: decayUnits)
     }
 }

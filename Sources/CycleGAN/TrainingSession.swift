@@ -3,6 +3,7 @@ import MR2CTSupport
 import NIfTI
 import NeuralNetwork
 import Preprocessing
+import Training
 
 /// Where a training session stands after an iteration, for progress displays.
 public struct TrainingProgress: Sendable {
@@ -16,39 +17,28 @@ public struct TrainingProgress: Sendable {
     public var losses: CycleGANLosses
 }
 
-/// How a session ended.
-public enum TrainingOutcome: Sendable, Equatable {
-    /// The run reached its last iteration (now or in an earlier session).
-    case completed(iteration: Int)
-    /// A signal asked it to stop; a checkpoint of `iteration` was saved.
-    case stopped(signal: Int32, iteration: Int)
-}
-
-/// One session of a training run: opens (or creates) the run folder, checks that it was made with the same
-/// configuration, loads the newest complete checkpoint set, and trains to the end of the schedule or until a stop is
-/// requested, writing the log, pictures, report, validation results and checkpoints on the way.
+/// One session of an MR→CT training run: opens (or creates) the run folder, checks that it was made with the
+/// same configuration, prepares the unpaired slice loader and the validation pairs, and trains the CycleGAN on the
+/// model-agnostic `TrainingLoop` (which loads the newest complete checkpoint set, and trains to the end of the
+/// schedule or until a stop is requested, writing the log, checkpoints and validation results); this session adds
+/// the MR/CT pictures, report and messages as the loop's callbacks.
 ///
-/// Each iteration is the reference's (`CycleGAN.trainStep`) on the loader's pair for that iteration, at the
+/// Each iteration is the reference's (`CycleGANModel.trainStep`) on the loader's pair for that iteration, at the
 /// learning rate of `TrainingSchedule`; since the pair, the rate, the networks, the optimisers and the pools are all
 /// restored from a checkpoint, an interrupted and resumed run computes the same losses as an uninterrupted one.
 public final class TrainingSession {
-    public let runFolder: RunFolder
+    public let runFolder: RunDirectory
     public let configuration: TrainingConfiguration
     public let schedule: TrainingSchedule
-    public let gan: CycleGAN
-    let loader: UnpairedSliceLoader
-    let log: TrainingLog
-    let validation: TrainingValidation?
-    let history: TrainingHistory
+    public var gan: CycleGANModel { model.gan }
+    let model: SyntheticCTTrainingModel
+    let loop: TrainingLoop<SyntheticCTTrainingModel, UnpairedSliceData>
 
     /// Usable volumes (MR, CT) the loader prepared: the files of `configuration.data` minus the skipped ones.
     public private(set) var usedVolumes: (mr: Int, ct: Int) = (0, 0)
 
     /// Iterations completed so far.
-    public private(set) var iteration: Int
-    var bestValidationMAE: Double?
-    var bestIteration: Int?
-    var trainingSeconds: Double
+    public var iteration: Int { loop.iteration }
 
     /// Lines for the user (skipped files, what was resumed, validation results); stderr in the tool.
     public var onMessage: (String) -> Void = { _ in }
@@ -67,7 +57,7 @@ public final class TrainingSession {
     /// a new run (`--resume`). `messages` receives what happens while opening (skipped files, resumed checkpoint).
     public init(runDirectory: URL, configuration requested: TrainingConfiguration, requireExisting: Bool = false,
                 messages: (String) -> Void = { _ in }) throws {
-        let folder = try RunFolder(url: runDirectory)
+        let folder = try RunDirectory(url: runDirectory)
         var configuration = requested
         configuration.synchroniseChannels()
         try configuration.validate()
@@ -116,7 +106,8 @@ public final class TrainingSession {
                                              configuration: configuration.preprocessing,
                                              seed: configuration.seed, augment: configuration.augment,
                                              cropSize: configuration.cropSize,
-                                             cacheDirectory: folder.cacheDirectory, rampIterations: 0,
+                                             cacheDirectory: folder.url.appendingPathComponent("cache", isDirectory: true),
+                                             rampIterations: 0,
                                              reader: { try NIfTIFile.read($0) })
         } catch {
             throw TrainingError(path: folder.url.path, reason: "cannot load the training data: \(error)")
@@ -147,7 +138,6 @@ public final class TrainingSession {
 
         self.runFolder = folder
         self.configuration = configuration
-        self.loader = loader
         self.schedule = configuration.length.schedule(epochLength: loader.epochLength)
         guard schedule.totalIterations > 0 else {
             throw TrainingError(path: folder.url.path, reason: "the run has no iterations (\(configuration.length))")
@@ -157,30 +147,45 @@ public final class TrainingSession {
             messages("extending the run from \(before) to \(schedule.totalIterations) iterations (\(configuration.length)); "
                      + "from the resumed iteration on, the learning rate follows the new schedule")
         }
-        self.gan = CycleGAN(configuration: configuration.model, seed: configuration.seed)
-        self.log = TrainingLog(url: folder.logURL)
-        self.iteration = 0
-        self.trainingSeconds = 0
-
-        if let resumed = try Self.loadNewestSet(folder, into: gan, configuration: configuration, messages: messages) {
-            iteration = resumed.iteration
-            bestValidationMAE = resumed.bestValidationMAE
-            bestIteration = resumed.bestIteration
-            trainingSeconds = resumed.trainingSeconds
-            messages("resuming \(folder.url.path) at iteration \(resumed.iteration) of \(schedule.totalIterations)")
-        } else if stored != nil {
+        let gan = CycleGANModel(configuration: configuration.model, seed: configuration.seed)
+        model = SyntheticCTTrainingModel(gan: gan, configuration: configuration, mrHistogram: { loader.mrIntensityHistogram })
+        let options = configuration.options
+        loop = TrainingLoop(run: folder, model: model,
+                            data: UnpairedSliceData(loader: loader, inputChannels: gan.configuration.generator.inputChannels,
+                                                    outputChannels: gan.configuration.generator.outputChannels),
+                            schedule: schedule.iterationSchedule, initialLearningRate: configuration.model.learningRate,
+                            options: LoopOptions(checkpointEvery: options.checkpointEvery, sampleEvery: options.sampleEvery,
+                                                 validateEvery: options.validateEvery, keepCheckpoints: options.keepCheckpoints))
+        // The log and pictures as runs wrote them before the loop existed.
+        loop.logsCheckpoints = false
+        loop.samplesAtStop = false
+        // Records after the checkpoint belong to iterations that will run again (the loop drops them).
+        let resumedAt = try withoutActuallyEscaping(messages) { messages in
+            loop.onMessage = messages
+            defer { loop.onMessage = { _ in } }
+            return try loop.resume()
+        }
+        if resumedAt == 0, stored != nil {
             messages("restarting \(folder.url.path) from iteration 0 (no checkpoint saved yet)")
         }
-        // Records after the checkpoint belong to iterations that will run again.
-        try log.truncate(toIteration: iteration)
-        history = TrainingHistory(records: try TrainingLog.read(folder.logURL))
 
         if let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
-            validation = try TrainingValidation(mrDirectory: URL(fileURLWithPath: mr), ctDirectory: URL(fileURLWithPath: ct),
-                                                preprocessing: configuration.preprocessing)
-        } else {
-            validation = nil
+            let validation = try TrainingValidation(mrDirectory: URL(fileURLWithPath: mr), ctDirectory: URL(fileURLWithPath: ct),
+                                                    preprocessing: configuration.preprocessing)
+            loop.validator = SyntheticCTValidator(validation: validation, generator: gan.gA)
         }
+        loop.onMessage = { [unowned self] in self.onMessage($0) }
+        let total = schedule.totalIterations, epochLength = loader.epochLength
+        let epochs = (total + epochLength - 1) / epochLength
+        loop.callbacks = [
+            ProgressCallback { [unowned self] event in
+                self.onProgress(TrainingProgress(iteration: event.iteration, totalIterations: event.totalIterations,
+                                                 epoch: event.epoch, epochs: epochs, learningRate: event.learningRate,
+                                                 losses: CycleGANLosses(named: event.losses)))
+            },
+            SyntheticCTValidator.MessageCallback { [unowned self] in self.onMessage($0) },
+            SyntheticCTReportCallback(session: self),
+        ]
     }
 
     /// The volume files of a training folder; a clear error when it cannot be read or holds none.
@@ -199,138 +204,41 @@ public final class TrainingSession {
         return files
     }
 
-    /// Loads the set `latest` names, or else the newest set that loads; nil when there is none.
-    static func loadNewestSet(_ folder: RunFolder, into gan: CycleGAN, configuration: TrainingConfiguration,
-                              messages: (String) -> Void) throws -> TrainingState? {
-        var candidates = folder.checkpointSets().map(\.name).reversed().map { $0 }
-        if let latest = folder.linkTarget("latest") {
-            candidates.removeAll { $0 == latest }
-            candidates.insert(latest, at: 0)
-        }
-        var firstError: Error?
-        for name in candidates {
-            do {
-                return try TrainingCheckpoint.load(folder.setURL(name), into: gan, configuration: configuration)
-            } catch let error as TrainingError where error.reason.contains("another configuration") {
-                throw error
-            } catch {
-                messages("cannot load checkpoint \(name): \(error)")
-                firstError = firstError ?? error
-            }
-        }
-        if let firstError { throw firstError }
-        return nil
-    }
-
     // MARK: The loop
 
     /// Trains until the end of the schedule or until `stop` is requested (then saves and returns `.stopped`).
     /// Throws on a non-finite loss (keeping the last good checkpoint) and on write failures.
-    public func run(stop: TrainingStopRequest = TrainingStopRequest()) throws -> TrainingOutcome {
-        let total = schedule.totalIterations
-        let options = configuration.options
-        if iteration >= total {
-            onMessage("the run is complete (\(iteration) of \(total) iterations)")
-            return .completed(iteration: iteration)
-        }
-        if let signal = stop.requestedBy { return .stopped(signal: signal, iteration: iteration) }
+    public func run(stop: StopSignal = StopSignal()) throws -> LoopOutcome {
+        try loop.run(stop: stop)
+    }
+
+    /// The loop's state: best validation, seconds of training.
+    var state: LoopState { loop.state }
+}
+
+/// The loader's unpaired pairs as the loop's data: the pair of an iteration (a pure function of the seed and the
+/// iteration) copied into the networks' input tensors.
+final class UnpairedSliceData: Training.TrainingData {
+    let loader: UnpairedSliceLoader
+    // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
+    let realA: Tensor
+    let realB: Tensor
+
+    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int) {
+        self.loader = loader
         let size = loader.outputSize
-        // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
-        let realA = Tensor(shape: [1, gan.configuration.generator.inputChannels, size, size])
-        let realB = Tensor(shape: [1, gan.configuration.generator.outputChannels, size, size])
-        let epochLength = loader.epochLength
-        let epochs = (total + epochLength - 1) / epochLength
-        let validateEvery = options.validateEvery ?? epochLength
-        var lastSavedIteration = iteration
-
-        while iteration < total {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let index = iteration
-            let learningRate = schedule.learningRate(atIteration: index, initial: configuration.model.learningRate)
-            gan.learningRate = learningRate
-            let pair = loader.pair(at: index)
-            try Self.copy(pair.mr, into: realA)
-            try Self.copy(pair.ct, into: realB)
-            let losses = gan.trainStep(realA: realA, realB: realB)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let epoch = index / epochLength + 1
-            let record = TrainingLogRecord(kind: "train", iteration: index + 1,
-                                           values: Self.values(losses, epoch: epoch, learningRate: learningRate, seconds: seconds))
-            try log.append(record)
-            history.append(record)
-            if let bad = Self.firstNonFinite(losses) {
-                let kept = runFolder.linkTarget("latest").map { "checkpoints/\($0) is kept" } ?? "no checkpoint was saved yet"
-                throw TrainingError(path: runFolder.url.path,
-                                    reason: "loss \(bad.name) is \(bad.value) at iteration \(index + 1): training stopped; "
-                                        + "the last good checkpoint \(kept) (a lower --lr may help; start a new --run)")
-            }
-            iteration = index + 1
-            trainingSeconds += seconds
-            onProgress(TrainingProgress(iteration: iteration, totalIterations: total, epoch: epoch, epochs: epochs,
-                                        learningRate: learningRate, losses: losses))
-
-            let finished = iteration == total
-            var improved = false
-            if let validation, iteration % validateEvery == 0 || finished {
-                let result = try validation.evaluate(gan.gA)
-                let record = TrainingLogRecord(kind: "validation", iteration: iteration,
-                                               values: ["epoch": Double(epoch), "mae": result.mae, "me": result.me,
-                                                        "psnr": result.psnr, "volumes": Double(result.volumes)])
-                try log.append(record)
-                history.append(record)
-                onMessage(String(format: "validation at iteration %d: MAE %.1f HU, ME %.1f HU, PSNR %.2f dB (%d volumes)",
-                                 iteration, result.mae, result.me, result.psnr, result.volumes))
-                if result.mae.isFinite, result.mae < (bestValidationMAE ?? .infinity) {
-                    bestValidationMAE = result.mae
-                    bestIteration = iteration
-                    improved = true
-                }
-            }
-            if iteration % options.sampleEvery == 0 || finished {
-                try writeSamples()
-            }
-            let stopSignal = stop.requestedBy
-            if iteration % options.checkpointEvery == 0 || finished || improved || stopSignal != nil {
-                try saveCheckpoint(learningRate: learningRate, improved: improved)
-                lastSavedIteration = iteration
-            }
-            if let stopSignal {
-                if iteration % options.sampleEvery != 0, !finished { try writeReport() }
-                return .stopped(signal: stopSignal, iteration: iteration)
-            }
-        }
-        _ = lastSavedIteration
-        return .completed(iteration: iteration)
+        realA = Tensor(shape: [1, inputChannels, size, size])
+        realB = Tensor(shape: [1, outputChannels, size, size])
     }
 
-    /// Saves a set of the current state, moves `latest` (and `best` when `improved`) to it, and rotates.
-    func saveCheckpoint(learningRate: Float, improved: Bool) throws {
-        let state = TrainingState(iteration: iteration, learningRate: learningRate, bestValidationMAE: bestValidationMAE,
-                                  bestIteration: bestIteration, trainingSeconds: trainingSeconds,
-                                  configuration: configuration)
-        let name = try runFolder.writeSet(iteration: iteration) { directory in
-            try TrainingCheckpoint.write(gan, state: state, mrHistogram: loader.mrIntensityHistogram, to: directory)
-        }
-        try runFolder.setLink("latest", to: name)
-        if improved { try runFolder.setLink("best", to: name) }
-        try runFolder.rotate(keep: configuration.options.keepCheckpoints)
-    }
+    var epochLength: Int { loader.epochLength }
 
-    /// The picture grid of the last iteration and the report.
-    func writeSamples() throws {
-        let url = runFolder.samplesDirectory.appendingPathComponent(RunFolder.setName(iteration: iteration) + ".png")
-        try TrainingReport.writeGrid(visuals: gan.lastVisuals, preprocessing: configuration.preprocessing, to: url)
-        history.latestSample = url.lastPathComponent
-        try writeReport()
+    func batch(at iteration: Int) throws -> CycleGANBatch {
+        let pair = loader.pair(at: iteration)
+        try Self.copy(pair.mr, into: realA)
+        try Self.copy(pair.ct, into: realB)
+        return CycleGANBatch(realA: realA, realB: realB)
     }
-
-    func writeReport() throws {
-        try TrainingReport(configuration: configuration, schedule: schedule, history: history, iteration: iteration,
-                           bestIteration: bestIteration, trainingSeconds: trainingSeconds)
-            .write(to: runFolder.reportURL)
-    }
-
-    // MARK: Helpers
 
     /// Copies a loader slice into a network input; a slice with more (context) channels than the tensor gives its
     /// centre channels.
@@ -343,16 +251,5 @@ public final class TrainingSession {
         values.withUnsafeBufferPointer { source in
             tensor.data.baseAddress!.update(from: source.baseAddress! + offset, count: count)
         }
-    }
-
-    static func values(_ losses: CycleGANLosses, epoch: Int, learningRate: Float, seconds: Double) -> [String: Double?] {
-        var values: [String: Double?] = ["epoch": Double(epoch), "lr": Double(learningRate),
-                                          "seconds": (seconds * 1e4).rounded() / 1e4]
-        for (name, value) in losses.named { values[name] = value.isFinite ? Double(value) : nil }
-        return values
-    }
-
-    static func firstNonFinite(_ losses: CycleGANLosses) -> (name: String, value: Float)? {
-        losses.named.first { !$0.value.isFinite }
     }
 }

@@ -3,6 +3,7 @@ import Evaluation
 import NIfTI
 import NeuralNetwork
 import Preprocessing
+import Training
 
 /// Validation during training on paired, registered MR and CT volumes (matched by file name): the MR→CT generator
 /// converts each MR with `VolumeTranslator`, and MAE, ME (HU) and PSNR (dB) are computed inside the reference CT's
@@ -73,5 +74,35 @@ final class TrainingValidation {
         }
         let n = Double(max(cases.count, 1))
         return Result(mae: mae / n, me: me / n, psnr: psnr / n, volumes: cases.count)
+    }
+}
+
+/// The names of the validation values in `log.ndjson`, in the order they are written.
+enum ValidationValue: String, CaseIterable {
+    case mae, me, psnr, volumes
+}
+
+/// The validation pairs as the loop's validator: MR→CT with the current G_A, scored by the MAE (lower is better;
+/// the set of the lowest is `best`).
+struct SyntheticCTValidator: TrainingValidator {
+    let validation: TrainingValidation
+    let generator: ResnetGenerator
+
+    func validate(iteration: Int) throws -> (values: [(name: String, value: Double)], score: Double) {
+        let result = try validation.evaluate(generator)
+        let values: [ValidationValue: Double] = [.mae: result.mae, .me: result.me, .psnr: result.psnr, .volumes: Double(result.volumes)]
+        return (ValidationValue.allCases.map { ($0.rawValue, values[$0]!) }, result.mae)
+    }
+
+    /// Each validation as one line for the user.
+    final class MessageCallback: TrainingCallback {
+        let message: (String) -> Void
+        init(_ message: @escaping (String) -> Void) { self.message = message }
+
+        func trainingDidValidate(iteration: Int, values: [(name: String, value: Double)], best: Bool) throws {
+            func value(_ key: ValidationValue) -> Double { values.first { $0.name == key.rawValue }?.value ?? .nan }
+            message(String(format: "validation at iteration %d: MAE %.1f HU, ME %.1f HU, PSNR %.2f dB (%d volumes)",
+                           iteration, value(.mae), value(.me), value(.psnr), Int(value(.volumes))))
+        }
     }
 }

@@ -39,7 +39,7 @@ import TestSupport
         configuration.poolSize = settings.poolSize
         configuration.learningRate = settings.learningRate
         configuration.beta1 = settings.beta1
-        let gan = CycleGAN(configuration: configuration, seed: 7)
+        let gan = CycleGANModel(configuration: configuration, seed: 7)
         let networks: [(String, SequentialNetwork)] = [("G_A", gan.gA), ("G_B", gan.gB), ("D_A", gan.dA), ("D_B", gan.dB)]
         for (role, network) in networks {
             try network.load(from: archive, prefix: "before.\(role).")
@@ -61,8 +61,8 @@ import TestSupport
         }
 
         let visuals = gan.lastVisuals
-        for (ourName, theirName) in [("fakeB", "fake_B"), ("recA", "rec_A"), ("fakeA", "fake_A"), ("recB", "rec_B"),
-                                     ("idtA", "idt_A"), ("idtB", "idt_B")] {
+        for (ourName, theirName) in [(CycleGANImageKey.fakeB, "fake_B"), (.recA, "rec_A"), (.fakeA, "fake_A"), (.recB, "rec_B"),
+                                     (.idtA, "idt_A"), (.idtB, "idt_B")] {
             let image = try #require(visuals[ourName], "lastVisuals[\(ourName)]")
             let error = TorchGoldens.relativeError(image.toArray(), try archive.tensor(named: theirName).values)
             #expect(error <= Self.tolerance, "\(ourName): \(error)")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import CycleGAN
 import MR2CTSupport
+import Training
 import TestSupport
 
 /// Issue 9, faults: `mr2ct train` killed with SIGKILL at random moments (no chance to clean up). After every kill,
@@ -10,7 +11,7 @@ import TestSupport
 enum TinyRunLog {
     /// The number of complete training records in a run's log (0 when there is none yet).
     static func trainCount(_ run: URL) -> Int {
-        ((try? TrainingLog.read(run.appendingPathComponent("log.ndjson"))) ?? []).filter { $0.kind == "train" }.count
+        ((try? RunLog.read(run.appendingPathComponent("log.ndjson"))) ?? []).filter { $0.kind == .train }.count
     }
 }
 
@@ -27,20 +28,20 @@ struct TrainingCrashTests {
 
     /// Loads every set (and the links) of `run` into fresh networks; returns the iteration `latest` names.
     static func checkEveryCheckpoint(_ run: URL) throws -> Int? {
-        let folder = try RunFolder(url: run)
+        let folder = try RunDirectory(url: run)
         guard folder.hasConfiguration else {
             #expect(folder.checkpointSets().isEmpty)
             return nil
         }
         let configuration = try TrainingConfiguration.read(folder.configurationURL)
         for set in folder.checkpointSets() {
-            let gan = CycleGAN(configuration: configuration.model, seed: 99)
+            let gan = CycleGANModel(configuration: configuration.model, seed: 99)
             let state = try TrainingCheckpoint.load(folder.setURL(set.name), into: gan, configuration: configuration)
             #expect(state.iteration == set.iteration)
         }
         let hidden = try FileManager.default.contentsOfDirectory(atPath: folder.checkpointsDirectory.path).filter { $0.hasPrefix(".") }
         #expect(hidden.isEmpty, "leftovers are removed on open: \(hidden)")
-        if let latest = folder.linkTarget("latest") { return RunFolder.iteration(ofSetName: latest) }
+        if let latest = folder.linkTarget(.latest) { return RunDirectory.iteration(ofSetName: latest) }
         // Only a first set written just before a kill can exist before `latest` does.
         #expect(folder.checkpointSets().count <= 1, "sets exist but latest names none")
         return nil
@@ -58,7 +59,7 @@ struct TrainingCrashTests {
         // How long a whole uninterrupted session takes, and one iteration (its step time as logged, doubled for
         // the checkpoint written after it).
         let session = max(wallSeconds, 0.05)
-        let steps = try TrainingLog.read(reference.appendingPathComponent("log.ndjson")).compactMap { $0.values["seconds"] ?? nil }
+        let steps = try RunLog.read(reference.appendingPathComponent("log.ndjson")).compactMap { $0.value("seconds") }
         let perIteration = 2 * steps.reduce(0, +) / Double(max(steps.count, 1))
 
         // Kill -9 at random moments: every fourth start at a random time from launch (often while the data is

@@ -3,6 +3,7 @@ import Testing
 @testable import CycleGAN
 import NeuralNetwork
 import Safetensors
+import Training
 import TestSupport
 
 /// Small training runs on generated head volumes (32×32 slices, ngf 8, ndf 8, one residual block).
@@ -28,8 +29,8 @@ enum TinyRun {
 
     /// The per-iteration losses of a run's log, as Floats in log order.
     static func losses(_ run: URL) throws -> [[Float]] {
-        try TrainingLog.read(run.appendingPathComponent("log.ndjson")).filter { $0.kind == "train" }.map { record in
-            TrainingHistory.lossNames.map { Float((record.values[$0] ?? nil) ?? .nan) }
+        try RunLog.read(run.appendingPathComponent("log.ndjson")).filter { $0.kind == .train }.map { record in
+            TrainingHistory.lossNames.map { Float(record.value($0) ?? .nan) }
         }
     }
 }
@@ -61,15 +62,15 @@ struct TrainingSessionTests {
         #expect(stored.data.mrFiles == ["mr_0.nii.gz", "mr_1.nii.gz"])
         #expect(stored.data.epochLength > 0)
         // log.ndjson: six iterations with every loss, then validation records at 3 and 6.
-        let records = try TrainingLog.read(run.appendingPathComponent("log.ndjson"))
-        #expect(records.filter { $0.kind == "train" }.map(\.iteration) == [1, 2, 3, 4, 5, 6])
-        for record in records where record.kind == "train" {
-            for name in TrainingHistory.lossNames { #expect(((record.values[name] ?? nil) ?? .nan).isFinite) }
+        let records = try RunLog.read(run.appendingPathComponent("log.ndjson"))
+        #expect(records.filter { $0.kind == .train }.map(\.iteration) == [1, 2, 3, 4, 5, 6])
+        for record in records where record.kind == .train {
+            for name in TrainingHistory.lossNames { #expect((record.value(name) ?? .nan).isFinite) }
         }
-        let validationRecords = records.filter { $0.kind == "validation" }
+        let validationRecords = records.filter { $0.kind == .validation }
         #expect(validationRecords.map(\.iteration) == [3, 6])
         for record in validationRecords {
-            let mae = (record.values["mae"] ?? nil) ?? .nan
+            let mae = record.value("mae") ?? .nan
             #expect(mae > 0 && mae < 3000)
         }
         // Pictures and report.
@@ -84,14 +85,14 @@ struct TrainingSessionTests {
         #expect(report.contains("iteration 6 / 6"))
         // Checkpoints: rotation keeps 2 plus the best; latest names the last.
         let folder = session.runFolder
-        #expect(folder.linkTarget("latest") == "iter_0000006")
-        let best = try #require(folder.linkTarget("best"))
+        #expect(folder.linkTarget(.latest) == "iter_0000006")
+        let best = try #require(folder.linkTarget(.best))
         #expect(Set(folder.checkpointSets().map(\.name)).isSuperset(of: ["iter_0000004", "iter_0000006", best]))
         for file in TrainingCheckpoint.files {
-            #expect(manager.fileExists(atPath: folder.latestURL.appendingPathComponent(file).path), "\(file)")
+            #expect(manager.fileExists(atPath: folder.setURL("latest").appendingPathComponent(file).path), "\(file)")
         }
         // The generator file is a self-contained model.
-        let archive = try SafetensorsFile.read(folder.latestURL.appendingPathComponent("G_A.safetensors"))
+        let archive = try SafetensorsFile.read(folder.setURL("latest").appendingPathComponent("G_A.safetensors"))
         #expect(archive.metadata["direction"] == "MR->CT")
         let generator = try JSONDecoder().decode(GeneratorConfiguration.self, from: Data(try #require(archive.metadata["generator"]).utf8))
         #expect(generator == configuration.model.generator)
@@ -116,7 +117,7 @@ struct TrainingSessionTests {
         let interrupted = root.appendingPathComponent("interrupted")
         do {
             let session = try TrainingSession(runDirectory: interrupted, configuration: configuration)
-            let stop = TrainingStopRequest()
+            let stop = StopSignal()
             session.onProgress = { if $0.iteration == 3 { _ = stop.request(SIGINT) } }
             #expect(try session.run(stop: stop) == .stopped(signal: SIGINT, iteration: 3))
         }
@@ -143,7 +144,7 @@ struct TrainingSessionTests {
         _ = try TrainingSession(runDirectory: run, configuration: configuration).run()
         // Running again on the finished run does nothing.
         #expect(try TrainingSession(runDirectory: run, configuration: configuration).run() == .completed(iteration: 2))
-        #expect(try TrainingLog.read(run.appendingPathComponent("log.ndjson")).count == 2)
+        #expect(try RunLog.read(run.appendingPathComponent("log.ndjson")).count == 2)
         var other = configuration
         other.model.generator.ngf = 16
         other.options.checkpointEvery = 7   // options may differ
@@ -167,7 +168,7 @@ struct TrainingSessionTests {
         do {   // the session holds the run folder's lock until it goes away
             let session = try TrainingSession(runDirectory: run, configuration: configuration)
             #expect(try session.run() == .completed(iteration: 3))
-            #expect(session.gan.lastVisuals["fakeB"]?.shape == [1, 1, 16, 16])
+            #expect(session.gan.lastVisuals[.fakeB]?.shape == [1, 1, 16, 16])
         }
         #expect(try TinyRun.losses(run).count == 3)
         let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
@@ -203,7 +204,7 @@ struct TrainingSessionTests {
         try stranger.saveSafetensors(to: target, metadata: [:])
         var c = configuration
         c.synchroniseChannels()
-        let gan = CycleGAN(configuration: c.model, seed: c.seed)
+        let gan = CycleGANModel(configuration: c.model, seed: c.seed)
         let stored = try TrainingConfiguration.read(run.appendingPathComponent("config.json"))
         let error = #expect(throws: (any Error).self) {
             _ = try TrainingCheckpoint.load(run.appendingPathComponent("checkpoints/iter_0000002"), into: gan, configuration: stored)
@@ -223,15 +224,15 @@ struct TrainingSessionTests {
         configuration.options.checkpointEvery = 1
         let run = root.appendingPathComponent("run")
         let session = try TrainingSession(runDirectory: run, configuration: configuration)
-        let error = #expect(throws: TrainingError.self) { _ = try session.run() }
+        let error = #expect(throws: RunError.self) { _ = try session.run() }
         let text = error?.description ?? ""
         #expect(text.contains("training stopped"))
         #expect(text.contains("nan") || text.contains("inf"))
         // Every saved set predates the bad iteration and loads.
         let bad = session.iteration + 1
         #expect(session.runFolder.checkpointSets().allSatisfy { $0.iteration < bad })
-        if let latest = session.runFolder.linkTarget("latest") {
-            let gan = CycleGAN(configuration: session.configuration.model, seed: 0)
+        if let latest = session.runFolder.linkTarget(.latest) {
+            let gan = CycleGANModel(configuration: session.configuration.model, seed: 0)
             let state = try TrainingCheckpoint.load(session.runFolder.setURL(latest), into: gan, configuration: session.configuration)
             #expect(state.iteration == bad - 1)
         }

@@ -53,8 +53,9 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
 
 /// Unpaired image-to-image translation with cycle consistency (Zhu et al. 2017): generators G_A: A → B and
 /// G_B: B → A, discriminators D_A (judges domain B) and D_B (judges domain A), trained as
-/// pytorch-CycleGAN-and-pix2pix `CycleGANModel.optimize_parameters` does. Here A is MR and B is CT.
-public final class CycleGAN: @unchecked Sendable {
+/// pytorch-CycleGAN-and-pix2pix `CycleGANModel.optimize_parameters` does (whose name this class takes). In MR2CT, A is
+/// MR and B is CT. On the model-agnostic training loop through `TrainableModel` (CycleGANTraining.swift).
+public final class CycleGANModel: @unchecked Sendable {
     public let configuration: CycleGANConfiguration
     public let gA: ResnetGenerator
     public let gB: ResnetGenerator
@@ -71,8 +72,13 @@ public final class CycleGAN: @unchecked Sendable {
     private let recordFakeA = LayerRecord(), recordRecA = LayerRecord(), recordIdtB = LayerRecord()
     private let recordDA = LayerRecord(), recordDB = LayerRecord()
     private let structureA = StructureLoss(), structureB = StructureLoss()
-    private var buffers: [String: Tensor] = [:]
-    private var visuals: [String: Tensor] = [:]
+    /// The step's scratch tensors, reused every iteration.
+    private enum Buffer: Hashable {
+        case gradFakeB, gradFakeA, gradCycleToFakeB, gradCycleToFakeA, gradRecA, gradRecB, gradIdtA, gradIdtB
+        case gradPredictionA, gradPredictionB, mindRealA, mindRealB
+    }
+    private var buffers: [Buffer: Tensor] = [:]
+    private var visuals: [CycleGANImageKey: Tensor] = [:]
 
     /// Builds the four networks with weights ~ N(0, 0.02) drawn from streams of `seed`, and both optimisers
     /// (Adam, betas (beta1, 0.999)).
@@ -112,9 +118,9 @@ public final class CycleGAN: @unchecked Sendable {
     }
 
     /// The images of the last step (copies): realA, fakeB, recA, realB, fakeA, recB (and idtA, idtB when used).
-    public var lastVisuals: [String: Tensor] { visuals.mapValues { $0.copy() } }
+    public var lastVisuals: [CycleGANImageKey: Tensor] { visuals.mapValues { $0.copy() } }
 
-    private func buffer(_ name: String, like shape: [Int]) -> Tensor {
+    private func buffer(_ name: Buffer, like shape: [Int]) -> Tensor {
         if let t = buffers[name], t.shape == shape { return t }
         let t = Tensor(shape: shape)
         buffers[name] = t
@@ -132,13 +138,13 @@ public final class CycleGAN: @unchecked Sendable {
     public func trainStep(realA: Tensor, realB: Tensor) -> CycleGANLosses {
         let c = configuration
         let shapeB = gA.network.outputShape(for: realA.shape), shapeA = gB.network.outputShape(for: realB.shape)
-        let gradFakeB = buffer("gradFakeB", like: shapeB), gradFakeA = buffer("gradFakeA", like: shapeA)
-        let gradCycleToFakeB = buffer("gradCycleToFakeB", like: shapeB), gradCycleToFakeA = buffer("gradCycleToFakeA", like: shapeA)
-        let gradRecA = buffer("gradRecA", like: realA.shape), gradRecB = buffer("gradRecB", like: realB.shape)
-        let gradIdtA = buffer("gradIdtA", like: realB.shape), gradIdtB = buffer("gradIdtB", like: realA.shape)
+        let gradFakeB = buffer(.gradFakeB, like: shapeB), gradFakeA = buffer(.gradFakeA, like: shapeA)
+        let gradCycleToFakeB = buffer(.gradCycleToFakeB, like: shapeB), gradCycleToFakeA = buffer(.gradCycleToFakeA, like: shapeA)
+        let gradRecA = buffer(.gradRecA, like: realA.shape), gradRecB = buffer(.gradRecB, like: realB.shape)
+        let gradIdtA = buffer(.gradIdtA, like: realB.shape), gradIdtB = buffer(.gradIdtB, like: realA.shape)
         let predictionShapeA = dA.network.outputShape(for: shapeB), predictionShapeB = dB.network.outputShape(for: shapeA)
-        let gradPredictionA = buffer("gradPredictionA", like: predictionShapeA)
-        let gradPredictionB = buffer("gradPredictionB", like: predictionShapeB)
+        let gradPredictionA = buffer(.gradPredictionA, like: predictionShapeA)
+        let gradPredictionB = buffer(.gradPredictionB, like: predictionShapeB)
         let lambdaIdtA = c.lambdaB * c.lambdaIdentity, lambdaIdtB = c.lambdaA * c.lambdaIdentity
         let useIdentity = c.lambdaIdentity > 0, useStructure = c.lambdaStructure > 0
 
@@ -198,8 +204,8 @@ public final class CycleGAN: @unchecked Sendable {
             g.backward(fakeGradient, record: generatorRecord)
             return (loss, structureLoss)
         }
-        let mindRealA = useStructure ? buffer("mindRealA", like: structureA.descriptorShape(for: realA.shape)) : nil
-        let mindRealB = useStructure ? buffer("mindRealB", like: structureB.descriptorShape(for: realB.shape)) : nil
+        let mindRealA = useStructure ? buffer(.mindRealA, like: structureA.descriptorShape(for: realA.shape)) : nil
+        let mindRealB = useStructure ? buffer(.mindRealB, like: structureB.descriptorShape(for: realB.shape)) : nil
         let (adversarialA, adversarialB) = ComputeThreads.pair({
             adversarial(self.dA, judging: fakeB, record: self.recordDA, predictionGradient: gradPredictionA,
                         fakeGradient: gradFakeB, cycleGradient: gradCycleToFakeB, generator: self.gA,
@@ -221,8 +227,8 @@ public final class CycleGAN: @unchecked Sendable {
                                     { self.discriminatorStep(self.dB, record: self.recordDB, real: realA, fake: pooledFakeA, gradient: gradPredictionB) })
         optimizerD.step()
 
-        visuals = ["realA": realA, "fakeB": fakeB, "recA": recA, "realB": realB, "fakeA": fakeA, "recB": recB]
-        if let idtA = chainA.idt, let idtB = chainB.idt { visuals["idtA"] = idtA; visuals["idtB"] = idtB }
+        visuals = [.realA: realA, .fakeB: fakeB, .recA: recA, .realB: realB, .fakeA: fakeA, .recB: recB]
+        if let idtA = chainA.idt, let idtB = chainB.idt { visuals[.idtA] = idtA; visuals[.idtB] = idtB }
         return CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
                               structureA: adversarialA.structure, dB: lossDB, gB: adversarialB.adversarial,
                               cycleB: chainA.cycle, idtB: chainB.idtLoss, structureB: adversarialB.structure)
