@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import CycleGAN
+import SyntheticCT
 import NeuralNetwork
 import NIfTI
 import Preprocessing

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CycleGAN
+@testable import SyntheticCT
 import MR2CTSupport
 import Training
 import TestSupport

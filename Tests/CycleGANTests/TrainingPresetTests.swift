@@ -3,6 +3,7 @@ import NIfTI
 import Preprocessing
 import Testing
 @testable import CycleGAN
+@testable import SyntheticCT
 import TestSupport
 
 /// `--preset` configurations: what `sct` derives from the MR folder's headers, checked against hand-computed values.

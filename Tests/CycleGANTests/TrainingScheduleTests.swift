@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CycleGAN
+@testable import SyntheticCT
 import Training
 
 @Suite("Learning-rate schedule (reference LambdaLR rule)")

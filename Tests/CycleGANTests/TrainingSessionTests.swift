@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CycleGAN
+@testable import SyntheticCT
 import NeuralNetwork
 import Safetensors
 import Training

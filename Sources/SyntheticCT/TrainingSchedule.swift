@@ -1,3 +1,4 @@
+import CycleGAN
 import Training
 
 /// The learning-rate schedule of the reference CycleGAN (Zhu et al. 2017; pytorch-CycleGAN-and-pix2pix

@@ -1,3 +1,4 @@
+import CycleGAN
 import Foundation
 import Evaluation
 import NIfTI

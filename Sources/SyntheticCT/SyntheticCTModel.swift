@@ -1,3 +1,4 @@
+import CycleGAN
 import Foundation
 import MR2CTSupport
 import NIfTI

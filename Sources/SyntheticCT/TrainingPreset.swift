@@ -1,3 +1,4 @@
+import CycleGAN
 import Foundation
 import NIfTI
 import Preprocessing
