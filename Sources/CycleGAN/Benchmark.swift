@@ -3,6 +3,7 @@ import NeuralNetwork
 import MR2CTSupport
 #if canImport(Glibc)
 import Glibc
+import Networks
 #endif
 
 /// One benchmark configuration: a CycleGAN at `size`² with one channel, batch 1, random data.

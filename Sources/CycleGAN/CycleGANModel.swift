@@ -1,5 +1,6 @@
 import NeuralNetwork
 import MR2CTSupport
+import Networks
 
 /// Options of the CycleGAN model pair and its optimisation (defaults of pytorch-CycleGAN-and-pix2pix).
 public struct CycleGANConfiguration: Codable, Sendable, Hashable {

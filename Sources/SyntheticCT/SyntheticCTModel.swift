@@ -5,6 +5,7 @@ import NIfTI
 import NeuralNetwork
 import Preprocessing
 import Safetensors
+import Networks
 
 /// A trained MR→CT generator on disk, with the preprocessing it was trained with.
 ///

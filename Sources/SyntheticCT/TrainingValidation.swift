@@ -5,6 +5,7 @@ import NIfTI
 import NeuralNetwork
 import Preprocessing
 import Training
+import Networks
 
 /// Validation during training on paired, registered MR and CT volumes (matched by file name): the MR→CT generator
 /// converts each MR with `VolumeTranslator`, and MAE, ME (HU) and PSNR (dB) are computed inside the reference CT's

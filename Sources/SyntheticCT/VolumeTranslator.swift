@@ -3,6 +3,7 @@ import Foundation
 import NIfTI
 import NeuralNetwork
 import Preprocessing
+import Networks
 
 /// Turns an MR volume into a synthetic CT with an MR→CT generator: the MR is prepared as in training
 /// (`SlicePipeline`, `.mr`: canonical orientation, body mask, intensity map, resampling to the model's spacing),

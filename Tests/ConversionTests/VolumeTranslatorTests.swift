@@ -7,6 +7,7 @@ import NIfTI
 import Preprocessing
 import Safetensors
 import TestSupport
+import Networks
 
 /// VolumeTranslator: HU mapping, masking, geometry, batching, multi-plane fusion and mirror averaging.
 struct VolumeTranslatorTests {

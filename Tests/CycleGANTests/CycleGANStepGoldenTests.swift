@@ -4,6 +4,7 @@ import CycleGAN
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// One complete CycleGAN iteration (generator step, then discriminator step; LSGAN, λ 10, identity 0.5, fresh
 /// image pools, Adam lr 2e-4 betas 0.5/0.999) against pytorch-CycleGAN-and-pix2pix's `optimize_parameters` run

@@ -6,6 +6,7 @@ import NeuralNetwork
 import Safetensors
 import Training
 import TestSupport
+import Networks
 
 /// Small training runs on generated head volumes (32×32 slices, ngf 8, ndf 8, one residual block).
 enum TinyRun {
