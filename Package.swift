@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "NIfTI", targets: ["NIfTI"]),
         .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),
         .library(name: "CycleGAN", targets: ["CycleGAN"]),
+        .library(name: "SyntheticCT", targets: ["SyntheticCT"]),
         .library(name: "Conversion", targets: ["Conversion"]),
     ],
     dependencies: [
@@ -39,16 +40,23 @@ let package = Package(
         .target(name: "NIfTI", dependencies: ["CNIfTI", "MR2CTSupport"]),
         .target(name: "Safetensors", dependencies: ["MR2CTSupport"]),
         .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
+        // The networks of the GAN recipes (ResnetGenerator, NLayerDiscriminator, their configurations) on the engine.
+        .target(name: "Networks", dependencies: ["NeuralNetwork", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Preprocessing", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Reporting", dependencies: ["CPNG", "MR2CTSupport"]),
         .target(name: "Evaluation", dependencies: ["NIfTI"], swiftSettings: numericSettings),
-        .target(name: "CycleGAN", dependencies: ["NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
-                swiftSettings: numericSettings),
-        .target(name: "Conversion", dependencies: ["CycleGAN", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
+        .target(name: "Conversion", dependencies: ["SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
-        // Issue 17: the model-agnostic training layer and the DC-GAN / conditional-GAN families on it.
+        // Issue 17: the model-agnostic training layer, the GAN families on it (CycleGAN; DC-GAN and conditional
+        // GAN), and the MR/CT domain on the CycleGAN family (SyntheticCT: training sessions, presets, validation,
+        // the MR→CT model file and VolumeTranslator), which Conversion and the tool use.
         .target(name: "Training", dependencies: ["NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
+        .target(name: "CycleGAN", dependencies: ["Training", "Networks", "NeuralNetwork", "Safetensors", "MR2CTSupport"],
+                swiftSettings: numericSettings),
+        .target(name: "SyntheticCT", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI",
+                                                    "Reporting", "Evaluation", "MR2CTSupport"],
+                swiftSettings: numericSettings),
         .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
                 swiftSettings: numericSettings),
 
@@ -56,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "mr2ct",
             dependencies: [
-                "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting", "Evaluation",
+                "NIfTI", "Preprocessing", "NeuralNetwork", "Networks", "CycleGAN", "SyntheticCT", "Conversion", "Phantom", "Reporting", "Evaluation",
                 "MR2CTSupport",
                 "Training", "DCGAN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -74,10 +82,12 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NIfTI", "TestSupport"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
-        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Safetensors", "TestSupport"]),
+        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Networks", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
-        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "CycleGAN", "NeuralNetwork", "Preprocessing", "NIfTI",
+        .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
+        .testTarget(name: "SyntheticCTTests", dependencies: ["SyntheticCT", "CycleGAN", "Training", "Networks", "NeuralNetwork",
+                                                             "Safetensors", "MR2CTSupport", "TestSupport"]),
+        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI",
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),

@@ -1,11 +1,13 @@
 import Foundation
 import Testing
 import CycleGAN
+import SyntheticCT
 import NeuralNetwork
 import NIfTI
 import Preprocessing
 import Safetensors
 import TestSupport
+import Networks
 
 /// VolumeTranslator: HU mapping, masking, geometry, batching, multi-plane fusion and mirror averaging.
 struct VolumeTranslatorTests {
