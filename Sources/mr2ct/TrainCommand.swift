@@ -28,9 +28,9 @@ struct TrainCommand: ParsableCommand {
     )
 
     // MARK: Data and run folder
-    @Option(name: .long, help: ArgumentHelp("Folder of MR training volumes (.nii, .nii.gz).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Folder of MR training volumes (.nii, .nii.gz files, DICOM series in it or in its subfolders).", valueName: "DIR"))
     var mr: String?
-    @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU; .nii, .nii.gz files, DICOM series in it or in its subfolders).", valueName: "DIR"))
     var ct: String?
     @Option(name: .customLong("run"), help: ArgumentHelp("Run folder (created if missing; an existing run is resumed).", valueName: "DIR"))
     var runDirectory: String
