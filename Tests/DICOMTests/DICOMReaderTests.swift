@@ -1,4 +1,4 @@
-import DICOM
+@testable import DICOM
 import Foundation
 import NIfTI
 import Testing
@@ -112,6 +112,36 @@ import TestSupport
         if case .unsupportedTransferSyntax(_, "1.2.840.10008.1.2.4.90") = reason("jpeg2000") {} else { Issue.record("jpeg2000") }
         if case .onlyNonImageObjects(1) = reason("non_image_only") {} else { Issue.record("non_image_only") }
         if case .severalSeries(let names) = reason("two_series") { #expect(names.count == 2) } else { Issue.record("two_series") }
+    }
+
+    /// The voxel limit is checked on the headers' sizes before anything is allocated.
+    @Test func voxelLimitIsCheckedBeforeReading() throws {
+        let series = try DICOMFolder.series(at: DICOMSeriesLocation(folder: Self.series.appendingPathComponent("axial_rle")))
+        #expect(throws: DICOMError(path: series.location.path, reason: .tooManyVoxels(16 * 12 * 5, limit: 959))) {
+            _ = try series.readVolume(maxVoxels: 959)
+        }
+        #expect(try series.readVolume(maxVoxels: 960).voxels.count == 960)
+    }
+
+    /// UIDs: the 2.25 form is the UUID as one decimal integer; under a root, at most 64 characters, no leading zero.
+    /// int(uuid.UUID("123e4567-e89b-12d3-a456-426614174000")) in Python.
+    static let pythonUUID = "24249434048109030647017182301789831168"
+
+    @Test func newUIDsAreValid() throws {
+        for _ in 0..<50 {
+            let uid = DICOMUID.make()
+            #expect(uid.hasPrefix("2.25.") && uid.count <= 64 && uid.dropFirst(5).allSatisfy(\.isNumber) && uid.dropFirst(5).first != "0")
+            let rooted = DICOMUID.make(root: try DICOMUIDRoot("1.2.826.0.1.3680043.10.1019"))
+            #expect(rooted.count == 64 || rooted.count < 64 && rooted.hasPrefix("1.2.826.0.1.3680043.10.1019."))
+            #expect(rooted.split(separator: ".").allSatisfy { $0 == "0" || $0.first != "0" })
+        }
+        // Python: int(uuid.UUID("ffffffff-ffff-ffff-ffff-ffffffffffff")), int(uuid.UUID("00000000-0000-0000-0000-000000000100"))
+        #expect(DICOMUID.decimal(UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!) == "340282366920938463463374607431768211455")
+        #expect(DICOMUID.decimal(UUID(uuidString: "00000000-0000-0000-0000-000000000100")!) == "256")
+        #expect(DICOMUID.decimal(UUID(uuidString: "123E4567-E89B-12D3-A456-426614174000")!) == "\(Self.pythonUUID)")
+        #expect(throws: DICOMUIDRootError.self) { try DICOMUIDRoot("1.02.3") }
+        #expect(throws: DICOMUIDRootError.self) { try DICOMUIDRoot("1.2.") }
+        #expect(throws: DICOMUIDRootError.self) { try DICOMUIDRoot(String(repeating: "1.", count: 25) + "1") }
     }
 
     @Test func folderScanFindsBothSeriesAndIgnoresNotes() throws {
