@@ -32,6 +32,15 @@ let package = Package(
                 .linkedLibrary("z"), .linkedLibrary("m"),
             ]
         ),
+        // Issue 19: DCMTK (Debian libdcmtk-dev, C++) behind a plain-C API; C++ only inside this target.
+        .target(
+            name: "CDCMTK",
+            linkerSettings: [
+                .linkedLibrary("dcmdata"), .linkedLibrary("dcmimgle"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmjpls"),
+                .linkedLibrary("ijg8"), .linkedLibrary("ijg12"), .linkedLibrary("ijg16"), .linkedLibrary("dcmtkcharls"),
+                .linkedLibrary("oflog"), .linkedLibrary("ofstd"), .linkedLibrary("z"), .linkedLibrary("stdc++"),
+            ]
+        ),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
@@ -39,13 +48,17 @@ let package = Package(
         .target(name: "MR2CTSupport"),
         .target(name: "NIfTI", dependencies: ["CNIfTI", "MR2CTSupport"]),
         .target(name: "Safetensors", dependencies: ["MR2CTSupport"]),
+        .target(name: "DICOM", dependencies: ["CDCMTK", "NIfTI", "MR2CTSupport"]),
+        // Every command's input reader: NIfTI files and DICOM series into one Volume type.
+        .target(name: "VolumeIO", dependencies: ["DICOM", "NIfTI", "MR2CTSupport"]),
         .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
         // The networks of the GAN recipes (ResnetGenerator, NLayerDiscriminator, their configurations) on the engine.
         .target(name: "Networks", dependencies: ["NeuralNetwork", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Preprocessing", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Reporting", dependencies: ["CPNG", "MR2CTSupport"]),
         .target(name: "Evaluation", dependencies: ["NIfTI"], swiftSettings: numericSettings),
-        .target(name: "Conversion", dependencies: ["SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI", "Reporting", "Evaluation", "MR2CTSupport"],
+        .target(name: "Conversion", dependencies: ["SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI", "VolumeIO", "DICOM",
+                                                   "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         .target(name: "Phantom", dependencies: ["NIfTI", "Reporting", "MR2CTSupport"], swiftSettings: numericSettings),
         // Issue 17: the model-agnostic training layer, the GAN families on it (CycleGAN; DC-GAN and conditional
@@ -54,7 +67,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
         .target(name: "CycleGAN", dependencies: ["Training", "Networks", "NeuralNetwork", "Safetensors", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "SyntheticCT", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI",
+        .target(name: "SyntheticCT", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "VolumeIO",
                                                     "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
@@ -65,7 +78,7 @@ let package = Package(
             name: "mr2ct",
             dependencies: [
                 "NIfTI", "Preprocessing", "NeuralNetwork", "Networks", "CycleGAN", "SyntheticCT", "Conversion", "Phantom", "Reporting", "Evaluation",
-                "MR2CTSupport",
+                "MR2CTSupport", "VolumeIO", "DICOM",
                 "Training", "DCGAN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -81,6 +94,7 @@ let package = Package(
         .testTarget(name: "MR2CTSupportTests", dependencies: ["MR2CTSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NIfTI", "TestSupport"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "NIfTI", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Networks", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
@@ -93,7 +107,7 @@ let package = Package(
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "DCGANTests", dependencies: ["DCGAN", "Training", "NeuralNetwork", "Safetensors", "NIfTI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors", "DICOM"]),
     ],
     swiftLanguageModes: [.v6]
 )

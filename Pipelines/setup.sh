@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnifti-dev libopenblas-dev zlib1g-dev libpng-dev)
+packages=(libnifti-dev libopenblas-dev zlib1g-dev libpng-dev libdcmtk-dev)
+# Callers may ask for more (test.sh: the independent DICOM tools the tests check our output with).
+read -r -a extra <<< "${MR2CT_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 import Foundation
 import NIfTI
+import VolumeIO
 
 /// One entry of a conversion's input list: a volume file to convert, or an input that could not be expanded
 /// (a folder that cannot be listed or holds no volume), which is reported as a failed item.
@@ -21,7 +22,9 @@ public struct ConversionItem: Hashable, Sendable, Comparable {
 
 /// Turns command-line inputs into the sorted, de-duplicated list of volumes to convert.
 public enum ConversionInputs {
-    /// Files as given; folders as their volume files (not recursive, sorted, hidden files skipped); `-` as the
+    /// Files as given; folders as their volumes (`VolumeSource.entries`: NIfTI files, not recursive, and the DICOM
+    /// series in the folder and its immediate subfolders; sorted, hidden files skipped; a refused series is an item
+    /// with its problem); a DICOM series as FOLDER or FOLDER#SERIES; `-` as the
     /// paths read from `standardInput` (one per line; blank lines and lines starting with `#` ignored, and each
     /// line may itself be a folder). Relative paths are resolved against the current directory. The result is
     /// sorted by absolute path and de-duplicated, so that every process given the same inputs sees the same list.
@@ -45,11 +48,11 @@ public enum ConversionInputs {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
                 do {
-                    let files = try NIfTIFile.volumeFiles(in: url)
-                    if files.isEmpty {
-                        items.insert(ConversionItem(path: url.path, problem: "folder holds no NIfTI volume (.nii, .nii.gz, .hdr)"))
+                    let entries = try VolumeSource.entries(in: url)
+                    if entries.isEmpty {
+                        items.insert(ConversionItem(path: url.path, problem: "folder holds no NIfTI volume (.nii, .nii.gz, .hdr) or DICOM series"))
                     }
-                    for file in files { items.insert(ConversionItem(path: file.standardizedFileURL.path)) }
+                    for entry in entries { items.insert(ConversionItem(path: entry.path, problem: entry.problem)) }
                 } catch {
                     items.insert(ConversionItem(path: url.path, problem: "cannot list folder"))
                 }
@@ -137,9 +140,9 @@ public struct OutputNaming: Hashable, Sendable {
         self.pattern = pattern
     }
 
-    /// The output file name for `input`.
+    /// The output file name for `input` (a DICOM series' stem is its folder's name, `VolumeSource.stem`).
     public func name(for input: URL) -> String {
-        pattern.replacingOccurrences(of: "{stem}", with: NIfTIFile.stem(of: input))
+        pattern.replacingOccurrences(of: "{stem}", with: VolumeSource.stem(of: input))
     }
 }
 

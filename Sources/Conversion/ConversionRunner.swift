@@ -1,8 +1,10 @@
 import Foundation
 import CycleGAN
 import SyntheticCT
+import DICOM
 import MR2CTSupport
 import NIfTI
+import VolumeIO
 import Preprocessing
 import Reporting
 
@@ -40,6 +42,11 @@ public struct ConversionOptions: Sendable {
     public var readOptions = NIfTIReadOptions()
     /// Progress on standard error (`convert --quiet` turns it off).
     public var showProgress = true
+    /// NIfTI files (default) or DICOM CT series folders (`--format dicom`, named as the NIfTI files would be,
+    /// without .nii/.nii.gz).
+    public var format: OutputFormat = .nifti
+    /// Settings of `--format dicom`.
+    public var dicom: DICOMOutputOptions? = nil
 
     public init(outputDirectory: URL, naming: OutputNaming = .standard) {
         self.outputDirectory = outputDirectory
@@ -174,7 +181,7 @@ public final class ConversionRunner {
     /// affine, as `evaluate` compares grids) and hold at least one voxel.
     public static func readMask(_ url: URL, for mr: Volume, mrPath: String, options: NIfTIReadOptions) throws -> [Bool] {
         let volume: Volume
-        do { volume = try NIfTIFile.read(url, options: options) } catch {
+        do { volume = try VolumeSource.read(url, options: options) } catch {
             throw ConversionError.mask(url.path, reason: "cannot be read: " + reason(of: error, path: url.path))
         }
         if volume.grid != mr.grid {
@@ -199,7 +206,11 @@ public final class ConversionRunner {
     public static func plan(_ items: [ConversionItem], options: ConversionOptions)
         -> (plan: [PlannedConversion], leftOut: [ConversionItem]) {
         func output(_ item: ConversionItem) -> URL {
-            options.outputDirectory.appendingPathComponent(options.naming.name(for: item.url)).standardizedFileURL
+            var name = options.naming.name(for: item.url)
+            if options.format == .dicom {
+                for suffix in [".nii.gz", ".nii"] where name.lowercased().hasSuffix(suffix) { name = String(name.dropLast(suffix.count)); break }
+            }
+            return options.outputDirectory.appendingPathComponent(name).standardizedFileURL
         }
         let outputs = Set(items.filter { $0.problem == nil }.map { output($0).path })
         let leftOut = items.filter { $0.problem == nil && outputs.contains($0.path) && output($0).path != $0.path }
@@ -212,7 +223,7 @@ public final class ConversionRunner {
         if let path = options.masks {
             do {
                 masks = try EvaluationMatching.Companions(path: path, kind: "mask",
-                                                          referenceStems: kept.map { NIfTIFile.stem(of: $0.url) })
+                                                          referenceStems: kept.map { VolumeSource.stem(of: $0.url) })
             } catch { maskProblem = "--mask: \(error)" }
         }
         let plan = kept.map { item in
@@ -288,7 +299,16 @@ public final class ConversionRunner {
         }
         var qa: QualityCheck?
         do {
-            let mr = try NIfTIFile.read(planned.input.url, options: options.readOptions)
+            // --format dicom: the source series first (a NIfTI input without --dicom-template is refused before
+            // any work), and the MR from it when the input is that series.
+            let source = options.format == .dicom ? try Self.dicomSource(for: planned.input.url, options: options) : nil
+            let mr: Volume
+            if let source, source.location == DICOMSeriesLocation(path: planned.input.url.path) {
+                mr = try source.readVolume(maxVoxels: options.readOptions.maxVoxels)
+            } else {
+                mr = try VolumeSource.read(planned.input.url, options: options.readOptions)
+                if let source { try Self.checkTemplate(source, matches: mr, input: planned.input.url) }
+            }
             let mask = try planned.mask.map { try Self.readMask($0, for: mr, mrPath: input, options: options.readOptions) }
             let translation = try Self.translation(of: mr, with: models, options: options, bodyMask: mask,
                                                    spread: planned.uncertainty != nil, progress: progress)
@@ -307,7 +327,11 @@ public final class ConversionRunner {
                               preview: previewPath, qa: check)
             }
             Self.removeStaleTemporaryFiles(for: output)
-            try NIfTIFile.write(sct, to: output, as: .int16)
+            if let source {
+                try Self.writeDICOM(sct, source: source, to: output, options: options, models: modelFacts.map(\.name))
+            } else {
+                try NIfTIFile.write(sct, to: output, as: .int16)
+            }
             var uncertaintyPath: String?
             if let target = planned.uncertainty, let sd = translation.standardDeviation {
                 let map = VolumeTranslator.derived(from: mr, voxels: sd,
@@ -339,7 +363,8 @@ public final class ConversionRunner {
             let fields = candidate.dropFirst(5).split(separator: "-", maxSplits: 2)
             guard fields.count == 3, let pid = Int32(fields[0]), fields[2] == name[...] else { continue }
             if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
-                unlink(folder.appendingPathComponent(candidate).path)
+                // A file, or a DICOM series folder (--format dicom).
+                try? FileManager.default.removeItem(atPath: folder.appendingPathComponent(candidate).path)
             }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Evaluation
 import MR2CTSupport
 import NIfTI
+import VolumeIO
 import Preprocessing
 
 /// A synthetic CT to score, with the reference CT (mask, label map) it was matched to, or why none was found.
@@ -37,9 +38,14 @@ public enum EvaluationMatching {
             throw EvaluationInputError(path: url.path, reason: "no such file or folder")
         }
         if isDirectory.boolValue {
-            let urls = try NIfTIFile.volumeFiles(in: url)
-            guard !urls.isEmpty else { throw EvaluationInputError(path: url.path, reason: "folder holds no NIfTI volume") }
-            return (urls, true)
+            let entries = try VolumeSource.entries(in: url)
+            if let bad = entries.first(where: { $0.problem != nil }) {
+                throw EvaluationInputError(path: bad.path, reason: bad.problem!)
+            }
+            guard !entries.isEmpty else { throw EvaluationInputError(path: url.path, reason: "folder holds no NIfTI volume or DICOM series") }
+            // A folder that is itself one DICOM series is one volume, like a file.
+            if entries.count == 1, entries[0].path == url.path { return ([url], false) }
+            return (entries.map(\.url), true)
         }
         return ([url], false)
     }
@@ -48,7 +54,7 @@ public enum EvaluationMatching {
     public static func pairs(prediction: String, reference: String, mask: String?, labels: String? = nil) throws
         -> [EvaluationPair] {
         let predictions = try files(prediction), references = try files(reference)
-        let referenceByStem = Dictionary(references.urls.map { (NIfTIFile.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        let referenceByStem = Dictionary(references.urls.map { (VolumeSource.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
         let stems = Array(referenceByStem.keys)
         let masks = try mask.map { try Companions(path: $0, kind: "mask", referenceStems: stems) }
         let labelMaps = try labels.map { try Companions(path: $0, kind: "label map", referenceStems: stems) }
@@ -56,10 +62,10 @@ public enum EvaluationMatching {
             var pair = EvaluationPair(prediction: p, reference: nil, mask: nil, problem: nil)
             if !references.isFolder {
                 pair.reference = references.urls[0]
-            } else if let key = bestKey(for: NIfTIFile.stem(of: p), among: stems) {
+            } else if let key = bestKey(for: VolumeSource.stem(of: p), among: stems) {
                 pair.reference = referenceByStem[key]
             } else {
-                pair.problem = "no reference CT in \(reference) matches the name \(NIfTIFile.stem(of: p))"
+                pair.problem = "no reference CT in \(reference) matches the name \(VolumeSource.stem(of: p))"
                 return pair
             }
             guard let ref = pair.reference else { return pair }
@@ -78,8 +84,8 @@ public enum EvaluationMatching {
             for ref in references.urls where !matched.contains(ref) {
                 pairs.append(EvaluationPair(prediction: URL(fileURLWithPath: prediction).standardizedFileURL, reference: ref,
                                             mask: nil, problem: "no prediction for the reference \(ref.lastPathComponent) "
-                                                + "(expected \(NIfTIFile.stem(of: ref))_sct.nii.gz or another name starting with "
-                                                + "\(NIfTIFile.stem(of: ref)))"))
+                                                + "(expected \(VolumeSource.stem(of: ref))_sct.nii.gz or another name starting with "
+                                                + "\(VolumeSource.stem(of: ref)))"))
             }
         }
         return pairs
@@ -108,7 +114,7 @@ public enum EvaluationMatching {
         /// The file for `reference`: the exact stem, else the only candidate; a one-line reason otherwise.
         func file(for reference: URL) throws -> URL {
             guard isFolder else { return urls[0] }
-            let stem = NIfTIFile.stem(of: reference)
+            let stem = VolumeSource.stem(of: reference)
             let candidates = byReference[stem] ?? []
             if let exact = candidates.first(where: { NIfTIFile.stem(of: $0) == stem }) { return exact }
             if candidates.count == 1 { return candidates[0] }
@@ -252,8 +258,8 @@ public enum EvaluationRunner {
         var record = EvaluationRecord(pair: pair, metrics: nil, error: pair.problem.map { "\(pair.prediction.path): \($0)" })
         guard pair.problem == nil, let referenceURL = pair.reference else { return record }
         do {
-            let prediction = try NIfTIFile.read(pair.prediction, options: readOptions)
-            let reference = try NIfTIFile.read(referenceURL, options: readOptions)
+            let prediction = try VolumeSource.read(pair.prediction, options: readOptions)
+            let reference = try VolumeSource.read(referenceURL, options: readOptions)
             if let difference = gridDifference(prediction, reference) {
                 throw EvaluationInputError(path: pair.prediction.path, reason: "not on the grid of \(referenceURL.path) "
                                            + "(\(difference))")

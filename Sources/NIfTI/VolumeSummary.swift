@@ -35,12 +35,17 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
     public var mean: Double
     /// NaN/Inf voxels replaced with 0 (only with the replace policy).
     public var replacedNonFinite: Int
+    /// For a DICOM series (format "dicom"): its SeriesInstanceUID, Modality and transfer syntaxes; nil for NIfTI.
+    public var seriesInstanceUID: String?
+    public var modality: String?
+    public var transferSyntaxes: [String]?
 
     enum CodingKeys: String, CodingKey {
         case path, format, dims, volumes, volume, spacing, datatype, orientation, affine, min, max, mean
         case spatialUnits = "spatial_units", sclSlope = "scl_slope", sclInter = "scl_inter"
         case qformCode = "qform_code", sformCode = "sform_code", affineSource = "affine_source"
         case replacedNonFinite = "replaced_non_finite"
+        case seriesInstanceUID = "series_instance_uid", modality, transferSyntaxes = "transfer_syntaxes"
     }
 
     /// Reads `url` (volume `volumeIndex` of a 4-D file, 0 by default) and summarises it.
@@ -55,7 +60,14 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
         let index = volumeIndex ?? 0
         let result = try NIfTIFile.readReporting(url, options: NIfTIReadOptions(
             volumeIndex: volumes > 1 || volumeIndex != nil ? index : nil, maxVoxels: maxVoxels, nonFinite: nonFinite))
-        let v = result.volume
+        return describing(result.volume, path: url.path, volumes: volumes, volume: index,
+                             replacedNonFinite: result.replacedNonFiniteVoxels)
+    }
+
+    /// The summary of a volume already read: header facts from `v.header`, statistics of its voxels. `format`
+    /// overrides the header's version ("dicom" for a DICOM series, whose header MR2CT made).
+    public static func describing(_ v: Volume, path: String, format: String? = nil, datatype: String? = nil, volumes: Int = 1,
+                                  volume index: Int = 0, replacedNonFinite: Int = 0) -> VolumeSummary {
         var lo = Double.infinity, hi = -Double.infinity, sum = 0.0
         v.voxels.withUnsafeBufferPointer { p in
             for x in p { let d = Double(x); lo = Swift.min(lo, d); hi = Swift.max(hi, d); sum += d }
@@ -70,15 +82,15 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
         default: units = "unknown"
         }
         return VolumeSummary(
-            path: url.path, format: ["analyze", "nifti1", "nifti2"][Swift.max(0, Swift.min(2, h.version))],
+            path: path, format: format ?? ["analyze", "nifti1", "nifti2"][Swift.max(0, Swift.min(2, h.version))],
             dims: [v.grid.nx, v.grid.ny, v.grid.nz], volumes: volumes, volume: index,
-            spacing: [v.spacing.x, v.spacing.y, v.spacing.z], spatialUnits: units, datatype: h.datatype.name,
+            spacing: [v.spacing.x, v.spacing.y, v.spacing.z], spatialUnits: units, datatype: datatype ?? h.datatype.name,
             sclSlope: scaled ? h.sclSlope : 1, sclInter: scaled ? h.sclInter : 0,
             qformCode: h.qformCode, sformCode: h.sformCode,
             affineSource: h.sformCode > 0 ? "sform" : h.qformCode > 0 ? "qform" : "pixdim",
             orientation: v.affine.orientationCode,
             affine: v.affine.rows.map { [$0.x, $0.y, $0.z, $0.w] },
-            min: lo, max: hi, mean: sum / Double(v.voxels.count), replacedNonFinite: result.replacedNonFiniteVoxels)
+            min: lo, max: hi, mean: sum / Double(v.voxels.count), replacedNonFinite: replacedNonFinite)
     }
 
     /// One line of JSON (keys sorted, so the order is stable).
@@ -123,6 +135,8 @@ public struct VolumeSummary: Codable, Sendable, Equatable {
             lines.append((i == 0 ? "  affine       " : "               ") + "[\(cells)]")
         }
         lines.append("  intensity    min \(Self.number(min))  max \(Self.number(max))  mean \(Self.number(mean))")
+        if let seriesInstanceUID { lines.append("  series       \(seriesInstanceUID) (\(modality ?? ""))") }
+        if let transferSyntaxes { lines.append("  syntax       \(transferSyntaxes.joined(separator: ", "))") }
         if replacedNonFinite > 0 { lines.append("  replaced     \(replacedNonFinite) NaN/Inf voxels with 0") }
         return lines.joined(separator: "\n")
     }

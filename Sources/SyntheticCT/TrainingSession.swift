@@ -2,6 +2,7 @@ import CycleGAN
 import Foundation
 import MR2CTSupport
 import NIfTI
+import VolumeIO
 import NeuralNetwork
 import Preprocessing
 import Training
@@ -109,7 +110,7 @@ public final class TrainingSession {
                                              cropSize: configuration.cropSize,
                                              cacheDirectory: folder.url.appendingPathComponent("cache", isDirectory: true),
                                              rampIterations: 0,
-                                             reader: { try NIfTIFile.read($0) })
+                                             reader: { try VolumeSource.read($0) })
         } catch {
             throw TrainingError(path: folder.url.path, reason: "cannot load the training data: \(error)")
         }
@@ -189,18 +190,21 @@ public final class TrainingSession {
         ]
     }
 
-    /// The volume files of a training folder; a clear error when it cannot be read or holds none.
+    /// The volumes of a training folder (NIfTI files and DICOM series, `VolumeSource.volumes`); a clear error when
+    /// it cannot be read, holds none, or holds a series that is refused.
     public static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw TrainingError(path: directory.path, reason: "the \(what) folder does not exist or is not a folder")
         }
         let files: [URL]
-        do { files = try NIfTIFile.volumeFiles(in: directory) } catch {
+        do { files = try VolumeSource.volumes(in: directory) } catch let error as VolumeSourceError {
+            throw TrainingError(path: error.path, reason: "in the \(what) folder: \(error.reason)")
+        } catch {
             throw TrainingError(path: directory.path, reason: "cannot list the \(what) folder (\(error))")
         }
         guard !files.isEmpty else {
-            throw TrainingError(path: directory.path, reason: "the \(what) folder holds no NIfTI volumes (.nii, .nii.gz, .hdr)")
+            throw TrainingError(path: directory.path, reason: "the \(what) folder holds no NIfTI volumes (.nii, .nii.gz, .hdr) or DICOM series")
         }
         return files
     }

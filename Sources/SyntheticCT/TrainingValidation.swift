@@ -2,6 +2,7 @@ import CycleGAN
 import Foundation
 import Evaluation
 import NIfTI
+import VolumeIO
 import NeuralNetwork
 import Preprocessing
 import Training
@@ -31,17 +32,17 @@ final class TrainingValidation {
         self.preprocessing = preprocessing
         let mrFiles = try TrainingSession.volumeFiles(in: mrDirectory, what: "validation MR")
         let ctFiles = try TrainingSession.volumeFiles(in: ctDirectory, what: "validation CT")
-        let ctByStem = Dictionary(ctFiles.map { (NIfTIFile.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        let ctByStem = Dictionary(ctFiles.map { (VolumeSource.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
         var cases: [Case] = []
         for mrURL in mrFiles {
-            let stem = NIfTIFile.stem(of: mrURL)
+            let stem = VolumeSource.stem(of: mrURL)
             guard let ctURL = ctByStem[stem] else {
                 throw TrainingError(path: mrURL.path, reason: "no validation CT named \(stem) in \(ctDirectory.path)")
             }
             let mr: Volume, ct: Volume
             do {
-                mr = try NIfTIFile.read(mrURL)
-                ct = try NIfTIFile.read(ctURL)
+                mr = try VolumeSource.read(mrURL)
+                ct = try VolumeSource.read(ctURL)
             } catch {
                 throw TrainingError(path: mrURL.path, reason: "cannot read the validation pair (\(error))")
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Conversion
 import CycleGAN
 import SyntheticCT
+import DICOM
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
@@ -12,9 +13,11 @@ import Preprocessing
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert MR volumes into synthetic CT volumes (INT16 NIfTI, HU, on each MR's grid).",
+        abstract: "Convert MR volumes into synthetic CT volumes (INT16 NIfTI or a DICOM CT series, HU, on each MR's grid).",
         discussion: """
-        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files), or - to read paths from standard input, one per line. Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost.
+        INPUT is a NIfTI file, a folder (its .nii/.nii.gz/.hdr files and the DICOM series in it and in its immediate subfolders), a DICOM series (its folder, or FOLDER#SERIES with the SeriesInstanceUID for one of a folder's several series), or - to read paths from standard input, one per line. A DICOM series that cannot be assembled (gantry tilt, missing or duplicated slices, uneven spacing, mixed sizes, multi-frame objects, an unsupported transfer syntax, an unreadable file in its folder) is one error line naming it; the other inputs are still converted. Slices are converted whole at the model's spacing (padded, never cropped), so no part of the body is lost.
+
+        --format dicom writes, per MR, a folder of DICOM CT Image Storage files (named as the NIfTI output would be, without .nii.gz) on exactly the MR series' grid: patient, study and frame-of-reference attributes copied from the MR, new Series and SOP Instance UIDs, signed 16-bit HU. It needs the MR's DICOM series: the input itself, or --dicom-template for a NIfTI MR.
 
         Standard output gets one JSON line per volume with the keys input, output, seconds, status (ok, skipped or error), error (null or "<input>: <reason>") and qa. "qa" (for every converted volume) gives the share of the body inside the predicted field, the shares of the body predicted as air (< -500 HU) and as very dense (> 2000 HU), the fraction and mean HU per tissue band, the distances of the MR's body histograms (intensity, texture) from the model's training MR (null for models stored without them), and "warnings", a list of objects with a code and a message; the codes are body_outside_field, input_unlike_training, spacing_outside_range and plane_not_trained.
 
@@ -81,6 +84,15 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress on standard error (errors are still printed).")
     var quiet = false
 
+    @Option(name: .long, help: ArgumentHelp("Output container: nifti (an INT16 .nii.gz file per MR) or dicom (a DICOM CT series folder per MR, for a planning system).", valueName: "nifti|dicom"))
+    var format: OutputFormat = .nifti
+
+    @Option(name: .long, help: ArgumentHelp("With --format dicom: the root of the new Series and SOP Instance UIDs (your organisation's). (default: 2.25.<random UUID as an integer>)", valueName: "UID"))
+    var uidRoot: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --format dicom and a NIfTI MR: the MR's DICOM series (FOLDER or FOLDER#SERIES), on exactly the NIfTI's grid, whose patient, study and frame of reference the CT series takes.", valueName: "SERIES"))
+    var dicomTemplate: String?
+
     func validate() throws {
         if model.isEmpty { throw ValidationError("Missing expected argument '--model <RUN_DIR|FILE>'") }
         if skipExisting && overwrite { throw ValidationError("--skip-existing and --overwrite exclude each other") }
@@ -98,6 +110,10 @@ struct ConvertCommand: ParsableCommand {
         }
         if let volume, volume < 0 { throw ValidationError("--volume must be 0 or more") }
         if maxVoxels < 1 { throw ValidationError("--max-voxels must be at least 1") }
+        if format != .dicom, uidRoot != nil || dicomTemplate != nil {
+            throw ValidationError("--uid-root and --dicom-template apply to --format dicom only")
+        }
+        if let uidRoot { do { _ = try DICOMUIDRoot(uidRoot) } catch { throw ValidationError("\(error)") } }
     }
 
     static func isDirectory(_ path: String) -> Bool {
@@ -132,6 +148,11 @@ struct ConvertCommand: ParsableCommand {
         options.readOptions.volumeIndex = volume
         options.readOptions.maxVoxels = maxVoxels
         options.showProgress = !quiet
+        options.format = format
+        if format == .dicom {
+            options.dicom = DICOMOutputOptions(uidRoot: try uidRoot.map { try DICOMUIDRoot($0) }, template: dicomTemplate,
+                                               softwareVersion: "mr2ct \(MR2CTVersion.string)")
+        }
 
         var standardError = StandardErrorStream()
         // Output folders first: one that cannot be written is found before any model is loaded or volume computed.
@@ -192,3 +213,5 @@ struct ConvertCommand: ParsableCommand {
         if results.contains(where: { $0.status == .error }) { throw ExitCode.failure }
     }
 }
+
+extension OutputFormat: ExpressibleByArgument {}

@@ -23,10 +23,10 @@ struct EvaluateCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Synthetic CT file or folder.", valueName: "SCT"))
+    @Option(name: .long, help: ArgumentHelp("Synthetic CT file or folder (NIfTI files; DICOM series: a series folder, FOLDER#SERIES, or a folder of series).", valueName: "SCT"))
     var pred: String
 
-    @Option(name: .long, help: ArgumentHelp("Reference CT file or folder.", valueName: "CT"))
+    @Option(name: .long, help: ArgumentHelp("Reference CT file or folder (NIfTI files; DICOM series: a series folder, FOLDER#SERIES, or a folder of series).", valueName: "CT"))
     var ref: String
 
     @Option(name: .long, help: ArgumentHelp("Mask file or folder (voxels > 0 are scored). (default: the reference's body mask)",

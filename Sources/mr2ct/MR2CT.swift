@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOM
 import Foundation
 import MR2CTSupport
 import NIfTI
@@ -44,5 +45,5 @@ struct MR2CTCommand: ParsableCommand {
 enum MR2CTVersion {
     static let string = "0.1.0"
     /// `mr2ct --version`: the tool and the libraries it reads and writes volumes with.
-    static let full = "mr2ct \(string)\n\(NIfTIFile.libraryVersion)"
+    static let full = "mr2ct \(string)\n\(NIfTIFile.libraryVersion)\n\(DICOMLibrary.version)"
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MR2CTSupport
 import NIfTI
+import VolumeIO
 import Preprocessing
 
 /// `mr2ct mask IN OUT`: the body mask MR2CT uses (training slice selection, air outside the body, metrics).
@@ -28,7 +29,7 @@ struct MaskCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace an existing OUT (never the input itself).")
     var overwrite = false
 
-    @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz).")
+    @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz), or a DICOM series (its folder, or FOLDER#SERIES).")
     var input: String
 
     @Argument(help: "Output mask (.nii, .nii.gz, .hdr, .hdr.gz).")
@@ -51,7 +52,7 @@ struct MaskCommand: ParsableCommand {
             throw ExitCode.failure
         }
         do {
-            let source = try NIfTIFile.read(URL(fileURLWithPath: input), options: NIfTIReadOptions(volumeIndex: volume))
+            let source = try VolumeSource.read(URL(fileURLWithPath: input), options: NIfTIReadOptions(volumeIndex: volume))
             var options = BodyMask.Options(modality: modality.modality)
             options.fillHolesPerSlice = !noSliceFill
             if let margin { options.margin = margin }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import MR2CTSupport
 import NIfTI
+import DICOM
+import VolumeIO
 
 /// `mr2ct reformat IN OUT`: rewrites one volume as float32 or int16 NIfTI on the same grid.
 struct ReformatCommand: ParsableCommand {
@@ -29,7 +31,7 @@ struct ReformatCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace an existing OUT (never the input itself).")
     var overwrite = false
 
-    @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz).")
+    @Argument(help: "Input volume (.nii, .nii.gz, .hdr, .hdr.gz), or a DICOM series (its folder, or FOLDER#SERIES), written as NIfTI on its grid.")
     var input: String
 
     @Argument(help: "Output volume (.nii, .nii.gz, .hdr, .hdr.gz).")
@@ -52,6 +54,12 @@ struct ReformatCommand: ParsableCommand {
             throw ExitCode.failure
         }
         do {
+            // A DICOM series (its folder, or FOLDER#SERIES) becomes a NIfTI file on its grid.
+            if VolumeSource.isSeries(URL(fileURLWithPath: input)) {
+                let series = try VolumeSource.read(URL(fileURLWithPath: input), options: NIfTIReadOptions(volumeIndex: volume))
+                try NIfTIFile.write(series, to: URL(fileURLWithPath: output), as: datatype == "int16" ? .int16 : .float32)
+                return
+            }
             let result = try NIfTIFile.readReporting(URL(fileURLWithPath: input), options: NIfTIReadOptions(
                 volumeIndex: volume, nonFinite: replaceNonFinite ? .replaceWithZero : .refuse))
             if result.replacedNonFiniteVoxels > 0 {
@@ -59,6 +67,9 @@ struct ReformatCommand: ParsableCommand {
             }
             try NIfTIFile.write(result.volume, to: URL(fileURLWithPath: output), as: datatype == "int16" ? .int16 : .float32)
         } catch let error as NIfTIError {
+            print("mr2ct: \(error.description)", to: &standardError)
+            throw ExitCode.failure
+        } catch let error as DICOMError {
             print("mr2ct: \(error.description)", to: &standardError)
             throw ExitCode.failure
         }

@@ -30,9 +30,9 @@ struct TrainCommand: ParsableCommand {
     )
 
     // MARK: Data and run folder
-    @Option(name: .long, help: ArgumentHelp("Folder of MR training volumes (.nii, .nii.gz).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Folder of MR training volumes (.nii, .nii.gz files, DICOM series in it or in its subfolders).", valueName: "DIR"))
     var mr: String?
-    @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU; .nii, .nii.gz files, DICOM series in it or in its subfolders).", valueName: "DIR"))
     var ct: String?
     @OptionGroup var runFolder: RunFolderOptions
     @Option(name: .customLong("val-mr"), help: ArgumentHelp("Folder of paired validation MR volumes.", valueName: "DIR"))

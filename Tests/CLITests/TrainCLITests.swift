@@ -75,7 +75,7 @@ struct TrainCLITests {
         let result = try TestSupport.runMR2CT(["train", "--mr", data.mr.path, "--ct", empty.path, "--run", run.path])
         #expect(result.status == 1)
         #expect(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            == "mr2ct: \(empty.path): the CT folder holds no NIfTI volumes (.nii, .nii.gz, .hdr)")
+            == "mr2ct: \(empty.path): the CT folder holds no NIfTI volumes (.nii, .nii.gz, .hdr) or DICOM series")
         // An unreadable volume in the MR folder is skipped with a message, or refused when nothing is left.
         let junk = root.appendingPathComponent("junk")
         try FileManager.default.createDirectory(at: junk, withIntermediateDirectories: true)

@@ -249,7 +249,7 @@ struct TrainingSessionTests {
         var c = TinyRun.configuration(data: data)
         c.options.ctDirectory = empty.path
         let e1 = #expect(throws: TrainingError.self) { _ = try TrainingSession(runDirectory: root.appendingPathComponent("r1"), configuration: c) }
-        #expect(e1?.description == "\(empty.path): the CT folder holds no NIfTI volumes (.nii, .nii.gz, .hdr)")
+        #expect(e1?.description == "\(empty.path): the CT folder holds no NIfTI volumes (.nii, .nii.gz, .hdr) or DICOM series")
         c.options.ctDirectory = root.appendingPathComponent("missing").path
         let e2 = #expect(throws: TrainingError.self) { _ = try TrainingSession(runDirectory: root.appendingPathComponent("r2"), configuration: c) }
         #expect(e2?.description.contains("does not exist") == true)
