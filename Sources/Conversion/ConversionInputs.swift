@@ -2,22 +2,13 @@ import Foundation
 import NIfTI
 import VolumeIO
 
-/// One entry of a conversion's input list: a volume file to convert, or an input that could not be expanded
-/// (a folder that cannot be listed or holds no volume), which is reported as a failed item.
-public struct ConversionItem: Hashable, Sendable, Comparable {
-    /// The path as the list names it (absolute, standardised).
-    public var path: String
-    /// Why this input cannot be converted, known before conversion starts; nil for a file to convert.
-    public var problem: String?
+/// One entry of a conversion's input list: a volume to convert (a NIfTI file or a DICOM series), or an input that
+/// could not be expanded (a folder that cannot be listed or holds no volume, a refused series), which is reported
+/// as a failed item. The same entry as every command's input reader lists (`VolumeEntry`), ordered by path.
+public typealias ConversionItem = VolumeEntry
 
-    public init(path: String, problem: String? = nil) {
-        self.path = path
-        self.problem = problem
-    }
-
-    public var url: URL { URL(fileURLWithPath: path) }
-
-    public static func < (a: ConversionItem, b: ConversionItem) -> Bool { a.path < b.path }
+extension VolumeEntry: Comparable {
+    public static func < (a: VolumeEntry, b: VolumeEntry) -> Bool { a.path < b.path }
 }
 
 /// Turns command-line inputs into the sorted, de-duplicated list of volumes to convert.
@@ -52,7 +43,7 @@ public enum ConversionInputs {
                     if entries.isEmpty {
                         items.insert(ConversionItem(path: url.path, problem: "folder holds no NIfTI volume (.nii, .nii.gz, .hdr) or DICOM series"))
                     }
-                    for entry in entries { items.insert(ConversionItem(path: entry.path, problem: entry.problem)) }
+                    for entry in entries { items.insert(entry) }
                 } catch {
                     items.insert(ConversionItem(path: url.path, problem: "cannot list folder"))
                 }
