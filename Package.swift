@@ -51,6 +51,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
         .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
                 swiftSettings: numericSettings),
+        // Issue 18: paired (pix2pix) MR→CT training on the Training layer.
+        .target(name: "Pix2Pix", dependencies: ["Training", "CycleGAN", "Conversion", "NeuralNetwork", "Preprocessing", "NIfTI",
+                                                "Evaluation", "Reporting", "MR2CTSupport"],
+                swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
@@ -58,7 +62,7 @@ let package = Package(
             dependencies: [
                 "NIfTI", "Preprocessing", "NeuralNetwork", "CycleGAN", "Conversion", "Phantom", "Reporting", "Evaluation",
                 "MR2CTSupport",
-                "Training", "DCGAN",
+                "Training", "DCGAN", "Pix2Pix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +87,8 @@ let package = Package(
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "DCGANTests", dependencies: ["DCGAN", "Training", "NeuralNetwork", "Safetensors", "NIfTI", "TestSupport"]),
+        .testTarget(name: "Pix2PixTests", dependencies: ["Pix2Pix", "Training", "CycleGAN", "NeuralNetwork", "Preprocessing",
+                                                         "NIfTI", "Safetensors", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors"]),
     ],
     swiftLanguageModes: [.v6]
