@@ -23,7 +23,7 @@ public final class PairedValidator: TrainingValidator {
             do { mr = try NIfTIFile.read(pair.mr) } catch { throw RunError.data(path: pair.mr.path, reason: PairedSliceDataset.reason(error)) }
             do { ct = try NIfTIFile.read(pair.ct) } catch { throw RunError.data(path: pair.ct.path, reason: PairedSliceDataset.reason(error)) }
             if let difference = mr.gridDifference(from: ct) {
-                throw RunError.data(path: pair.mr.path, reason: "and its validation CT \(pair.ct.path) are not on one grid: \(difference)")
+                throw RunError.data(path: pair.mr.path, reason: "its validation CT \(pair.ct.path) is on another grid: \(difference)")
             }
             let mask = BodyMask.compute(ct)
             guard mask.contains(true) else { throw RunError.data(path: pair.ct.path, reason: "the body mask of the validation CT is empty") }

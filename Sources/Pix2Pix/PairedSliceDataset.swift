@@ -112,7 +112,7 @@ public final class PairedSliceDataset: TrainingData {
             do { mr = try NIfTIFile.read(pair.mr) } catch { throw RunError.data(path: pair.mr.path, reason: "\(Self.reason(error))") }
             do { ct = try NIfTIFile.read(pair.ct) } catch { throw RunError.data(path: pair.ct.path, reason: "\(Self.reason(error))") }
             if let difference = mr.gridDifference(from: ct) {
-                throw RunError.data(path: pair.mr.path, reason: "and its CT \(pair.ct.path) are not on one grid: \(difference) "
+                throw RunError.data(path: pair.mr.path, reason: "its CT \(pair.ct.path) is on another grid: \(difference) "
                                     + "(paired training needs registered pairs on the same grid; nothing is resampled)")
             }
             let preparedMR: PreparedVolume, preparedCT: PreparedVolume
