@@ -22,8 +22,13 @@ public enum PairedGenerator: String, Codable, Sendable, CaseIterable {
 }
 
 /// The model and objective of paired training, pix2pix's defaults (Isola et al. 2017; pytorch-CycleGAN-and-pix2pix
-/// `pix2pix_model.py`): U-Net 256 with batch normalisation and dropout, 70×70 PatchGAN judging (MR, CT) channel
-/// pairs, vanilla GAN loss, λ_L1 100, Adam 2e-4 with β1 0.5, no image pool.
+/// `pix2pix_model.py`): U-Net 256 with dropout, 70×70 PatchGAN judging (MR, CT) channel pairs, vanilla GAN loss,
+/// λ_L1 100, Adam 2e-4 with β1 0.5, no image pool — but instance normalisation by default: pix2pix trains with
+/// batch normalisation at batch size 1, which normalises each image by its own statistics, and the paper infers the
+/// same way ("batch normalization using the statistics of the test batch … termed instance normalization", §3.3),
+/// whereas a BatchNorm model converted with its running statistics (PyTorch's eval mode, as `mr2ct convert` runs
+/// it) is another function than the one trained (on the meat phantom: 70.1 HU MAE, ME −47.9 HU, on its own
+/// training half; README "Paired training"). `norm = .batch` keeps the reference's layers (and imports its .pth).
 ///
 /// Objective of G: λ_GAN · GAN(D(cat(MR, G(MR))), real) + λ_L1 · mean |G(MR) − CT| (mean over the body mask of the
 /// MR with `l1InBody`); of D: ½ (GAN(D(cat(MR, CT)), real) + GAN(D(cat(MR, G(MR))), fake)). With λ_GAN = 0 no
@@ -35,9 +40,9 @@ public struct Pix2PixConfiguration: Codable, Sendable, Hashable {
     public var residualBlocks = 9
     /// Dropout 0.5 in the generator (pix2pix's U-Net: on; the ResNet generator: off unless asked).
     public var dropout = true
-    /// The U-Net's and the discriminator's normalisation (pix2pix: batch). The ResNet generator always uses
-    /// instance normalisation, as in CycleGAN.
-    public var norm: NormalizationKind = .batch
+    /// The U-Net's and the discriminator's normalisation (pix2pix: batch; here instance, see above). The ResNet
+    /// generator always uses instance normalisation, as in CycleGAN.
+    public var norm: NormalizationKind = .instance
     public var ndf = 64
     public var discriminatorLayers = 3
     public var ganLoss: GANLoss = .vanilla

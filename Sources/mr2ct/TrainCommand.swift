@@ -11,7 +11,7 @@ import Reporting
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes.",
+        abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes, or with --paired a pix2pix MR→CT model on registered pairs.",
         discussion: """
         Defaults are the reference CycleGAN's (Zhu et al. 2017): ResNet generator with 9 blocks, ngf 64, 70×70 \
         PatchGAN with ndf 64, LSGAN, cycle weight 10, identity 0.5, Adam 2e-4 with β1 0.5, a 50-image pool, \
@@ -28,9 +28,11 @@ struct TrainCommand: ParsableCommand {
 
         With --paired the folders hold registered MR/CT pairs (matched by name as `mr2ct evaluate` matches them, \
         each pair on one grid) and the model is pix2pix (Isola et al. 2017): λ_L1·|G(MR) − CT| plus a conditional \
-        PatchGAN on (MR, CT) pairs, defaults as pytorch-CycleGAN-and-pix2pix's pix2pix (U-Net 256 with batch \
-        normalisation and dropout, vanilla GAN loss, λ_L1 100, 100 + 100 epochs of the pairs' slices); the run \
-        folder's generator is checkpoints/{best,latest}/G.safetensors, usable by `mr2ct convert --model RUN`.
+        PatchGAN on (MR, CT) pairs, defaults as pytorch-CycleGAN-and-pix2pix's pix2pix (U-Net 256 with dropout, \
+        vanilla GAN loss, λ_L1 100, 100 + 100 epochs of the pairs' slices) but with instance normalisation (how \
+        pix2pix's batch normalisation at batch size 1 normalises, in training and in the paper's inference) and \
+        the soft-tissue CT map of --preset sct; the run folder's generator is checkpoints/{best,latest}/G.safetensors, \
+        usable by `mr2ct convert --model RUN`.
         """
     )
 
@@ -59,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     var l1InBody = false
     @Option(name: .customLong("lambda-gan"), help: "With --paired: weight of the conditional adversarial term; 0 trains pure supervised L1 regression without a discriminator. (default: 1)")
     var lambdaGAN: Float?
-    @Option(name: .long, help: ArgumentHelp("With --paired: normalisation of the U-Net and the discriminator, batch (pix2pix) or instance. (default: batch)", valueName: "batch|instance"))
+    @Option(name: .long, help: ArgumentHelp("With --paired: normalisation of the U-Net and the discriminator, instance or batch (the reference's layers; conversion then uses the running statistics, which at batch size 1 differ from what training normalised with). (default: instance)", valueName: "instance|batch"))
     var norm: NormalizationKind?
     @Option(name: .customLong("ct-map"), help: ArgumentHelp("With --paired: how CT HU map to the network's [-1, 1]: soft-tissue (the piecewise-linear map of --preset sct: -1024…-200 HU → [-1, -0.6], -200…250 → [-0.6, 0.4], 250…3000 → [0.4, 1]) or window (linear -1024…3000). (default: soft-tissue)", valueName: "NAME"))
     var ctMap: CTMapOption?

@@ -15,6 +15,7 @@ import Training
         c.preprocessing.sliceSize = size
         c.model.generator = generator
         c.model.dropout = generator != .resnet
+        c.model.norm = generator == .resnet ? .instance : .batch   // the U-Net case with BatchNorm statistics
         c.model.ngf = 2
         c.model.residualBlocks = 1
         c.model.ndf = 4

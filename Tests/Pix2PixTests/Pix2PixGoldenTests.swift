@@ -82,6 +82,7 @@ import TestSupport
         configuration.preprocessing.sliceSize = 32
         configuration.model.ndf = 4
         configuration.model.discriminatorLayers = 3
+        configuration.model.norm = unet.norm   // the fixture's networks: pix2pix's BatchNorm (G and D)
         configuration.model.ganLoss = try #require(.init(rawValue: c.ganLoss))
         configuration.model.lambdaL1 = c.lambdaL1
         configuration.model.lambdaGAN = c.lambdaGAN
