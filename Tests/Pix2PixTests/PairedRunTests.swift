@@ -165,3 +165,25 @@ import Training
         #expect(PairedRunConfiguration().preprocessing.ctMapping == .softTissue)
     }
 }
+
+/// Conversion of a U-Net on slices that are not a multiple of its 2^stages: padded around with the background,
+/// the prediction cut back (compared with a hand-padded call).
+@Suite struct UNetConversionPaddingTests {
+    @Test func slicesArePaddedToTheUNetMultipleAndCutBack() {
+        let unet = UNetGenerator(UNetConfiguration(ngf: 2, downsamplings: 5, dropout: false, norm: .instance))
+        unet.initializeWeights(seed: 4)
+        let translator = VolumeTranslator(generator: unet, preprocessing: PairedRunConfiguration().preprocessing)
+        let h = 40, w = 36, background: Float = -0.8
+        var random = SeededRandom(seed: 2)
+        let input = Tensor(shape: [2, 1, h, w], values: (0..<(2 * h * w)).map { _ in Float(random.nextUnitFloat()) * 2 - 1 })
+        let output = translator.infer(input, background: background)
+        #expect(output.shape == [2, 1, h, w])
+        // By hand: 64 × 64, the image at rows 12…51 and columns 14…49.
+        var padded = [Float](repeating: background, count: 2 * 64 * 64)
+        for n in 0..<2 { for r in 0..<h { for c in 0..<w { padded[n * 4096 + (r + 12) * 64 + c + 14] = input.data[n * h * w + r * w + c] } } }
+        let full = unet.infer(Tensor(shape: [2, 1, 64, 64], values: padded)).toArray()
+        var expected: [Float] = []
+        for n in 0..<2 { for r in 0..<h { for c in 0..<w { expected.append(full[n * 4096 + (r + 12) * 64 + c + 14]) } } }
+        #expect(output.toArray() == expected)
+    }
+}
