@@ -6,7 +6,15 @@ affine), OUT/{lower,upper}/score_mask/meat.nii.gz (the object mask eroded by 4 m
 asks) and OUT/baselines.json: per half, MAE inside the scoring mask of
   - "water": 0 HU everywhere;
   - "intensity_map": the best map of MR intensity to HU fitted on the scored half itself (64 equal-width
-    intensity bins over the half's masked MR range, each given its mean true HU) - an oracle no method can use.
+    intensity bins over the half's masked MR range, each given its mean true HU) - an oracle no method can use;
+  - "best_constant": the scored half's own median HU everywhere (the MAE-optimal constant; an oracle);
+  - "training_ct_median": the OTHER half's median CT HU (inside its scoring mask) everywhere - a baseline an
+    unpaired method can use, since it sees the training CTs;
+  - "intensity_map_sample": each voxel given a HU drawn from the true HUs of its own intensity bin (a random
+    permutation within the bin, seed 0): what a perfect distribution-matching model scores when the MR tells it
+    the voxel's intensity and nothing else (an adversarial objective matches distributions, it does not pick
+    the conditional median that MAE rewards);
+  - "training_ct_sample": HUs drawn from the other half's CT distribution, independent of the MR (seed 0).
 Needs numpy, scipy and nibabel (development only; nothing in the build or the tests uses it).
 
   python3 Pipelines/experiments/meat_phantom_split.py ../shared/data/meat_phantom /tmp/meat
@@ -30,6 +38,11 @@ yy, xx = np.mgrid[-ry:ry + 1, -rx:rx + 1]
 disk = ((yy * spacing[0]) ** 2 + (xx * spacing[1]) ** 2) <= radius ** 2
 eroded = ndi.binary_erosion(np.asarray(mask.dataobj) > 0, structure=disk[:, :, None])
 
+def scored(name):
+    z, e = halves[name], eroded[:, :, halves[name]]
+    return np.asarray(ct.dataobj)[:, :, z][e].astype(float), np.asarray(mr.dataobj)[:, :, z][e].astype(float)
+
+
 baselines = {}
 for name, z in halves.items():
     for folder, image in (("mr", mr), ("ct", ct)):
@@ -43,12 +56,17 @@ for name, z in halves.items():
     a = np.asarray(mr.dataobj)[:, :, z][e].astype(float)
     lo, hi = a.min(), a.max()
     bins = np.minimum(((a - lo) / max(hi - lo, 1e-9) * 64).astype(int), 63)
-    fitted = np.zeros_like(c)
+    rng = np.random.default_rng(0)
+    fitted, sampled = np.zeros_like(c), np.zeros_like(c)
     for b in np.unique(bins):
         fitted[bins == b] = c[bins == b].mean()
+        sampled[bins == b] = rng.permutation(c[bins == b])
+    other = scored("upper" if name == "lower" else "lower")[0]
+    mae = lambda p: round(float(np.abs(c - p).mean()), 1)
     baselines[name] = {"slices": [z.start, z.stop - 1], "voxels": int(e.sum()),
-                       "water": round(float(np.abs(c).mean()), 1),
-                       "intensity_map": round(float(np.abs(c - fitted).mean()), 1),
+                       "water": mae(0), "intensity_map": mae(fitted), "best_constant": mae(np.median(c)),
+                       "training_ct_median": mae(np.median(other)), "intensity_map_sample": mae(sampled),
+                       "training_ct_sample": mae(rng.choice(other, c.size)),
                        "bone_share": round(float((c >= 300).mean()), 4)}
 (out / "baselines.json").write_text(json.dumps(baselines, indent=1) + "\n")
 print(json.dumps(baselines, indent=1))

@@ -1,5 +1,6 @@
 import Foundation
 import CycleGAN
+import SyntheticCT
 import NIfTI
 import Preprocessing
 
@@ -134,20 +135,22 @@ public struct QualityCheck: Sendable, Hashable {
     }
 
     /// Assesses a conversion: `syntheticCT` (HU) of `mr` inside `bodyMask`, `covered` the voxels every prediction
-    /// covered, predicted in `planes` (nil: each model's own) by `models`.
-    public static func assess(mr: Volume, syntheticCT: Volume, bodyMask: [Bool], covered: [Bool],
+    /// covered (nil: all of them), predicted in `planes` (nil: each model's own) by `models`.
+    public static func assess(mr: Volume, syntheticCT: Volume, bodyMask: [Bool], covered: [Bool]?,
                               models: [ModelFacts], planes: [SlicePlane]?) -> QualityCheck {
-        precondition(bodyMask.count == mr.grid.count && covered.count == mr.grid.count
+        precondition(bodyMask.count == mr.grid.count && (covered?.count ?? mr.grid.count) == mr.grid.count
                      && syntheticCT.voxels.count == mr.grid.count)
         var body = 0, inside = 0, air = 0, dense = 0
         var bandCount = [Int](repeating: 0, count: TissueBand.allCases.count)
         var bandSum = [Double](repeating: 0, count: TissueBand.allCases.count)
+        let everywhere = [true]
         syntheticCT.voxels.withUnsafeBufferPointer { v in
             bodyMask.withUnsafeBufferPointer { m in
-                covered.withUnsafeBufferPointer { c in
+                (covered ?? everywhere).withUnsafeBufferPointer { c in
+                    let all = covered == nil
                     for i in 0..<v.count where m[i] {
                         body += 1
-                        if c[i] { inside += 1 }
+                        if all || c[i] { inside += 1 }
                         let hu = v[i]
                         if hu < airLimit { air += 1 }
                         if hu > denseLimit { dense += 1 }

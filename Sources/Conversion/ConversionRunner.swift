@@ -1,5 +1,6 @@
 import Foundation
 import CycleGAN
+import SyntheticCT
 import MR2CTSupport
 import NIfTI
 import Preprocessing
@@ -93,8 +94,8 @@ public struct Translation {
     public var syntheticCT: Volume
     /// The body mask used (the user's or `BodyMask.compute`).
     public var bodyMask: [Bool]
-    /// Voxels every prediction covered.
-    public var covered: [Bool]
+    /// Voxels every prediction covered; nil when every voxel was (whole-slice conversion).
+    public var covered: [Bool]?
     /// Number of predictions averaged (models × planes × mirror images).
     public var predictions: Int
     /// Per-voxel standard deviation of the predictions (HU) inside the body, 0 outside; nil unless asked for.
@@ -148,14 +149,16 @@ public final class ConversionRunner {
         guard !models.isEmpty else { throw TranslationError("no model given") }
         let mask = bodyMask ?? BodyMask.compute(mr)
         let stack = PredictionStack(count: mr.grid.count, keepsSpread: spread)
-        var covered = [Bool](repeating: true, count: mr.grid.count)
+        var covered: [Bool]?
         for (k, model) in models.enumerated() {
             let seen = try model.translator.predict(mr, bodyMask: mask, planes: options.planes, batchSize: options.batchSize,
                                                    mirrorAverage: options.mirrorAverage, into: stack,
                                                    progress: progress.map { report in
                                                        { done, total in report(k * total + done, models.count * total) }
                                                    })
-            for i in covered.indices where !seen[i] { covered[i] = false }
+            if let seen {
+                if covered == nil { covered = seen } else { for i in seen.indices where !seen[i] { covered![i] = false } }
+            }
         }
         var sd = stack.standardDeviation
         if sd != nil {
@@ -163,7 +166,7 @@ public final class ConversionRunner {
                 mask.withUnsafeBufferPointer { m in for i in 0..<d.count where !m[i] { d[i] = 0 } }
             }
         }
-        return Translation(syntheticCT: VolumeTranslator.syntheticCT(like: mr, values: stack.mean, bodyMask: mask),
+        return Translation(syntheticCT: VolumeTranslator.syntheticCT(like: mr, values: stack.takeMean(), bodyMask: mask),
                            bodyMask: mask, covered: covered, predictions: stack.members, standardDeviation: sd)
     }
 

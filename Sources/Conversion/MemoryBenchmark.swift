@@ -1,5 +1,6 @@
 import Foundation
 import CycleGAN
+import SyntheticCT
 import MR2CTSupport
 import NIfTI
 

@@ -1,5 +1,6 @@
 import Foundation
 import CycleGAN
+import SyntheticCT
 import NIfTI
 import Preprocessing
 import Safetensors

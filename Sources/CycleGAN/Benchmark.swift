@@ -3,6 +3,7 @@ import NeuralNetwork
 import MR2CTSupport
 #if canImport(Glibc)
 import Glibc
+import Networks
 #endif
 
 /// One benchmark configuration: a CycleGAN at `size`² with one channel, batch 1, random data.
@@ -86,7 +87,7 @@ public enum CycleGANBenchmark {
         let configuration = CycleGANConfiguration(
             generator: GeneratorConfiguration(ngf: b.ngf, residualBlocks: b.blocks),
             discriminator: DiscriminatorConfiguration(ndf: b.ndf))
-        let model = CycleGAN(configuration: configuration, seed: 0)
+        let model = CycleGANModel(configuration: configuration, seed: 0)
         model.gA.setConvolutionAlgorithm(b.convolution)
         model.gB.setConvolutionAlgorithm(b.convolution)
         var random = SeededRandom(seed: 1)

@@ -1,4 +1,5 @@
 import NeuralNetwork
+import Training
 
 /// The adversarial objective: least squares (LSGAN, Mao et al. 2017 — the CycleGAN default) or the original
 /// cross-entropy GAN ("vanilla", BCE with logits).
@@ -42,12 +43,39 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
     /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB.
     public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB }
 
-    /// The terms under their names in `log.ndjson` and the report, in log order (direction A, then B).
-    public var named: [(name: String, value: Float)] {
-        [("D_A", dA), ("G_A", gA), ("cycle_A", cycleA), ("idt_A", idtA), ("struct_A", structureA),
-         ("D_B", dB), ("G_B", gB), ("cycle_B", cycleB), ("idt_B", idtB), ("struct_B", structureB)]
+    /// The value of one term.
+    public subscript(_ key: CycleGANLossKey) -> Float {
+        switch key {
+        case .dA: dA
+        case .gA: gA
+        case .cycleA: cycleA
+        case .idtA: idtA
+        case .structureA: structureA
+        case .dB: dB
+        case .gB: gB
+        case .cycleB: cycleB
+        case .idtB: idtB
+        case .structureB: structureB
+        }
     }
 
+    /// The terms under their typed keys (the training loop's form).
+    public var keyed: StepLosses<CycleGANLossKey> {
+        StepLosses(Dictionary(uniqueKeysWithValues: CycleGANLossKey.allCases.map { ($0, self[$0]) }))
+    }
+
+    /// The terms of a step as the training loop reports them (name, value); names that are no term are ignored.
+    public init(named values: [(name: String, value: Float)]) {
+        let byKey = Dictionary(values.compactMap { pair in CycleGANLossKey(rawValue: pair.name).map { ($0, pair.value) } },
+                               uniquingKeysWith: { first, _ in first })
+        self.init(dA: byKey[.dA] ?? 0, gA: byKey[.gA] ?? 0, cycleA: byKey[.cycleA] ?? 0, idtA: byKey[.idtA] ?? 0,
+                  structureA: byKey[.structureA] ?? 0, dB: byKey[.dB] ?? 0, gB: byKey[.gB] ?? 0, cycleB: byKey[.cycleB] ?? 0,
+                  idtB: byKey[.idtB] ?? 0, structureB: byKey[.structureB] ?? 0)
+    }
+
+    /// The terms under their names in `log.ndjson` and the report, in log order (direction A, then B).
+    public var named: [(name: String, value: Float)] { keyed.named }
+
     /// The log names of the terms, in log order.
-    public static let names = CycleGANLosses().named.map(\.name)
+    public static let names = CycleGANLossKey.allCases.map(\.rawValue)
 }

@@ -1,3 +1,5 @@
+import SyntheticCT
+import Networks
 import Conversion
 import Foundation
 import MR2CTSupport
@@ -36,7 +38,7 @@ public struct PairedBatch {
 /// `batch(at: i)` is a pure function of (seed, i): a usable slice drawn uniformly with `SeededRandom(seed:
 /// stream: i)`, then (with `augment`) one left–right flip for both images, then (with `cropSize`) one window
 /// position for both.
-public final class PairedSliceDataset: TrainingData {
+public final class PairedSliceDataset: Training.TrainingData {
     public let configuration: PreprocessingConfiguration
     public let pairs: [VolumePair]
     public let seed: UInt64

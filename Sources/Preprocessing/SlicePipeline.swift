@@ -21,7 +21,11 @@ public struct PreparedVolume: Sendable {
     public let background: Float
     /// The body mask on the SOURCE grid (i fastest).
     public let bodyMask: [Bool]
-    let slices: [Float]            // sliceCount × height × width, normalised
+    /// The source voxels (shared with the source volume, not copied) and what replaces them outside the body (nil:
+    /// kept). A slice is gathered, masked and normalised when it is asked for, so a prepared volume costs no
+    /// volume-sized memory of its own (conversion holds the MR, its mask and the prediction, nothing more).
+    let source: [Float]
+    let outside: Float?
     let bodyFractions: [Double]
 
     public var sliceCount: Int { layout.sliceCount }
@@ -34,13 +38,14 @@ public struct PreparedVolume: Sendable {
     public var inputWidth: Int { geometry.outputWidth }
     public var inputHeight: Int { geometry.outputHeight }
 
-    /// The same prepared volume without its normalised slices (a full volume of memory), for `reassemble`,
-    /// which needs only the geometry; `processedSlice` and `inputSlice` must not be called on the result.
+    /// The same prepared volume without its reference to the source voxels (which it shares with the source
+    /// volume), for `reassemble`, which needs only the geometry; `processedSlice` and `inputSlice` must not be
+    /// called on the result.
     public func releasingSlices() -> PreparedVolume {
         PreparedVolume(configuration: configuration, modality: modality, sourceGrid: sourceGrid, sourceAffine: sourceAffine,
                        sourceHeader: sourceHeader, orientation: orientation, layout: layout, geometry: geometry,
-                       intensityMap: intensityMap, background: background, bodyMask: bodyMask, slices: [],
-                       bodyFractions: bodyFractions)
+                       intensityMap: intensityMap, background: background, bodyMask: bodyMask, source: [],
+                       outside: outside, bodyFractions: bodyFractions)
     }
 
     /// The fraction of slice `index` (of its unpadded source area) inside the body mask.
@@ -56,11 +61,23 @@ public struct PreparedVolume: Sendable {
     /// `processedSlice(index)` written into `output` (at least inputWidth × inputHeight values), without allocating
     /// the result.
     public func writeProcessedSlice(_ index: Int, into output: UnsafeMutableBufferPointer<Float>) {
-        let clampedIndex = min(max(index, 0), sliceCount - 1)
-        let n = layout.width * layout.height
-        slices.withUnsafeBufferPointer { all in
-            let image = UnsafeBufferPointer(rebasing: all[(clampedIndex * n)..<((clampedIndex + 1) * n)])
-            geometry.forward(image, into: output, background: background)
+        let s = min(max(index, 0), sliceCount - 1)
+        precondition(source.count == sourceGrid.count, "writeProcessedSlice on a prepared volume without its voxels")
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: layout.width * layout.height) { image in
+            source.withUnsafeBufferPointer { v in
+                bodyMask.withUnsafeBufferPointer { m in
+                    for r in 0..<layout.height {
+                        var src = layout.sourceIndex(slice: s, row: r, column: 0)
+                        let o = r * layout.width
+                        for c in 0..<layout.width {
+                            image[o + c] = m[src] ? v[src] : (outside ?? v[src])
+                            src += layout.columnStride
+                        }
+                    }
+                }
+            }
+            intensityMap.normalize(image)
+            geometry.forward(UnsafeBufferPointer(image), into: output, background: background)
         }
     }
 
@@ -164,36 +181,24 @@ public struct SlicePipeline: Sendable {
         case .mr: configuration.mrOutsideBody == .air ? (volume.voxels.min() ?? 0) : nil
         }
         let n = layout.width * layout.height
-        var slices = [Float](repeating: 0, count: layout.sliceCount * n)
         var fractions = [Double](repeating: 0, count: layout.sliceCount)
-        volume.voxels.withUnsafeBufferPointer { v in
-            mask.withUnsafeBufferPointer { m in
-                slices.withUnsafeMutableBufferPointer { out in
-                    for s in 0..<layout.sliceCount {
-                        var inside = 0
-                        for r in 0..<layout.height {
-                            var src = layout.sourceIndex(slice: s, row: r, column: 0)
-                            let o = (s * layout.height + r) * layout.width
-                            for c in 0..<layout.width {
-                                if m[src] {
-                                    out[o + c] = v[src]
-                                    inside += 1
-                                } else {
-                                    out[o + c] = outside ?? v[src]
-                                }
-                                src += layout.columnStride
-                            }
-                        }
-                        fractions[s] = Double(inside) / Double(n)
+        mask.withUnsafeBufferPointer { m in
+            for s in 0..<layout.sliceCount {
+                var inside = 0
+                for r in 0..<layout.height {
+                    var src = layout.sourceIndex(slice: s, row: r, column: 0)
+                    for _ in 0..<layout.width {
+                        if m[src] { inside += 1 }
+                        src += layout.columnStride
                     }
-                    map.normalize(out)
                 }
+                fractions[s] = Double(inside) / Double(n)
             }
         }
         return PreparedVolume(configuration: configuration, modality: modality, sourceGrid: volume.grid,
                               sourceAffine: volume.affine, sourceHeader: volume.header, orientation: orientation,
                               layout: layout, geometry: geometry, intensityMap: map, background: background,
-                              bodyMask: mask, slices: slices, bodyFractions: fractions)
+                              bodyMask: mask, source: volume.voxels, outside: outside, bodyFractions: fractions)
     }
 
     /// Predicted slices (each 1 × inputHeight × inputWidth, in [-1, 1], in `modality`'s normalisation: for .ct the
@@ -235,10 +240,17 @@ public final class SliceWriter {
 
     /// Slice `s`'s prediction (inputHeight × inputWidth values) into the volume `output` (source grid, i fastest).
     public func write(slice s: Int, from prediction: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(output.count == prepared.sourceGrid.count)
+        write(slice: s, from: prediction) { output[$0] = $1 }
+    }
+
+    /// Slice `s`'s prediction (inputHeight × inputWidth values) restored to the source grid: `visit(index, value)`
+    /// once for each source voxel of the slice (index on the source grid, i fastest; value in the modality's
+    /// units), so a caller can combine the slice into its own storage without a volume-sized buffer.
+    public func write(slice s: Int, from prediction: UnsafeBufferPointer<Float>, visit: (Int, Float) -> Void) {
         let layout = prepared.layout, geometry = prepared.geometry
         precondition(prediction.count >= geometry.outputCount,
                      "reassemble: slice \(s) has \(prediction.count) values, not \(geometry.outputCount)")
-        precondition(output.count == prepared.sourceGrid.count)
         image.withUnsafeMutableBufferPointer { img in
             geometry.inverse(prediction, into: img, background: backgroundNormalised)
             if let map { map.denormalize(img) }
@@ -246,9 +258,21 @@ public final class SliceWriter {
                 var dst = layout.sourceIndex(slice: s, row: r, column: 0)
                 let o = r * layout.width
                 for c in 0..<layout.width {
-                    output[dst] = img[o + c]
+                    visit(dst, img[o + c])
                     dst += layout.columnStride
                 }
+            }
+        }
+    }
+
+    /// `visit(index)` for each source voxel of slice `s` (index on the source grid, i fastest).
+    public func forEachVoxel(ofSlice s: Int, _ visit: (Int) -> Void) {
+        let layout = prepared.layout
+        for r in 0..<layout.height {
+            var dst = layout.sourceIndex(slice: s, row: r, column: 0)
+            for _ in 0..<layout.width {
+                visit(dst)
+                dst += layout.columnStride
             }
         }
     }

@@ -25,16 +25,25 @@ public struct CheckpointComponent {
     }
 
     /// Adam's moments (`<parameter>.exp_avg`, `.exp_avg_sq`, PyTorch's state names) and step count (metadata "step").
-    /// CycleGAN's TrainingCheckpoint.writeOptimizer/readOptimizer hold the same format for two networks per
-    /// optimiser (prefixed names); they should move onto this one.
     public static func optimizer(_ file: String, _ adam: Adam) -> CheckpointComponent {
+        optimizer(file, adam, parameterNames: adam.parameters.map(\.name))
+    }
+
+    /// Adam's moments under `parameterNames` (one per parameter, in the optimiser's order: e.g. `G_A.<name>` and
+    /// `G_B.<name>` when one optimiser updates two networks, as CycleGAN's do), with `metadata` besides "step".
+    public static func optimizer(_ file: String, _ adam: Adam, parameterNames: [String],
+                                 metadata: [String: String] = [:]) -> CheckpointComponent {
         CheckpointComponent(file: file, write: { url in
-            var tensors: [(name: String, shape: [Int], values: [Float])] = []
-            for (p, m) in zip(adam.parameters, adam.moments) {
-                tensors.append((p.name + ".exp_avg", m.first.shape, m.first.toArray()))
-                tensors.append((p.name + ".exp_avg_sq", m.second.shape, m.second.toArray()))
+            guard parameterNames.count == adam.moments.count else {
+                throw RunError.checkpoint(path: url.path, reason: "optimiser holds \(adam.moments.count) parameters, the networks \(parameterNames.count)")
             }
-            try SafetensorsFile.write(tensors, metadata: ["step": String(adam.stepCount)], to: url)
+            var tensors: [(name: String, shape: [Int], values: [Float])] = []
+            tensors.reserveCapacity(2 * parameterNames.count)
+            for (name, m) in zip(parameterNames, adam.moments) {
+                tensors.append((name + ".exp_avg", m.first.shape, m.first.toArray()))
+                tensors.append((name + ".exp_avg_sq", m.second.shape, m.second.toArray()))
+            }
+            try SafetensorsFile.write(tensors, metadata: metadata.merging(["step": String(adam.stepCount)]) { _, step in step }, to: url)
         }, read: { url in
             let archive = try SafetensorsFile.read(url)
             guard archive.tensors.count == 2 * adam.parameters.count else {
@@ -44,12 +53,12 @@ public struct CheckpointComponent {
                 throw RunError.checkpoint(path: url.path, reason: "no valid \"step\" in the metadata")
             }
             var staged: [(Tensor, [Float])] = []
-            for (p, m) in zip(adam.parameters, adam.moments) {
+            for (name, m) in zip(parameterNames, adam.moments) {
                 for (suffix, tensor) in [(".exp_avg", m.first), (".exp_avg_sq", m.second)] {
-                    guard let info = archive.info(named: p.name + suffix), info.shape == tensor.shape else {
-                        throw RunError.checkpoint(path: url.path, reason: "no tensor \"\(p.name + suffix)\" of shape \(tensor.shape)")
+                    guard let info = archive.info(named: name + suffix), info.shape == tensor.shape else {
+                        throw RunError.checkpoint(path: url.path, reason: "no tensor \"\(name + suffix)\" of shape \(tensor.shape)")
                     }
-                    staged.append((tensor, try archive.tensor(named: p.name + suffix).values))
+                    staged.append((tensor, try archive.tensor(named: name + suffix).values))
                 }
             }
             for (tensor, values) in staged { tensor.assign(from: Tensor(shape: tensor.shape, values: values)) }

@@ -11,8 +11,9 @@ import MR2CTSupport
 ///     <run>/checkpoints/latest -> iter_0000500   (symlink, replaced atomically)
 ///     <run>/checkpoints/best   -> iter_0000400   (symlink; best validation score)
 ///
-/// Crash safety as CycleGAN's `RunFolder` (whose logic this is, made model-agnostic; CycleGAN should move onto
-/// it): a set is written into a hidden `.tmp-*` folder, every file and the folder fsynced, then renamed into
+/// A CycleGAN run also keeps `<run>/cache/` (the slice loader's prepared slices, safe to delete).
+///
+/// Crash safety (CycleGAN's former `RunFolder`, made model-agnostic): a set is written into a hidden `.tmp-*` folder, every file and the folder fsynced, then renamed into
 /// place; links are replaced by renaming a new symlink over the old; old sets are renamed to `.trash-*` before
 /// deletion and never while a link names them; hidden leftovers are removed on open; a lock file keeps two
 /// processes out of one folder.

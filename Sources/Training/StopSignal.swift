@@ -3,7 +3,7 @@ import Foundation
 
 /// SIGINT / SIGTERM during training: the first asks the loop to stop after the current iteration (it saves a
 /// checkpoint; the tool exits with 128 + the signal number); a second exits at once (every set on disk is complete).
-/// The same behaviour as CycleGAN's `TrainingStopRequest`, which should move onto this one.
+/// Every training command uses this one (CycleGAN's former `TrainingStopRequest`).
 public final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var signalNumber: Int32?

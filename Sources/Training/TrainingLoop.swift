@@ -92,6 +92,10 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
     public var callbacks: [TrainingCallback] = []
     /// Lines for the user (what was resumed, checkpoints that could not be read).
     public var onMessage: (String) -> Void = { _ in }
+    /// Whether each saved set is recorded in the log (`kind: checkpoint`); CycleGAN's logs never held such lines.
+    public var logsCheckpoints = true
+    /// Whether a stop by a signal asks for pictures (`trainingWantsSamples`) too; CycleGAN's runs never did.
+    public var samplesAtStop = true
 
     public private(set) var state: LoopState
     let log: RunLog
@@ -110,10 +114,13 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
 
     public var iteration: Int { state.iteration }
 
-    /// The files of a set: the model's components and `state.json`.
-    var components: [CheckpointComponent] {
-        model.checkpointComponents + [.json("state.json", get: { self.state }, set: { self.state = $0 })]
+    /// The file of a set holding the loop's state (the model's choice; `state.json` by default).
+    var stateComponent: CheckpointComponent {
+        model.loopStateComponent(get: { self.state }, set: { self.state = $0 })
     }
+
+    /// The files of a set: the model's components and the loop's state.
+    var components: [CheckpointComponent] { model.checkpointComponents + [stateComponent] }
 
     /// Loads the set `latest` names, else the newest set that loads; drops the log records after it. Returns the
     /// iteration resumed at (0 when there is no set). A set that cannot be read is named in a message and skipped;
@@ -132,6 +139,8 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
                 onMessage("resuming \(run.url.path) at iteration \(state.iteration) of \(schedule.totalIterations)")
                 firstError = nil
                 break
+            } catch let error as any ResumeRefusal {
+                throw error
             } catch {
                 onMessage("cannot load checkpoint \(name): \(error)")
                 firstError = firstError ?? error
@@ -142,9 +151,11 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
         return state.iteration
     }
 
+    /// Reads a set: the loop's state first (so a model's components can check themselves against it), then the
+    /// model's components.
     func load(set name: String) throws {
         let directory = run.setURL(name)
-        for component in components {
+        for component in [stateComponent] + model.checkpointComponents {
             let url = directory.appendingPathComponent(component.file)
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw RunError.checkpoint(path: url.path, reason: "missing from the checkpoint set")
@@ -208,7 +219,7 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
                 }
             }
             let stopSignal = stop.requestedBy
-            if state.iteration % options.sampleEvery == 0 || finished || stopSignal != nil {
+            if state.iteration % options.sampleEvery == 0 || finished || (samplesAtStop && stopSignal != nil) {
                 for callback in callbacks { try callback.trainingWantsSamples(iteration: state.iteration) }
             }
             if state.iteration % options.checkpointEvery == 0 || finished || improved || stopSignal != nil {
@@ -233,7 +244,9 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
         try run.setLink(.latest, to: name)
         if best { try run.setLink(.best, to: name) }
         try run.rotate(keep: options.keepCheckpoints)
-        try log.append(LogRecord(kind: .checkpoint, iteration: state.iteration, values: [("best", best ? 1 : 0)]))
+        if logsCheckpoints {
+            try log.append(LogRecord(kind: .checkpoint, iteration: state.iteration, values: [("best", best ? 1 : 0)]))
+        }
         for callback in callbacks { try callback.trainingDidSaveCheckpoint(iteration: state.iteration, set: name, best: best) }
     }
 }

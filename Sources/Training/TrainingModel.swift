@@ -44,7 +44,7 @@ public struct SampleImage<Key: TrainingKey>: Sendable {
     }
 }
 
-/// A model the training loop can train: any GAN family (DC-GAN, conditional GAN; CycleGAN once it is moved here).
+/// A model the training loop can train: any GAN family (CycleGAN, DC-GAN, conditional GAN).
 ///
 /// The loop owns the schedule, stop signals, resume, checkpoints and callbacks; the model owns its networks,
 /// optimisers and the step. For an interrupted run to continue exactly, everything the step depends on must be in
@@ -62,7 +62,22 @@ public protocol TrainableModel: AnyObject {
 
     /// Pictures of the model's current state for a grid, as rows.
     func sampleImages() -> [[SampleImage<ImageKey>]]
+
+    /// The file of a set that holds the loop's state (read first when a set is loaded, before the model's
+    /// components). The default is `state.json` holding `LoopState`; a family whose sets predate the loop (CycleGAN's
+    /// `mr2ct-checkpoint-1` sets) keeps its own file format here, mapped to and from `LoopState`.
+    func loopStateComponent(get: @escaping () -> LoopState, set: @escaping (LoopState) -> Void) -> CheckpointComponent
 }
+
+extension TrainableModel {
+    public func loopStateComponent(get: @escaping () -> LoopState, set: @escaping (LoopState) -> Void) -> CheckpointComponent {
+        .json("state.json", get: get, set: set)
+    }
+}
+
+/// An error while loading a checkpoint set that ends the resume at once instead of falling back to an older set
+/// (e.g. the set was made with another configuration: every older set of the folder would be too).
+public protocol ResumeRefusal: Error {}
 
 /// The training data as a pure function of the iteration (so a resumed run sees the same batches).
 public protocol TrainingData {

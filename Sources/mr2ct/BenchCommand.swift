@@ -1,5 +1,6 @@
 import ArgumentParser
 import CycleGAN
+import SyntheticCT
 import Foundation
 import MR2CTSupport
 import NeuralNetwork

@@ -37,10 +37,7 @@ struct GANTrainCommand: ParsableCommand {
     var images: String?
     @Option(name: .long, help: ArgumentHelp("Folder of label maps named as the --images volumes: patches are cut at labelled voxels.", valueName: "DIR"))
     var labels: String?
-    @Option(name: .customLong("run"), help: ArgumentHelp("Run folder (created if missing; an existing run is resumed).", valueName: "DIR"))
-    var runDirectory: String
-    @Flag(name: .long, help: "Require an existing run in --run and continue it.")
-    var resume = false
+    @OptionGroup var runFolder: RunFolderOptions
 
     @Option(name: .long, help: "Image side, a multiple of 16. (default: 64)")
     var imageSize: Int?
@@ -73,16 +70,7 @@ struct GANTrainCommand: ParsableCommand {
     var iterations: Int?
     @Option(name: .long, help: "Random seed (weights, noise, batch order, patch positions). (default: 0)")
     var seed: UInt64?
-    @Option(name: .long, help: "Compute threads; default: all cores.")
-    var threads: Int?
-    @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
-    var checkpointEvery: Int?
-    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
-    var sampleEvery: Int?
-    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest); 0 keeps all. (default: 3)")
-    var keepCheckpoints: Int?
-    @Flag(name: .long, help: "No progress display.")
-    var quiet = false
+    @OptionGroup var session: TrainingSessionOptions
 
     func parsedIntensity() throws -> IntensityRange? {
         guard let intensityRange else { return nil }
@@ -94,11 +82,9 @@ struct GANTrainCommand: ParsableCommand {
     }
 
     func validate() throws {
-        for (value, name) in [(iterations, "iterations"), (epochs, "epochs"), (threads, "threads"), (checkpointEvery, "checkpoint-every"),
-                              (sampleEvery, "sample-every"), (patchesPerClass, "patches-per-class")] {
+        for (value, name) in [(iterations, "iterations"), (epochs, "epochs"), (patchesPerClass, "patches-per-class")] {
             if let value, value < 1 { throw ValidationError("--\(name) must be at least 1") }
         }
-        if let keepCheckpoints, keepCheckpoints < 0 { throw ValidationError("--keep-checkpoints must be 0 or more") }
         if iterations != nil, epochs != nil { throw ValidationError("give either --iterations or --epochs") }
         _ = try parsedIntensity()
         // The model options are checked in one place, GANConfiguration.validate().
@@ -125,10 +111,8 @@ struct GANTrainCommand: ParsableCommand {
 
     func run() throws {
         var standardError = StandardErrorStream()
-        if let threads { ComputeThreads.set(threads) }
-        let url = URL(fileURLWithPath: runDirectory)
-        let stop = StopSignal()
-        stop.installSignalHandlers()
+        let stop = session.start()
+        let url = runFolder.url, runDirectory = runFolder.runDirectory, resume = runFolder.resume, quiet = session.quiet
         let outcome: LoopOutcome
         do {
             let stored = try GANRun.storedConfiguration(url)
@@ -143,31 +127,27 @@ struct GANTrainCommand: ParsableCommand {
             apply(to: &c.gan)
             if let iterations { c.iterations = iterations }
             if let epochs { c.epochs = epochs; c.iterations = nil }
-            if let checkpointEvery { c.options.checkpointEvery = checkpointEvery }
-            if let sampleEvery { c.options.sampleEvery = sampleEvery }
-            if let keepCheckpoints { c.options.keepCheckpoints = keepCheckpoints }
-            let session = try GANRun(directory: url, configuration: c, intensity: try parsedIntensity(), requireExisting: resume) { message in
+            session.apply(to: &c.options)
+            let training = try GANRun(directory: url, configuration: c, intensity: try parsedIntensity(), requireExisting: resume) { message in
                 print("mr2ct: \(message)", to: &standardError)
             }
-            let total = session.loop.schedule.totalIterations
-            let progress = ProgressReporter(label: "gan", total: total, unit: "it", style: quiet ? .silent : .automatic,
-                                            initialCompleted: session.loop.iteration)
-            let lead = !quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
-            session.loop.onMessage = { print("\(lead)mr2ct: \($0)", to: &standardError) }
-            session.loop.callbacks.append(ProgressCallback { event in
+            let total = training.loop.schedule.totalIterations
+            let (progress, lead) = session.progress(label: "gan", total: total, completed: training.loop.iteration)
+            training.loop.onMessage = { print("\(lead)mr2ct: \($0)", to: &standardError) }
+            training.loop.callbacks.append(ProgressCallback { event in
                 let v = Dictionary(event.losses.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
                 progress.update(completed: event.iteration, detail: String(
                     format: "epoch %d Loss_D %.3f Loss_G %.3f D(x) %.3f D(G(z)) %.3f/%.3f", event.epoch,
                     v["Loss_D"] ?? .nan, v["Loss_G"] ?? .nan, v["D_x"] ?? .nan, v["D_G_z1"] ?? .nan, v["D_G_z2"] ?? .nan))
             })
             if !quiet {
-                let g = session.configuration.gan
-                print("mr2ct: training a \(g.family.rawValue) for \(total) iterations on \(session.data.dataset.count) patches "
+                let g = training.configuration.gan
+                print("mr2ct: training a \(g.family.rawValue) for \(total) iterations on \(training.data.dataset.count) patches "
                       + "of \(g.channels)×\(g.imageSize)×\(g.imageSize)"
                       + (g.family == .cgan ? " in \(g.classNames.count) classes (\(g.classNames.joined(separator: ", ")))" : "")
-                      + " in \(session.run.url.path)", to: &standardError)
+                      + " in \(training.run.url.path)", to: &standardError)
             }
-            outcome = try session.loop.run(stop: stop)
+            outcome = try training.loop.run(stop: stop)
             progress.finish()
         } catch let error as ValidationError {
             throw error
@@ -175,13 +155,8 @@ struct GANTrainCommand: ParsableCommand {
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
         }
-        switch outcome {
-        case .completed(let iteration):
-            if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(runDirectory)/checkpoints/latest/G.safetensors", to: &standardError) }
-        case .stopped(let signal, let iteration):
-            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct gan train --run \(runDirectory) --resume", to: &standardError)
-            throw ExitCode(128 + signal)
-        }
+        try session.finish(outcome, model: "\(runDirectory)/checkpoints/latest/G.safetensors",
+                           resume: "mr2ct gan train --run \(runDirectory) --resume")
     }
 }
 

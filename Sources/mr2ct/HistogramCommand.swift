@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conversion
 import CycleGAN
+import SyntheticCT
 import Foundation
 import MR2CTSupport
 import NIfTI

@@ -1,3 +1,5 @@
+import SyntheticCT
+import Networks
 import ArgumentParser
 import CycleGAN
 import Foundation
@@ -71,57 +73,57 @@ extension TrainCommand {
         if let ct { c.options.ctDirectory = absolute(ct) }
         if let validationMR { c.options.validationMRDirectory = absolute(validationMR) }
         if let validationCT { c.options.validationCTDirectory = absolute(validationCT) }
-        if let checkpointEvery { c.options.loop.checkpointEvery = checkpointEvery }
-        if let sampleEvery { c.options.loop.sampleEvery = sampleEvery }
+        if let v = session.checkpointEvery { c.options.loop.checkpointEvery = v }
+        if let v = session.sampleEvery { c.options.loop.sampleEvery = v }
         if let validateEvery { c.options.loop.validateEvery = validateEvery }
-        if let keepCheckpoints { c.options.loop.keepCheckpoints = keepCheckpoints }
+        if let v = session.keepCheckpoints { c.options.loop.keepCheckpoints = v }
         return c
     }
 
     func runPaired() throws {
         var standardError = StandardErrorStream()
-        if let threads { ComputeThreads.set(threads) }
-        let runURL = URL(fileURLWithPath: runDirectory)
+        if let v = session.threads { ComputeThreads.set(v) }
+        let runURL = URL(fileURLWithPath: runFolder.runDirectory)
         let stop = StopSignal()
         stop.installSignalHandlers()
         let outcome: LoopOutcome
         do {
             if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset")]
                 .first(where: { $0.0 }) {
-                throw ValidationError("\(runDirectory) holds a paired run; \(name) does not apply to it")
+                throw ValidationError("\(runFolder.runDirectory) holds a paired run; \(name) does not apply to it")
             }
             let stored = try PairedRun.storedConfiguration(runURL)
-            if stored == nil, resume { throw RunError.noRun(path: runURL.standardizedFileURL.path) }
+            if stored == nil, runFolder.resume { throw RunError.noRun(path: runURL.standardizedFileURL.path) }
             if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
             let configuration = pairedConfiguration(stored: stored)
             do { try configuration.validate() } catch let error as PairedConfigurationError { throw ValidationError(error.reason) }
-            let session = try PairedRun(directory: runURL, configuration: configuration, requireExisting: resume) { message in
+            let pairedRun = try PairedRun(directory: runURL, configuration: configuration, requireExisting: runFolder.resume) { message in
                 print("mr2ct: \(message)", to: &standardError)
             }
-            let loop = session.loop
+            let loop = pairedRun.loop
             let total = loop.schedule.totalIterations
             let progress = ProgressReporter(label: "train", total: total, unit: "it",
-                                            style: quiet ? .silent : .automatic, initialCompleted: loop.iteration)
-            let lead = !quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
+                                            style: session.quiet ? .silent : .automatic, initialCompleted: loop.iteration)
+            let lead = !session.quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
             let say: (String) -> Void = { message in
                 var e = StandardErrorStream()
                 print("\(lead)mr2ct: \(message)", to: &e)
             }
             loop.onMessage = say
-            let epochs = max(1, (total + max(1, session.data.epochLength) - 1) / max(1, session.data.epochLength))
+            let epochs = max(1, (total + max(1, pairedRun.data.epochLength) - 1) / max(1, pairedRun.data.epochLength))
             loop.callbacks.append(ProgressCallback { event in
                 let detail = event.losses.map { "\($0.name) \(String(format: "%.3f", $0.value))" }.joined(separator: " ")
                 progress.update(completed: event.iteration, detail: String(format: "epoch %d/%d lr %.1e ", event.epoch, epochs,
                                                                            event.learningRate) + detail)
             })
             loop.callbacks.append(MessageCallback(say))
-            if !quiet {
-                let c = session.configuration
+            if !session.quiet {
+                let c = pairedRun.configuration
                 print("mr2ct: paired training, \(total) iterations (epoch: \(c.epochLength) slices from \(c.pairs.count) "
                       + "pairs), generator \(c.model.generator.rawValue)"
                       + (c.model.adversarial ? ", λ_L1 \(c.model.lambdaL1), λ_GAN \(c.model.lambdaGAN) (\(c.model.ganLoss.rawValue))"
                                              : ", pure L1 regression (λ_L1 \(c.model.lambdaL1), no discriminator)")
-                      + " in \(session.run.url.path)", to: &standardError)
+                      + " in \(pairedRun.run.url.path)", to: &standardError)
             }
             outcome = try loop.run(stop: stop)
             progress.finish()
@@ -133,9 +135,9 @@ extension TrainCommand {
         }
         switch outcome {
         case .completed(let iteration):
-            if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(runDirectory)/checkpoints/latest/G.safetensors", to: &standardError) }
+            if !session.quiet { print("mr2ct: done, \(iteration) iterations; model: \(runFolder.runDirectory)/checkpoints/latest/G.safetensors", to: &standardError) }
         case .stopped(let signal, let iteration):
-            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runDirectory) --resume",
+            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runFolder.runDirectory) --resume",
                   to: &standardError)
             throw ExitCode(128 + signal)
         }

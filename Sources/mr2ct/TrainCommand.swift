@@ -1,11 +1,14 @@
 import ArgumentParser
 import CycleGAN
+import SyntheticCT
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
+import Networks
 import Pix2Pix
 import Preprocessing
 import Reporting
+import Training
 
 /// `mr2ct train`: unpaired CycleGAN training on a folder of MR volumes and a folder of CT volumes.
 struct TrainCommand: ParsableCommand {
@@ -41,10 +44,7 @@ struct TrainCommand: ParsableCommand {
     var mr: String?
     @Option(name: .long, help: ArgumentHelp("Folder of CT training volumes (HU).", valueName: "DIR"))
     var ct: String?
-    @Option(name: .customLong("run"), help: ArgumentHelp("Run folder (created if missing; an existing run is resumed).", valueName: "DIR"))
-    var runDirectory: String
-    @Flag(name: .long, help: "Require an existing run in --run and continue it (options default to the run's).")
-    var resume = false
+    @OptionGroup var runFolder: RunFolderOptions
     @Option(name: .customLong("val-mr"), help: ArgumentHelp("Folder of paired validation MR volumes.", valueName: "DIR"))
     var validationMR: String?
     @Option(name: .customLong("val-ct"), help: ArgumentHelp("Folder of validation CT volumes, same names as --val-mr.", valueName: "DIR"))
@@ -128,18 +128,9 @@ struct TrainCommand: ParsableCommand {
     var augment = false
 
     // MARK: Session options
-    @Option(name: .long, help: "Compute threads. (default: all cores)")
-    var threads: Int?
-    @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
-    var checkpointEvery: Int?
-    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
-    var sampleEvery: Int?
+    @OptionGroup var session: TrainingSessionOptions
     @Option(name: .long, help: "Validate every N iterations. (default: once per epoch)")
     var validateEvery: Int?
-    @Option(name: .long, help: "Keep the newest N checkpoints (plus latest and best); 0 keeps all. (default: 3)")
-    var keepCheckpoints: Int?
-    @Flag(name: .long, help: "No progress display.")
-    var quiet = false
 
     func validate() throws {
         try validatePairedOptions()
@@ -148,8 +139,7 @@ struct TrainCommand: ParsableCommand {
         }
         try positive(sliceSize, "slice-size"); try positive(ngf, "ngf"); try positive(ndf, "ndf")
         try positive(discriminatorLayers, "discriminator-layers"); try positive(iterations, "iterations")
-        try positive(threads, "threads"); try positive(checkpointEvery, "checkpoint-every")
-        try positive(sampleEvery, "sample-every"); try positive(validateEvery, "validate-every")
+        try positive(validateEvery, "validate-every")
         if let sliceSize, sliceSize % 4 != 0 || sliceSize < 16 {
             throw ValidationError("--slice-size must be a multiple of 4, at least 16")
         }
@@ -160,7 +150,6 @@ struct TrainCommand: ParsableCommand {
         if let plane, SlicePlane(rawValue: plane) == nil { throw ValidationError("--plane must be axial, coronal or sagittal") }
         if let ganLoss, GANLoss(rawValue: ganLoss) == nil { throw ValidationError("--gan-loss must be lsgan or vanilla") }
         if let residualBlocks, residualBlocks < 0 { throw ValidationError("--residual-blocks must be 0 or more") }
-        if let keepCheckpoints, keepCheckpoints < 0 { throw ValidationError("--keep-checkpoints must be 0 or more") }
         if let poolSize, poolSize < 0 { throw ValidationError("--pool-size must be 0 or more") }
         if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more") }
         if let decayEpochs, decayEpochs < 0 { throw ValidationError("--decay-epochs must be 0 or more") }
@@ -187,7 +176,7 @@ struct TrainCommand: ParsableCommand {
         if let stored {
             c = stored
             if let preset, preset != stored.preset {
-                throw ValidationError("the run in \(runDirectory) was started "
+                throw ValidationError("the run in \(runFolder.runDirectory) was started "
                     + (stored.preset.map { "with --preset \($0.rawValue)" } ?? "without a preset")
                     + ", not --preset \(preset.rawValue); use another --run folder")
             }
@@ -233,56 +222,51 @@ struct TrainCommand: ParsableCommand {
         if let ct { c.options.ctDirectory = absolute(ct) }
         if let validationMR { c.options.validationMRDirectory = absolute(validationMR) }
         if let validationCT { c.options.validationCTDirectory = absolute(validationCT) }
-        if let checkpointEvery { c.options.checkpointEvery = checkpointEvery }
-        if let sampleEvery { c.options.sampleEvery = sampleEvery }
+        if let checkpointEvery = session.checkpointEvery { c.options.checkpointEvery = checkpointEvery }
+        if let sampleEvery = session.sampleEvery { c.options.sampleEvery = sampleEvery }
         if let validateEvery { c.options.validateEvery = validateEvery }
-        if let keepCheckpoints { c.options.keepCheckpoints = keepCheckpoints }
+        if let keepCheckpoints = session.keepCheckpoints { c.options.keepCheckpoints = keepCheckpoints }
         c.synchroniseChannels()
         return c
     }
 
     func run() throws {
-        if paired || PairedRunConfiguration.isPairedRun(URL(fileURLWithPath: runDirectory)) {
+        if paired || PairedRunConfiguration.isPairedRun(runFolder.url) {
             try runPaired()
             return
         }
         var standardError = StandardErrorStream()
-        if let threads { ComputeThreads.set(threads) }
-        let runURL = URL(fileURLWithPath: runDirectory)
-        let stop = TrainingStopRequest()
-        stop.installSignalHandlers()
-        let outcome: TrainingOutcome
+        let stop = session.start()
+        let runDirectory = runFolder.runDirectory, quiet = session.quiet
+        let outcome: LoopOutcome
         do {
-            let stored = try TrainingSession.storedConfiguration(runDirectory: runURL)
-            if stored == nil, resume {
+            let stored = try TrainingSession.storedConfiguration(runDirectory: runFolder.url)
+            if stored == nil, runFolder.resume {
                 throw TrainingError(path: runDirectory, reason: "no training run to resume here (no config.json)")
             }
             if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
             let configuration = try configuration(stored: stored)
             do { try configuration.validate() } catch let error as TrainingError { throw ValidationError(error.reason) }
-            let session = try TrainingSession(runDirectory: runURL, configuration: configuration,
-                                              requireExisting: resume) { message in
+            let training = try TrainingSession(runDirectory: runFolder.url, configuration: configuration,
+                                               requireExisting: runFolder.resume) { message in
                 print("mr2ct: \(message)", to: &standardError)
             }
-            let total = session.schedule.totalIterations
-            let progress = ProgressReporter(label: "train", total: total, unit: "it",
-                                            style: quiet ? .silent : .automatic, initialCompleted: session.iteration)
-            // On a terminal the progress bar holds the current line: messages start on a new one.
-            let lead = !quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
-            session.onMessage = { message in print("\(lead)mr2ct: \(message)", to: &standardError) }
-            session.onProgress = { p in
+            let total = training.schedule.totalIterations
+            let (progress, lead) = session.progress(label: "train", total: total, completed: training.iteration)
+            training.onMessage = { message in print("\(lead)mr2ct: \(message)", to: &standardError) }
+            training.onProgress = { p in
                 let l = p.losses
                 progress.update(completed: p.iteration, detail: String(
                     format: "epoch %d/%d lr %.1e G %.3f/%.3f cyc %.3f/%.3f D %.3f/%.3f",
                     p.epoch, p.epochs, p.learningRate, l.gA, l.gB, l.cycleA, l.cycleB, l.dA, l.dB))
             }
             if !quiet {
-                let c = session.configuration
+                let c = training.configuration
                 let length = if case .epochs = c.length { "\(c.length) = \(total) iterations" } else { "\(total) iterations" }
-                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(session.usedVolumes.mr) MR and "
-                      + "\(session.usedVolumes.ct) CT volumes) in \(session.runFolder.url.path)", to: &standardError)
+                print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(training.usedVolumes.mr) MR and "
+                      + "\(training.usedVolumes.ct) CT volumes) in \(training.runFolder.url.path)", to: &standardError)
             }
-            outcome = try session.run(stop: stop)
+            outcome = try training.run(stop: stop)
             progress.finish()
         } catch let error as ValidationError {
             throw error
@@ -290,14 +274,8 @@ struct TrainCommand: ParsableCommand {
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
         }
-        switch outcome {
-        case .completed(let iteration):
-            if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(runDirectory)/checkpoints/latest/G_A.safetensors", to: &standardError) }
-        case .stopped(let signal, let iteration):
-            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runDirectory) --resume",
-                  to: &standardError)
-            throw ExitCode(128 + signal)
-        }
+        try session.finish(outcome, model: "\(runDirectory)/checkpoints/latest/G_A.safetensors",
+                           resume: "mr2ct train --run \(runDirectory) --resume")
     }
 }
 

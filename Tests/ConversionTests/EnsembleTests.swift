@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Conversion
 import CycleGAN
+import SyntheticCT
 import NIfTI
 import Safetensors
 import TestSupport

@@ -1,11 +1,13 @@
 import Foundation
 import Testing
 import CycleGAN
+import SyntheticCT
 import NeuralNetwork
 import NIfTI
 import Preprocessing
 import Safetensors
 import TestSupport
+import Networks
 
 /// VolumeTranslator: HU mapping, masking, geometry, batching, multi-plane fusion and mirror averaging.
 struct VolumeTranslatorTests {
@@ -207,5 +209,34 @@ struct SyntheticCTModelTests {
                 #expect(!text.contains("\n"))
             }
         }
+    }
+
+    @Test(arguments: [false, true])
+    func predictionsAddedVoxelByVoxelEqualWholeVolumeAddsBitForBit(_ spread: Bool) {
+        // Conversion adds each batch of slices to the stack as it is predicted (no volume-sized buffer per
+        // prediction); the mean and SD must be exactly those of adding each prediction as a whole volume.
+        var random = SystemRandomNumberGenerator()
+        let count = 1000, members = 5
+        let predictions = (0..<members).map { _ in (0..<count).map { _ in Float.random(in: -1024...3000, using: &random) } }
+        let whole = PredictionStack(count: count, keepsSpread: spread)
+        for p in predictions { p.withUnsafeBufferPointer { whole.add($0) } }
+        let piecewise = PredictionStack(count: count, keepsSpread: spread)
+        let first = piecewise.beginPredictions(2)
+        #expect(first == 1)
+        // Members 1 and 2 interleaved voxel by voxel in a scattered order, as two predictions of one plane are.
+        let order = (0..<count).map { ($0 * 389) % count }
+        piecewise.accumulate { add in
+            for i in order { add(predictions[0][i], i, first); add(predictions[1][i], i, first + 1) }
+        }
+        let rest = piecewise.beginPredictions(3)
+        #expect(rest == 3 && piecewise.members == members)
+        piecewise.accumulate { add in
+            for m in 0..<3 { for i in order.reversed() { add(predictions[2 + m][i], i, rest + m) } }
+        }
+        #expect(piecewise.mean == whole.mean)
+        #expect(piecewise.standardDeviation == whole.standardDeviation)
+        // takeMean moves the buffer out.
+        let mean = piecewise.takeMean()
+        #expect(mean == whole.mean && piecewise.mean.isEmpty)
     }
 }

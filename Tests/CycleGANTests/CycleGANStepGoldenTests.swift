@@ -4,6 +4,7 @@ import CycleGAN
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// One complete CycleGAN iteration (generator step, then discriminator step; LSGAN, λ 10, identity 0.5, fresh
 /// image pools, Adam lr 2e-4 betas 0.5/0.999) against pytorch-CycleGAN-and-pix2pix's `optimize_parameters` run
@@ -39,7 +40,7 @@ import TestSupport
         configuration.poolSize = settings.poolSize
         configuration.learningRate = settings.learningRate
         configuration.beta1 = settings.beta1
-        let gan = CycleGAN(configuration: configuration, seed: 7)
+        let gan = CycleGANModel(configuration: configuration, seed: 7)
         let networks: [(String, SequentialNetwork)] = [("G_A", gan.gA), ("G_B", gan.gB), ("D_A", gan.dA), ("D_B", gan.dB)]
         for (role, network) in networks {
             try network.load(from: archive, prefix: "before.\(role).")
@@ -61,8 +62,8 @@ import TestSupport
         }
 
         let visuals = gan.lastVisuals
-        for (ourName, theirName) in [("fakeB", "fake_B"), ("recA", "rec_A"), ("fakeA", "fake_A"), ("recB", "rec_B"),
-                                     ("idtA", "idt_A"), ("idtB", "idt_B")] {
+        for (ourName, theirName) in [(CycleGANImageKey.fakeB, "fake_B"), (.recA, "rec_A"), (.fakeA, "fake_A"), (.recB, "rec_B"),
+                                     (.idtA, "idt_A"), (.idtB, "idt_B")] {
             let image = try #require(visuals[ourName], "lastVisuals[\(ourName)]")
             let error = TorchGoldens.relativeError(image.toArray(), try archive.tensor(named: theirName).values)
             #expect(error <= Self.tolerance, "\(ourName): \(error)")

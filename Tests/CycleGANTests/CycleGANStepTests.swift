@@ -13,7 +13,7 @@ import MR2CTSupport
     }
 
     @Test func stepIsDeterministicAndUpdatesAllFourNetworks() {
-        let a = CycleGAN(configuration: configuration, seed: 9), b = CycleGAN(configuration: configuration, seed: 9)
+        let a = CycleGANModel(configuration: configuration, seed: 9), b = CycleGANModel(configuration: configuration, seed: 9)
         let before = a.gA.parameters[0].value.toArray(), beforeD = a.dB.parameters[0].value.toArray()
         var la: [CycleGANLosses] = [], lb: [CycleGANLosses] = []
         for i in 0..<4 {
@@ -29,7 +29,7 @@ import MR2CTSupport
             for v in [l.dA, l.gA, l.cycleA, l.idtA, l.dB, l.gB, l.cycleB, l.idtB] { #expect(v.isFinite && v > 0) }
         }
         #expect(a.poolA.images.count == 2 && a.poolB.images.count == 2)
-        #expect(Set(a.lastVisuals.keys).isSuperset(of: ["realA", "fakeB", "recA", "realB", "fakeA", "recB"]))
+        #expect(Set(a.lastVisuals.keys).isSuperset(of: [.realA, .fakeB, .recA, .realB, .fakeA, .recB]))
     }
 
     /// With λ_structure > 0 the step reports λ · mean |MIND(fake) − MIND(real)| for both directions (recomputed
@@ -37,12 +37,12 @@ import MR2CTSupport
     @Test func structureTermEntersTheGeneratorObjective() {
         var structured = configuration
         structured.lambdaStructure = 4
-        let with = CycleGAN(configuration: structured, seed: 3), without = CycleGAN(configuration: configuration, seed: 3)
+        let with = CycleGANModel(configuration: structured, seed: 3), without = CycleGANModel(configuration: configuration, seed: 3)
         let a = image(10), b = image(11)
         let losses = with.trainStep(realA: a, realB: b), plain = without.trainStep(realA: a, realB: b)
         #expect(plain.structureA == 0 && plain.structureB == 0)
         let visuals = with.lastVisuals, mind = StructureLoss()
-        for (fake, real, reported) in [("fakeB", "realA", losses.structureA), ("fakeA", "realB", losses.structureB)] {
+        for (fake, real, reported) in [(CycleGANImageKey.fakeB, CycleGANImageKey.realA, losses.structureA), (.fakeA, .realB, losses.structureB)] {
             let target = Tensor(shape: mind.descriptorShape(for: visuals[real]!.shape))
             mind.descriptor(of: visuals[real]!, into: target)
             let expected = mind.loss(visuals[fake]!, target: target, scale: 4)
@@ -65,7 +65,7 @@ import MR2CTSupport
     }
 
     @Test func learningRateSetsBothOptimisers() {
-        let m = CycleGAN(configuration: configuration, seed: 1)
+        let m = CycleGANModel(configuration: configuration, seed: 1)
         #expect(m.learningRate == 2e-4)
         m.learningRate = 1e-4
         #expect(m.optimizerG.learningRate == 1e-4 && m.optimizerD.learningRate == 1e-4)

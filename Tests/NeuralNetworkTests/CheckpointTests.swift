@@ -3,6 +3,7 @@ import Testing
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// Strict loading (like PyTorch's `load_state_dict(strict=True)`): missing, unexpected and mis-shaped tensors are
 /// listed in one line naming the file, and a failed load leaves the network untouched.

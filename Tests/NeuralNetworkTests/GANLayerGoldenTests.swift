@@ -4,6 +4,7 @@ import MR2CTSupport
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// The layers the GAN families add to the engine (Linear, Embedding, Reshape, channel concatenation) against PyTorch
 /// float64 references (Tests/TestSupport/Fixtures/torch/gan_layers.safetensors, make_gan_goldens.py), BatchNorm's

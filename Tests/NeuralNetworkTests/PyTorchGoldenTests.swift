@@ -3,6 +3,7 @@ import Testing
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// The engine against PyTorch: every layer, the losses, a full ResnetGenerator and NLayerDiscriminator (forward
 /// and backward) and Adam, compared with float64 PyTorch references (Tests/TestSupport/Fixtures/torch,

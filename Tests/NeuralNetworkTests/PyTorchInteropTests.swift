@@ -3,6 +3,7 @@ import Testing
 import NeuralNetwork
 import Safetensors
 import TestSupport
+import Networks
 
 /// Generators move between MR2CT and PyTorch (pytorch-CycleGAN-and-pix2pix) through safetensors.
 ///

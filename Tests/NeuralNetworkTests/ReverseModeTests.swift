@@ -3,6 +3,7 @@ import Foundation
 import MR2CTSupport
 @testable import NeuralNetwork
 import TestSupport
+import Networks
 
 /// Reverse mode for GANs: several applications of one network, frozen networks, parameter names.
 @Suite struct ReverseModeTests {

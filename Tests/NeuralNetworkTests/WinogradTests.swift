@@ -4,6 +4,7 @@ import MR2CTSupport
 import Safetensors
 import TestSupport
 @testable import NeuralNetwork
+import Networks
 
 /// The Winograd F(2×2, 3×3) path of `Conv2d` (forward and backward-data; backward-weights stays im2col):
 /// against PyTorch float64 references at residual-block channel counts (winograd.safetensors,

@@ -1,3 +1,5 @@
+import SyntheticCT
+import Networks
 import Foundation
 import NIfTI
 import Testing

@@ -1,3 +1,5 @@
+import SyntheticCT
+import Networks
 import CycleGAN
 import Foundation
 import NeuralNetwork

@@ -32,9 +32,11 @@ public enum SpecialFile: Sendable {
     case symlinkLoop
     /// A symbolic link to a file that does not exist.
     case danglingSymlink
+    /// A Unix-domain socket (bound, nobody listening): open(2) fails with ENXIO, so only a check by type names it.
+    case socket
 
     /// Every kind.
-    public static let all: [SpecialFile] = [.fifo, .characterDevice, .symlinkLoop, .danglingSymlink]
+    public static let all: [SpecialFile] = [.fifo, .characterDevice, .symlinkLoop, .danglingSymlink, .socket]
 
     /// The words MR2CT's refusal of it contains.
     public var expectedReason: String {
@@ -43,6 +45,7 @@ public enum SpecialFile: Sendable {
         case .characterDevice: "is a character device"
         case .symlinkLoop: "symlink loop"
         case .danglingSymlink: "dangling symbolic link"
+        case .socket: "is a socket"
         }
     }
 }
@@ -222,7 +225,7 @@ public enum MalformedNIfTI {
                                        expectedReason: "is a folder"))
         list.append(MalformedNIfTICase(name: "missing", fileName: "missing.nii", files: [:], expectedReason: "no such file"))
         // Issue 16: special files, refused by type before anything opens them.
-        for (name, special) in zip(["fifo", "device", "symlink_loop", "dangling_link"], SpecialFile.all) {
+        for (name, special) in zip(["fifo", "device", "symlink_loop", "dangling_link", "socket"], SpecialFile.all) {
             list.append(MalformedNIfTICase(name: name, fileName: name + ".nii", files: [:],
                                            expectedReason: special.expectedReason, special: special))
         }
@@ -258,10 +261,34 @@ public enum MalformedNIfTI {
             let other = path + ".loop"
             status = symlink(other, path) == 0 ? symlink(path, other) : -1
         case .danglingSymlink: status = symlink(path + ".absent-target", path)
+        case .socket: status = bindSocket(at: path)
         }
         guard status == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
+    }
+
+    /// Binds a Unix-domain socket at a short path in /tmp (sun_path holds at most 107 bytes) and renames it to
+    /// `path` (same file system); the descriptor is closed, the socket file stays. 0 on success.
+    static func bindSocket(at path: String) -> Int32 {
+        let short = "/tmp/mr2ct-sock-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(short.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { return -1 }
+        guard rename(short, path) == 0 else { unlink(short); return -1 }
+        return 0
     }
 
     /// Every case in one folder (names are distinct), e.g. for a batch run over a folder of bad files.

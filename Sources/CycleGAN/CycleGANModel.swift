@@ -1,0 +1,254 @@
+import NeuralNetwork
+import MR2CTSupport
+import Networks
+
+/// Options of the CycleGAN model pair and its optimisation (defaults of pytorch-CycleGAN-and-pix2pix).
+public struct CycleGANConfiguration: Codable, Sendable, Hashable {
+    public var generator = GeneratorConfiguration()
+    public var discriminator = DiscriminatorConfiguration()
+    public var ganLoss: GANLoss = .lsgan
+    public var lambdaA: Float = 10
+    public var lambdaB: Float = 10
+    public var lambdaIdentity: Float = 0.5
+    /// Weight of the MIND structure-consistency terms |MIND(G_A(A)) − MIND(A)| and |MIND(G_B(B)) − MIND(B)|
+    /// (Yang et al. 2018; not in the reference, whose default this 0 keeps).
+    public var lambdaStructure: Float = 0
+    public var poolSize = 50
+    public var learningRate: Float = 2e-4
+    public var beta1: Float = 0.5
+
+    public init(generator: GeneratorConfiguration = .init(), discriminator: DiscriminatorConfiguration = .init(),
+                ganLoss: GANLoss = .lsgan, lambdaA: Float = 10, lambdaB: Float = 10, lambdaIdentity: Float = 0.5,
+                lambdaStructure: Float = 0, poolSize: Int = 50, learningRate: Float = 2e-4, beta1: Float = 0.5) {
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ganLoss = ganLoss
+        self.lambdaA = lambdaA
+        self.lambdaB = lambdaB
+        self.lambdaIdentity = lambdaIdentity
+        self.lambdaStructure = lambdaStructure
+        self.poolSize = poolSize
+        self.learningRate = learningRate
+        self.beta1 = beta1
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case generator, discriminator, ganLoss, lambdaA, lambdaB, lambdaIdentity, lambdaStructure, poolSize, learningRate, beta1
+    }
+
+    /// Decodes configurations written before `lambdaStructure` existed as having none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        generator = try c.decode(GeneratorConfiguration.self, forKey: .generator)
+        discriminator = try c.decode(DiscriminatorConfiguration.self, forKey: .discriminator)
+        ganLoss = try c.decode(GANLoss.self, forKey: .ganLoss)
+        lambdaA = try c.decode(Float.self, forKey: .lambdaA)
+        lambdaB = try c.decode(Float.self, forKey: .lambdaB)
+        lambdaIdentity = try c.decode(Float.self, forKey: .lambdaIdentity)
+        lambdaStructure = try c.decodeIfPresent(Float.self, forKey: .lambdaStructure) ?? 0
+        poolSize = try c.decode(Int.self, forKey: .poolSize)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        beta1 = try c.decode(Float.self, forKey: .beta1)
+    }
+}
+
+/// Unpaired image-to-image translation with cycle consistency (Zhu et al. 2017): generators G_A: A → B and
+/// G_B: B → A, discriminators D_A (judges domain B) and D_B (judges domain A), trained as
+/// pytorch-CycleGAN-and-pix2pix `CycleGANModel.optimize_parameters` does (whose name this class takes). In MR2CT, A is
+/// MR and B is CT. On the model-agnostic training loop through `TrainableModel` (CycleGANTraining.swift).
+public final class CycleGANModel: @unchecked Sendable {
+    public let configuration: CycleGANConfiguration
+    public let gA: ResnetGenerator
+    public let gB: ResnetGenerator
+    public let dA: NLayerDiscriminator
+    public let dB: NLayerDiscriminator
+    public let optimizerG: Adam
+    public let optimizerD: Adam
+    /// fake_A_pool (images G_B made, shown to D_B) and fake_B_pool (images G_A made, shown to D_A).
+    public var poolA: ImagePool
+    public var poolB: ImagePool
+
+    // One record per network application; reused every iteration.
+    private let recordFakeB = LayerRecord(), recordRecB = LayerRecord(), recordIdtA = LayerRecord()
+    private let recordFakeA = LayerRecord(), recordRecA = LayerRecord(), recordIdtB = LayerRecord()
+    private let recordDA = LayerRecord(), recordDB = LayerRecord()
+    private let structureA = StructureLoss(), structureB = StructureLoss()
+    /// The step's scratch tensors, reused every iteration.
+    private enum Buffer: Hashable {
+        case gradFakeB, gradFakeA, gradCycleToFakeB, gradCycleToFakeA, gradRecA, gradRecB, gradIdtA, gradIdtB
+        case gradPredictionA, gradPredictionB, mindRealA, mindRealB
+    }
+    private var buffers: [Buffer: Tensor] = [:]
+    private var visuals: [CycleGANImageKey: Tensor] = [:]
+
+    /// Builds the four networks with weights ~ N(0, 0.02) drawn from streams of `seed`, and both optimisers
+    /// (Adam, betas (beta1, 0.999)).
+    public init(configuration: CycleGANConfiguration, seed: UInt64) {
+        self.configuration = configuration
+        gA = ResnetGenerator(configuration.generator)
+        var reverse = configuration.generator
+        reverse.inputChannels = configuration.generator.outputChannels
+        reverse.outputChannels = configuration.generator.inputChannels
+        gB = ResnetGenerator(reverse)
+        var discriminatorA = configuration.discriminator
+        discriminatorA.inputChannels = configuration.generator.outputChannels
+        var discriminatorB = configuration.discriminator
+        discriminatorB.inputChannels = configuration.generator.inputChannels
+        dA = NLayerDiscriminator(discriminatorA)
+        dB = NLayerDiscriminator(discriminatorB)
+        let streams = (0..<8).map { SeededRandom(seed: seed, stream: UInt64($0)) }
+        var s = streams
+        gA.initializeWeights(seed: s[0].next())
+        gB.initializeWeights(seed: s[1].next())
+        dA.initializeWeights(seed: s[2].next())
+        dB.initializeWeights(seed: s[3].next())
+        gA.seedDropout(s[4].next())
+        gB.seedDropout(s[5].next())
+        poolA = ImagePool(capacity: configuration.poolSize, seed: s[6].next())
+        poolB = ImagePool(capacity: configuration.poolSize, seed: s[7].next())
+        optimizerG = Adam(parameters: gA.parameters + gB.parameters, learningRate: configuration.learningRate,
+                          beta1: configuration.beta1, beta2: 0.999)
+        optimizerD = Adam(parameters: dA.parameters + dB.parameters, learningRate: configuration.learningRate,
+                          beta1: configuration.beta1, beta2: 0.999)
+    }
+
+    /// The learning rate of both optimisers (set each iteration by the linear-decay schedule).
+    public var learningRate: Float {
+        get { optimizerG.learningRate }
+        set { optimizerG.learningRate = newValue; optimizerD.learningRate = newValue }
+    }
+
+    /// The images of the last step (copies): realA, fakeB, recA, realB, fakeA, recB (and idtA, idtB when used).
+    public var lastVisuals: [CycleGANImageKey: Tensor] { visuals.mapValues { $0.copy() } }
+
+    private func buffer(_ name: Buffer, like shape: [Int]) -> Tensor {
+        if let t = buffers[name], t.shape == shape { return t }
+        let t = Tensor(shape: shape)
+        buffers[name] = t
+        return t
+    }
+
+    /// One full iteration as pytorch-CycleGAN-and-pix2pix `optimize_parameters` (REFERENCE.md §2):
+    /// forward fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A); generator step with
+    /// D frozen (identity G_A(B), G_B(A); adversarial terms through D; cycle L1 × λ; identity × λ·λ_idt); then
+    /// the discriminator step on real images and on pooled fakes (each D loss × 0.5); Adam on both.
+    /// `realA`, `realB`: 1 × C × H × W.
+    ///
+    /// The work is split into two chains that run at once, one per core: everything G_A and D_A do, and
+    /// everything G_B and D_B do, meeting only where the cycle gradients cross over (`ComputeThreads.pair`).
+    public func trainStep(realA: Tensor, realB: Tensor) -> CycleGANLosses {
+        let c = configuration
+        let shapeB = gA.network.outputShape(for: realA.shape), shapeA = gB.network.outputShape(for: realB.shape)
+        let gradFakeB = buffer(.gradFakeB, like: shapeB), gradFakeA = buffer(.gradFakeA, like: shapeA)
+        let gradCycleToFakeB = buffer(.gradCycleToFakeB, like: shapeB), gradCycleToFakeA = buffer(.gradCycleToFakeA, like: shapeA)
+        let gradRecA = buffer(.gradRecA, like: realA.shape), gradRecB = buffer(.gradRecB, like: realB.shape)
+        let gradIdtA = buffer(.gradIdtA, like: realB.shape), gradIdtB = buffer(.gradIdtB, like: realA.shape)
+        let predictionShapeA = dA.network.outputShape(for: shapeB), predictionShapeB = dB.network.outputShape(for: shapeA)
+        let gradPredictionA = buffer(.gradPredictionA, like: predictionShapeA)
+        let gradPredictionB = buffer(.gradPredictionB, like: predictionShapeB)
+        let lambdaIdtA = c.lambdaB * c.lambdaIdentity, lambdaIdtB = c.lambdaA * c.lambdaIdentity
+        let useIdentity = c.lambdaIdentity > 0, useStructure = c.lambdaStructure > 0
+
+        // forward(): fake_B = G_A(A), fake_A = G_B(B); then rec_A = G_B(fake_B), rec_B = G_A(fake_A).
+        let (fakeB, fakeA) = ComputeThreads.pair({ self.gA.forward(realA, record: self.recordFakeB) },
+                                  { self.gB.forward(realB, record: self.recordFakeA) })
+        let (recB, recA) = ComputeThreads.pair({ self.gA.forward(fakeA, record: self.recordRecB) },
+                                { self.gB.forward(fakeB, record: self.recordRecA) })
+
+        // Generator step, discriminators frozen. Identity terms, then the cycle terms into the fakes.
+        optimizerG.zeroGradients()
+        // One chain per generator: its identity term (idt_A = G_A(B) ~ B, idt_B = G_B(A) ~ A), then the cycle
+        // term of its second application (rec_B = G_A(fake_A) ~ B, rec_A = G_B(fake_B) ~ A), whose gradient flows
+        // into the other generator's fake.
+        func identityAndCycle(_ g: ResnetGenerator, identityOf real: Tensor, identityRecord: LayerRecord,
+                              identityScale: Float, identityGradient: Tensor, reconstruction: Tensor,
+                              cycleScale: Float, cycleGradient: Tensor, cycleRecord: LayerRecord,
+                              gradientToFake: Tensor) -> (idt: Tensor?, idtLoss: Float, cycle: Float) {
+            var idt: Tensor?, idtLoss: Float = 0
+            if useIdentity {
+                let t = g.forward(real, record: identityRecord)
+                idtLoss = Loss.l1(t, target: real, scale: identityScale, gradient: identityGradient)
+                g.backward(identityGradient, record: identityRecord)
+                idt = t
+            }
+            let cycle = Loss.l1(reconstruction, target: real, scale: cycleScale, gradient: cycleGradient)
+            g.backward(cycleGradient, record: cycleRecord, gradInput: gradientToFake)
+            return (idt, idtLoss, cycle)
+        }
+        let (chainA, chainB) = ComputeThreads.pair({
+            identityAndCycle(self.gA, identityOf: realB, identityRecord: self.recordIdtA, identityScale: lambdaIdtA,
+                             identityGradient: gradIdtA, reconstruction: recB, cycleScale: c.lambdaB,
+                             cycleGradient: gradRecB, cycleRecord: self.recordRecB, gradientToFake: gradCycleToFakeA)
+        }, {
+            identityAndCycle(self.gB, identityOf: realA, identityRecord: self.recordIdtB, identityScale: lambdaIdtB,
+                             identityGradient: gradIdtB, reconstruction: recA, cycleScale: c.lambdaA,
+                             cycleGradient: gradRecA, cycleRecord: self.recordRecA, gradientToFake: gradCycleToFakeB)
+        })
+        // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
+        // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
+        // Structure terms (when λ_structure > 0): each fake's MIND descriptor should match its source's, compared
+        // on the centre channel when MR slices come with context channels.
+        func adversarial(_ d: NLayerDiscriminator, judging fake: Tensor, record: LayerRecord, predictionGradient: Tensor,
+                         fakeGradient: Tensor, cycleGradient: Tensor, generator g: ResnetGenerator,
+                         generatorRecord: LayerRecord, structure: StructureLoss, source: Tensor,
+                         sourceDescriptor: Tensor?) -> (adversarial: Float, structure: Float) {
+            let prediction = d.forward(fake, record: record)
+            let loss = c.ganLoss(prediction, real: true, gradient: predictionGradient)
+            d.backward(predictionGradient, record: record, gradInput: fakeGradient, parameterGradients: false)
+            Self.add(cycleGradient, into: fakeGradient)
+            var structureLoss: Float = 0
+            if let target = sourceDescriptor {
+                structure.descriptor(of: source, channel: source.shape[1] / 2, into: target)
+                structureLoss = structure.loss(fake, channel: fake.shape[1] / 2, target: target, scale: c.lambdaStructure,
+                                               gradient: fakeGradient, accumulate: true)
+            }
+            g.backward(fakeGradient, record: generatorRecord)
+            return (loss, structureLoss)
+        }
+        let mindRealA = useStructure ? buffer(.mindRealA, like: structureA.descriptorShape(for: realA.shape)) : nil
+        let mindRealB = useStructure ? buffer(.mindRealB, like: structureB.descriptorShape(for: realB.shape)) : nil
+        let (adversarialA, adversarialB) = ComputeThreads.pair({
+            adversarial(self.dA, judging: fakeB, record: self.recordDA, predictionGradient: gradPredictionA,
+                        fakeGradient: gradFakeB, cycleGradient: gradCycleToFakeB, generator: self.gA,
+                        generatorRecord: self.recordFakeB, structure: self.structureA, source: realA,
+                        sourceDescriptor: mindRealA)
+        }, {
+            adversarial(self.dB, judging: fakeA, record: self.recordDB, predictionGradient: gradPredictionB,
+                        fakeGradient: gradFakeA, cycleGradient: gradCycleToFakeA, generator: self.gB,
+                        generatorRecord: self.recordFakeA, structure: self.structureB, source: realB,
+                        sourceDescriptor: mindRealB)
+        })
+        optimizerG.step()
+
+        // Discriminator step on detached fakes from the history pools.
+        optimizerD.zeroGradients()
+        let pooledFakeB = poolB.query(fakeB)
+        let pooledFakeA = poolA.query(fakeA)
+        let (lossDA, lossDB) = ComputeThreads.pair({ self.discriminatorStep(self.dA, record: self.recordDA, real: realB, fake: pooledFakeB, gradient: gradPredictionA) },
+                                    { self.discriminatorStep(self.dB, record: self.recordDB, real: realA, fake: pooledFakeA, gradient: gradPredictionB) })
+        optimizerD.step()
+
+        visuals = [.realA: realA, .fakeB: fakeB, .recA: recA, .realB: realB, .fakeA: fakeA, .recB: recB]
+        if let idtA = chainA.idt, let idtB = chainB.idt { visuals[.idtA] = idtA; visuals[.idtB] = idtB }
+        return CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
+                              structureA: adversarialA.structure, dB: lossDB, gB: adversarialB.adversarial,
+                              cycleB: chainA.cycle, idtB: chainB.idtLoss, structureB: adversarialB.structure)
+    }
+
+    /// (loss(D(real), real) + loss(D(fake), fake)) × 0.5, accumulating D's parameter gradients.
+    private func discriminatorStep(_ d: NLayerDiscriminator, record: LayerRecord, real: Tensor, fake: Tensor,
+                                   gradient: Tensor) -> Float {
+        let predictionReal = d.forward(real, record: record)
+        let lossReal = configuration.ganLoss(predictionReal, real: true, scale: 0.5, gradient: gradient)
+        d.backward(gradient, record: record)
+        let predictionFake = d.forward(fake, record: record)
+        let lossFake = configuration.ganLoss(predictionFake, real: false, scale: 0.5, gradient: gradient)
+        d.backward(gradient, record: record)
+        return lossReal + lossFake
+    }
+
+    private static func add(_ x: Tensor, into y: Tensor) {
+        let a = x.data, b = y.data
+        for i in 0..<b.count { b[i] += a[i] }
+    }
+}

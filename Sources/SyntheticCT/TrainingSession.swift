@@ -1,0 +1,256 @@
+import CycleGAN
+import Foundation
+import MR2CTSupport
+import NIfTI
+import NeuralNetwork
+import Preprocessing
+import Training
+
+/// Where a training session stands after an iteration, for progress displays.
+public struct TrainingProgress: Sendable {
+    /// Iterations completed, and in the whole run.
+    public var iteration: Int
+    public var totalIterations: Int
+    /// The 1-based epoch of the last iteration, and the run's number of epochs.
+    public var epoch: Int
+    public var epochs: Int
+    public var learningRate: Float
+    public var losses: CycleGANLosses
+}
+
+/// One session of an MR→CT training run: opens (or creates) the run folder, checks that it was made with the
+/// same configuration, prepares the unpaired slice loader and the validation pairs, and trains the CycleGAN on the
+/// model-agnostic `TrainingLoop` (which loads the newest complete checkpoint set, and trains to the end of the
+/// schedule or until a stop is requested, writing the log, checkpoints and validation results); this session adds
+/// the MR/CT pictures, report and messages as the loop's callbacks.
+///
+/// Each iteration is the reference's (`CycleGANModel.trainStep`) on the loader's pair for that iteration, at the
+/// learning rate of `TrainingSchedule`; since the pair, the rate, the networks, the optimisers and the pools are all
+/// restored from a checkpoint, an interrupted and resumed run computes the same losses as an uninterrupted one.
+public final class TrainingSession {
+    public let runFolder: RunDirectory
+    public let configuration: TrainingConfiguration
+    public let schedule: TrainingSchedule
+    public var gan: CycleGANModel { model.gan }
+    let model: SyntheticCTTrainingModel
+    let loop: TrainingLoop<SyntheticCTTrainingModel, UnpairedSliceData>
+
+    /// Usable volumes (MR, CT) the loader prepared: the files of `configuration.data` minus the skipped ones.
+    public private(set) var usedVolumes: (mr: Int, ct: Int) = (0, 0)
+
+    /// Iterations completed so far.
+    public var iteration: Int { loop.iteration }
+
+    /// Lines for the user (skipped files, what was resumed, validation results); stderr in the tool.
+    public var onMessage: (String) -> Void = { _ in }
+    /// Called after every iteration.
+    public var onProgress: (TrainingProgress) -> Void = { _ in }
+
+    /// The configuration stored in a run folder, nil when the folder holds no run yet.
+    public static func storedConfiguration(runDirectory: URL) throws -> TrainingConfiguration? {
+        let url = runDirectory.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try TrainingConfiguration.read(url)
+    }
+
+    /// Opens the run at `runDirectory` with `configuration` (whose `options` name the data folders).
+    /// An existing run must have the same configuration (apart from `options`); `requireExisting` refuses to start
+    /// a new run (`--resume`). `messages` receives what happens while opening (skipped files, resumed checkpoint).
+    public init(runDirectory: URL, configuration requested: TrainingConfiguration, requireExisting: Bool = false,
+                messages: (String) -> Void = { _ in }) throws {
+        let folder = try RunDirectory(url: runDirectory)
+        var configuration = requested
+        configuration.synchroniseChannels()
+        try configuration.validate()
+        let stored = folder.hasConfiguration ? try TrainingConfiguration.read(folder.configurationURL) : nil
+        if stored == nil, requireExisting {
+            throw TrainingError(path: folder.url.path, reason: "no training run to resume here (no config.json)")
+        }
+
+        // The data: the folders' volume files, the same names as when the run began.
+        guard let mrPath = configuration.options.mrDirectory ?? stored?.options.mrDirectory,
+              let ctPath = configuration.options.ctDirectory ?? stored?.options.ctDirectory else {
+            throw TrainingError(path: folder.url.path, reason: "no training data: give --mr and --ct folders")
+        }
+        configuration.options.mrDirectory = mrPath
+        configuration.options.ctDirectory = ctPath
+        let mrFiles = try Self.volumeFiles(in: URL(fileURLWithPath: mrPath), what: "MR")
+        let ctFiles = try Self.volumeFiles(in: URL(fileURLWithPath: ctPath), what: "CT")
+        configuration.data.mrFiles = mrFiles.map(\.lastPathComponent)
+        configuration.data.ctFiles = ctFiles.map(\.lastPathComponent)
+        var extendedFrom: TrainingLength?
+        if let stored {
+            configuration.data.epochLength = stored.data.epochLength
+            var differences = stored.differences(from: configuration)
+            // A longer schedule extends the run (checked against the epoch length below); a shorter one is refused.
+            if differences.contains(where: { $0.hasPrefix("length.") }) {
+                let epoch = max(1, stored.data.epochLength)
+                let before = stored.length.schedule(epochLength: epoch).totalIterations
+                let after = configuration.length.schedule(epochLength: epoch).totalIterations
+                guard after > before else {
+                    throw TrainingError(path: folder.url.path, reason: "the run has \(before) iterations "
+                        + "(\(stored.length)); a schedule can only be extended, not shortened to \(after)")
+                }
+                extendedFrom = stored.length
+                differences.removeAll { $0.hasPrefix("length.") }
+            }
+            guard differences.isEmpty else {
+                throw TrainingError(path: folder.url.path, reason: "the run folder was made with another configuration ("
+                    + differences.prefix(4).joined(separator: "; ") + (differences.count > 4 ? "; …" : "")
+                    + "); use another --run folder, or the run's own settings")
+            }
+        }
+
+        let loader: UnpairedSliceLoader
+        do {
+            loader = try UnpairedSliceLoader(mrFiles: mrFiles, ctFiles: ctFiles,
+                                             configuration: configuration.preprocessing,
+                                             seed: configuration.seed, augment: configuration.augment,
+                                             cropSize: configuration.cropSize,
+                                             cacheDirectory: folder.url.appendingPathComponent("cache", isDirectory: true),
+                                             rampIterations: 0,
+                                             reader: { try NIfTIFile.read($0) })
+        } catch {
+            throw TrainingError(path: folder.url.path, reason: "cannot load the training data: \(error)")
+        }
+        // Every volume prepared (or skipped) before anything is reported or recorded.
+        loader.waitUntilPrepared()
+        if let failure = loader.cacheFailures.first {
+            let more = loader.cacheFailures.count > 1 ? " (and \(loader.cacheFailures.count - 1) more)" : ""
+            throw TrainingError(path: failure.url.path, reason: failure.reason + more
+                                + "; nothing was recorded: free space or fix the run folder, then run again")
+        }
+        let skipped = loader.skippedFiles
+        for skipped in skipped { messages("skipped \(skipped.url.path): \(skipped.reason)") }
+        let mrUsed = loader.preparedCounts(.mr), ctUsed = loader.preparedCounts(.ct)
+        usedVolumes = (mrUsed.volumes, ctUsed.volumes)
+        messages("using \(mrUsed.volumes) of \(mrFiles.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
+                 + "\(ctFiles.count) CT volumes (\(ctUsed.slices) slices)"
+                 + (skipped.isEmpty ? "" : "; \(skipped.count) skipped (above)"))
+        guard loader.epochLength > 0 else {
+            throw TrainingError(path: folder.url.path, reason: "the training folders hold no usable slices")
+        }
+        if let stored, stored.data.epochLength != loader.epochLength {
+            throw TrainingError(path: folder.url.path, reason: "the training data changed since the run began "
+                + "(epoch length \(stored.data.epochLength), now \(loader.epochLength))")
+        }
+        configuration.data.epochLength = loader.epochLength
+        try AtomicFile.write(try configuration.jsonData(), to: folder.configurationURL)
+
+        self.runFolder = folder
+        self.configuration = configuration
+        self.schedule = configuration.length.schedule(epochLength: loader.epochLength)
+        guard schedule.totalIterations > 0 else {
+            throw TrainingError(path: folder.url.path, reason: "the run has no iterations (\(configuration.length))")
+        }
+        if let extendedFrom {
+            let before = extendedFrom.schedule(epochLength: loader.epochLength).totalIterations
+            messages("extending the run from \(before) to \(schedule.totalIterations) iterations (\(configuration.length)); "
+                     + "from the resumed iteration on, the learning rate follows the new schedule")
+        }
+        let gan = CycleGANModel(configuration: configuration.model, seed: configuration.seed)
+        model = SyntheticCTTrainingModel(gan: gan, configuration: configuration, mrHistogram: { loader.mrIntensityHistogram })
+        let options = configuration.options
+        loop = TrainingLoop(run: folder, model: model,
+                            data: UnpairedSliceData(loader: loader, inputChannels: gan.configuration.generator.inputChannels,
+                                                    outputChannels: gan.configuration.generator.outputChannels),
+                            schedule: schedule.iterationSchedule, initialLearningRate: configuration.model.learningRate,
+                            options: LoopOptions(checkpointEvery: options.checkpointEvery, sampleEvery: options.sampleEvery,
+                                                 validateEvery: options.validateEvery, keepCheckpoints: options.keepCheckpoints))
+        // The log and pictures as runs wrote them before the loop existed.
+        loop.logsCheckpoints = false
+        loop.samplesAtStop = false
+        // Records after the checkpoint belong to iterations that will run again (the loop drops them).
+        let resumedAt = try withoutActuallyEscaping(messages) { messages in
+            loop.onMessage = messages
+            defer { loop.onMessage = { _ in } }
+            return try loop.resume()
+        }
+        if resumedAt == 0, stored != nil {
+            messages("restarting \(folder.url.path) from iteration 0 (no checkpoint saved yet)")
+        }
+
+        if let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
+            let validation = try TrainingValidation(mrDirectory: URL(fileURLWithPath: mr), ctDirectory: URL(fileURLWithPath: ct),
+                                                    preprocessing: configuration.preprocessing)
+            loop.validator = SyntheticCTValidator(validation: validation, generator: gan.gA)
+        }
+        loop.onMessage = { [unowned self] in self.onMessage($0) }
+        let total = schedule.totalIterations, epochLength = loader.epochLength
+        let epochs = (total + epochLength - 1) / epochLength
+        loop.callbacks = [
+            ProgressCallback { [unowned self] event in
+                self.onProgress(TrainingProgress(iteration: event.iteration, totalIterations: event.totalIterations,
+                                                 epoch: event.epoch, epochs: epochs, learningRate: event.learningRate,
+                                                 losses: CycleGANLosses(named: event.losses)))
+            },
+            SyntheticCTValidator.MessageCallback { [unowned self] in self.onMessage($0) },
+            SyntheticCTReportCallback(session: self),
+        ]
+    }
+
+    /// The volume files of a training folder; a clear error when it cannot be read or holds none.
+    public static func volumeFiles(in directory: URL, what: String) throws -> [URL] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TrainingError(path: directory.path, reason: "the \(what) folder does not exist or is not a folder")
+        }
+        let files: [URL]
+        do { files = try NIfTIFile.volumeFiles(in: directory) } catch {
+            throw TrainingError(path: directory.path, reason: "cannot list the \(what) folder (\(error))")
+        }
+        guard !files.isEmpty else {
+            throw TrainingError(path: directory.path, reason: "the \(what) folder holds no NIfTI volumes (.nii, .nii.gz, .hdr)")
+        }
+        return files
+    }
+
+    // MARK: The loop
+
+    /// Trains until the end of the schedule or until `stop` is requested (then saves and returns `.stopped`).
+    /// Throws on a non-finite loss (keeping the last good checkpoint) and on write failures.
+    public func run(stop: StopSignal = StopSignal()) throws -> LoopOutcome {
+        try loop.run(stop: stop)
+    }
+
+    /// The loop's state: best validation, seconds of training.
+    var state: LoopState { loop.state }
+}
+
+/// The loader's unpaired pairs as the loop's data: the pair of an iteration (a pure function of the seed and the
+/// iteration) copied into the networks' input tensors.
+final class UnpairedSliceData: Training.TrainingData {
+    let loader: UnpairedSliceLoader
+    // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
+    let realA: Tensor
+    let realB: Tensor
+
+    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int) {
+        self.loader = loader
+        let size = loader.outputSize
+        realA = Tensor(shape: [1, inputChannels, size, size])
+        realB = Tensor(shape: [1, outputChannels, size, size])
+    }
+
+    var epochLength: Int { loader.epochLength }
+
+    func batch(at iteration: Int) throws -> CycleGANBatch {
+        let pair = loader.pair(at: iteration)
+        try Self.copy(pair.mr, into: realA)
+        try Self.copy(pair.ct, into: realB)
+        return CycleGANBatch(realA: realA, realB: realB)
+    }
+
+    /// Copies a loader slice into a network input; a slice with more (context) channels than the tensor gives its
+    /// centre channels.
+    static func copy(_ values: [Float], into tensor: Tensor) throws {
+        let count = tensor.count
+        guard values.count >= count, values.count % count == 0, (values.count / count) % 2 == 1 else {
+            throw TrainingError(path: "training loader", reason: "slice of \(values.count) values for an input of \(tensor.shape)")
+        }
+        let offset = (values.count - count) / 2
+        values.withUnsafeBufferPointer { source in
+            tensor.data.baseAddress!.update(from: source.baseAddress! + offset, count: count)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import MR2CTSupport
+import NeuralNetwork
+import Reporting
+import Training
+
+/// The run folder options every training command has (`mr2ct train`, `mr2ct gan train`).
+struct RunFolderOptions: ParsableArguments {
+    @Option(name: .customLong("run"), help: ArgumentHelp("Run folder (created if missing; an existing run is resumed).", valueName: "DIR"))
+    var runDirectory: String
+    @Flag(name: .long, help: "Require an existing run in --run and continue it (options not given default to the run's).")
+    var resume = false
+
+    var url: URL { URL(fileURLWithPath: runDirectory) }
+}
+
+/// The session options every training command has: compute threads, checkpoint and picture intervals, rotation,
+/// the progress display. They do not change a run's result and may differ between the sessions of one run.
+struct TrainingSessionOptions: ParsableArguments {
+    @Option(name: .long, help: "Compute threads. (default: all cores)")
+    var threads: Int?
+    @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
+    var checkpointEvery: Int?
+    @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
+    var sampleEvery: Int?
+    @Option(name: .long, help: "Keep the newest N checkpoints (plus the ones latest and best name); 0 keeps all. (default: 3)")
+    var keepCheckpoints: Int?
+    @Flag(name: .long, help: "No progress display.")
+    var quiet = false
+
+    func validate() throws {
+        for (value, name) in [(threads, "threads"), (checkpointEvery, "checkpoint-every"), (sampleEvery, "sample-every")] {
+            if let value, value < 1 { throw ValidationError("--\(name) must be at least 1") }
+        }
+        if let keepCheckpoints, keepCheckpoints < 0 { throw ValidationError("--keep-checkpoints must be 0 or more") }
+    }
+
+    /// The options given, over a run's loop options.
+    func apply(to options: inout LoopOptions) {
+        if let checkpointEvery { options.checkpointEvery = checkpointEvery }
+        if let sampleEvery { options.sampleEvery = sampleEvery }
+        if let keepCheckpoints { options.keepCheckpoints = keepCheckpoints }
+    }
+
+    /// The common start of a session: the thread count, and SIGINT/SIGTERM handlers that ask the loop to stop.
+    func start() -> StopSignal {
+        if let threads { ComputeThreads.set(threads) }
+        let stop = StopSignal()
+        stop.installSignalHandlers()
+        return stop
+    }
+
+    /// A progress display for `total` iterations from `completed`, silent under --quiet; and the line lead that
+    /// starts messages on a new line while a terminal's progress bar holds the current one.
+    func progress(label: String, total: Int, completed: Int) -> (reporter: ProgressReporter, lead: String) {
+        (ProgressReporter(label: label, total: total, unit: "it", style: quiet ? .silent : .automatic, initialCompleted: completed),
+         !quiet && isTerminal(STDERR_FILENO) ? "\n" : "")
+    }
+
+    /// The end of a session: where the model is (unless --quiet), or how to continue a stopped run (exit 128 + signal).
+    func finish(_ outcome: LoopOutcome, model: String, resume: String) throws {
+        var standardError = StandardErrorStream()
+        switch outcome {
+        case .completed(let iteration):
+            if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(model)", to: &standardError) }
+        case .stopped(let signal, let iteration):
+            print("mr2ct: stopped at iteration \(iteration); continue with: \(resume)", to: &standardError)
+            throw ExitCode(128 + signal)
+        }
+    }
+}
