@@ -72,6 +72,10 @@ let package = Package(
                 swiftSettings: numericSettings),
         .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
                 swiftSettings: numericSettings),
+        // Issue 18: paired (pix2pix) MR→CT training on the Training layer.
+        .target(name: "Pix2Pix", dependencies: ["Training", "SyntheticCT", "CycleGAN", "Networks", "Conversion", "NeuralNetwork", "Preprocessing", "NIfTI", "VolumeIO",
+                                                "Evaluation", "Reporting", "MR2CTSupport"],
+                swiftSettings: numericSettings),
 
         // MARK: The command-line tool: argument parsing only, no logic of its own
         .executableTarget(
@@ -79,7 +83,7 @@ let package = Package(
             dependencies: [
                 "NIfTI", "Preprocessing", "NeuralNetwork", "Networks", "CycleGAN", "SyntheticCT", "Conversion", "Phantom", "Reporting", "Evaluation",
                 "MR2CTSupport", "VolumeIO", "DICOM",
-                "Training", "DCGAN",
+                "Training", "DCGAN", "Pix2Pix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,6 +111,8 @@ let package = Package(
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "DCGANTests", dependencies: ["DCGAN", "Training", "NeuralNetwork", "Safetensors", "NIfTI", "TestSupport"]),
+        .testTarget(name: "Pix2PixTests", dependencies: ["Pix2Pix", "Training", "SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing",
+                                                         "NIfTI", "Safetensors", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "NIfTI", "Safetensors", "DICOM"]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,8 +25,15 @@ generator output), "format" mr2ct-gan-1:
   python3 Pipelines/convert_pytorch_generator.py --family dcgan netG_epoch_24.pth G.safetensors
   mr2ct gan sample --model G.safetensors --noise z.safetensors --count 64 -o samples
 
-Needs torch and safetensors (pip install torch safetensors). Only state dicts of the instance-norm ResNet
-generator are accepted; anything else (BatchNorm generators, U-Nets, missing or unexpected tensors) is refused
+With --family pix2pix: a pix2pix U-Net (checkpoints/NAME/latest_net_G.pth of --model pix2pix --netG unet_256 or
+unet_128, --norm batch or instance): the same names ("model.model.0.weight", "model.model.1.model.1.weight", ...,
+BatchNorm running statistics included, num_batches_tracked as I64), __metadata__ "architecture" "unet",
+"generator" = MR2CT's UNetConfiguration read off the tensors (ngf, channels, downsamplings = num_downs, norm;
+dropout as --dropout says, default on as pix2pix trains: it is inactive in conversion), "training" "paired":
+  python3 Pipelines/convert_pytorch_generator.py --family pix2pix latest_net_G.pth model.safetensors
+  mr2ct convert --model model.safetensors ...
+Needs torch and safetensors (pip install torch safetensors). For --family cyclegan only state dicts of the
+instance-norm ResNet generator are accepted; anything else (BatchNorm generators, U-Nets, missing or unexpected tensors) is refused
 with a one-line reason. The file is written atomically (temporary file, then rename).
 """
 import argparse
@@ -212,6 +219,78 @@ def convert_dcgan(pth_path, out_path):
         + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
     if problems:
         raise ConversionError(f"not an examples/dcgan Generator(nz={nz}, ngf={ngf}, nc={nc}): " + "; ".join(problems))
+    tensors = _checked_tensors(state, expected)
+    config = {"family": "dcgan", "imageSize": 16 * k0, "channels": nc, "nz": nz, "ngf": ngf, "ndf": ngf,
+              "batchSize": 64, "learningRate": 0.0002, "beta1": 0.5, "classNames": [], "embeddingDimension": 10,
+              "labelChannels": 1, "intensity": {"lower": -1.0, "upper": 1.0}, "seed": 0}
+    metadata = {"gan": json.dumps(config, separators=(",", ":")), "format": "mr2ct-gan-1", "role": "G",
+                "family": "dcgan", "source": "PyTorch examples/dcgan " + os.path.basename(pth_path)}
+    _atomic_save(save_file, tensors, out_path, metadata)
+    return config
+
+
+def infer_unet_configuration(state, dropout=True):
+    """UNetConfiguration from a pix2pix UnetGenerator state dict; the expected keys and shapes come from
+    pytorch_reference_networks.UnetGenerator built with the inferred settings (the reference's module structure)."""
+    import torch.nn as nn
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from pytorch_reference_networks import UnetGenerator, batch_norm, instance_norm
+    first = state.get("model.model.0.weight")
+    if first is None or first.dim() != 4 or tuple(first.shape[2:]) != (4, 4):
+        raise ConversionError("no 4x4 tensor model.model.0.weight: not a pix2pix UnetGenerator")
+    ngf, cin = int(first.shape[0]), int(first.shape[1])
+    last = state.get("model.model.3.weight")
+    if last is None or last.dim() != 4:
+        raise ConversionError("no tensor model.model.3.weight (the U-Net's outermost up-convolution)")
+    cout = int(last.shape[1])
+    levels = len([k for k in state if re.fullmatch(r"model\.model\.1(\.model\.3)*\.model\.1\.weight", k)])
+    num_downs = levels + 1
+    if not 5 <= num_downs <= 9:
+        raise ConversionError(f"{num_downs} down-sampling levels; MR2CT's U-Net has 5 to 9 (unet_128: 7, unet_256: 8)")
+    norm = "batch" if any(k.endswith("running_mean") for k in state) else "instance"
+    reference = UnetGenerator(cin, cout, num_downs, ngf=ngf, norm_layer=batch_norm() if norm == "batch" else instance_norm())
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    missing = sorted(set(expected) - set(state), key=_natural)
+    unexpected = sorted(set(state) - set(expected), key=_natural)
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
+             if tuple(state[k].shape) != expected[k]]
+    problems = (["missing " + ", ".join(missing)] if missing else []) + (["unexpected " + ", ".join(unexpected)] if unexpected else []) \
+        + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
+    if problems:
+        raise ConversionError(f"not a UnetGenerator({cin}, {cout}, num_downs={num_downs}, ngf={ngf}, norm={norm}): " + "; ".join(problems))
+    config = {"inputChannels": cin, "outputChannels": cout, "ngf": ngf, "downsamplings": num_downs, "dropout": bool(dropout),
+              "norm": norm}
+    return config, expected
+
+
+def convert_pix2pix(pth_path, out_path, preprocessing=None, dropout=True):
+    import torch
+    from safetensors.torch import save_file
+    state = load_state_dict(pth_path)
+    config, expected = infer_unet_configuration(state, dropout)
+    prep = dict(DEFAULT_PREPROCESSING)
+    prep["contextSlices"] = config["inputChannels"]
+    if preprocessing:
+        prep.update(preprocessing)
+    if prep["contextSlices"] != config["inputChannels"]:
+        raise ConversionError(f"preprocessing contextSlices {prep['contextSlices']} does not match the generator's "
+                              f"{config['inputChannels']} input channels")
+    side = 1 << config["downsamplings"]
+    if prep["sliceSize"] % side != 0:
+        raise ConversionError(f"preprocessing sliceSize {prep['sliceSize']} is not a multiple of {side}, which this U-Net needs")
+    tensors = _checked_tensors(state, expected)
+    metadata = {"architecture": "unet", "generator": json.dumps(config, separators=(",", ":")),
+                "preprocessing": json.dumps(prep, separators=(",", ":")), "direction": "MR->CT", "training": "paired",
+                "format": "mr2ct-paired-run-1", "role": "G",
+                "source": "pytorch-CycleGAN-and-pix2pix pix2pix " + os.path.basename(pth_path)}
+    _atomic_save(save_file, tensors, out_path, metadata)
+    return config, prep
+
+
+def _checked_tensors(state, expected):
+    """The expected tensors of a state dict in natural key order: float32 (BatchNorm counts kept as I64), each
+    checked to be finite."""
+    import torch
     tensors = {}
     for key in sorted(expected, key=_natural):
         t = state[key].detach().contiguous()
@@ -222,13 +301,7 @@ def convert_dcgan(pth_path, out_path):
         if not torch.isfinite(t).all():
             raise ConversionError(f"tensor {key} holds NaN or infinite values")
         tensors[key] = t
-    config = {"family": "dcgan", "imageSize": 16 * k0, "channels": nc, "nz": nz, "ngf": ngf, "ndf": ngf,
-              "batchSize": 64, "learningRate": 0.0002, "beta1": 0.5, "classNames": [], "embeddingDimension": 10,
-              "labelChannels": 1, "intensity": {"lower": -1.0, "upper": 1.0}, "seed": 0}
-    metadata = {"gan": json.dumps(config, separators=(",", ":")), "format": "mr2ct-gan-1", "role": "G",
-                "family": "dcgan", "source": "PyTorch examples/dcgan " + os.path.basename(pth_path)}
-    _atomic_save(save_file, tensors, out_path, metadata)
-    return config
+    return tensors
 
 
 def _atomic_save(save_file, tensors, out_path, metadata):
@@ -251,9 +324,12 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pth", help="the PyTorch generator state dict (latest_net_G_A.pth)")
     parser.add_argument("output", help="the MR2CT model file to write (.safetensors)")
-    parser.add_argument("--family", default="cyclegan", choices=["cyclegan", "dcgan"],
+    parser.add_argument("--family", default="cyclegan", choices=["cyclegan", "pix2pix", "dcgan"],
                         help="cyclegan: a pytorch-CycleGAN-and-pix2pix ResnetGenerator (default); "
+                             "pix2pix: its UnetGenerator (unet_128/unet_256); "
                              "dcgan: a PyTorch examples/dcgan Generator, for mr2ct gan sample")
+    parser.add_argument("--dropout", default="on", choices=["on", "off"],
+                        help="pix2pix: whether the U-Net was trained with dropout (recorded; inactive in conversion)")
     parser.add_argument("--direction", default="MR->CT", choices=["MR->CT", "CT->MR"],
                         help="what the generator translates (G_A of an MR->CT run: MR->CT)")
     parser.add_argument("--preprocessing", default=None,
@@ -275,6 +351,10 @@ def main(argv=None):
             unknown = set(preprocessing) - set(DEFAULT_PREPROCESSING) - {"targetSpacing"}
             if unknown:
                 raise ConversionError(f"--preprocessing has unknown keys {sorted(unknown)}")
+        if args.family == "pix2pix":
+            config, prep = convert_pix2pix(args.pth, args.output, preprocessing, args.dropout == "on")
+            print(json.dumps({"output": args.output, "family": "pix2pix", "generator": config, "preprocessing": prep}))
+            return 0
         config, prep = convert(args.pth, args.output, args.direction, preprocessing)
     except ConversionError as error:
         print(f"convert_pytorch_generator: {args.pth}: {error}", file=sys.stderr)

@@ -1,6 +1,7 @@
-"""The reference CycleGAN networks of pytorch-CycleGAN-and-pix2pix (models/networks.py), reduced to what MR2CT
-implements: ResnetGenerator with instance normalisation and reflection padding, the PatchGAN NLayerDiscriminator,
-normal(0, 0.02) initialisation and the ImagePool. The module structure (and so every state_dict key, e.g.
+"""The reference CycleGAN and pix2pix networks of pytorch-CycleGAN-and-pix2pix (models/networks.py), reduced to what
+MR2CT implements: ResnetGenerator with instance normalisation and reflection padding, the U-Net generator of pix2pix
+(UnetGenerator of nested UnetSkipConnectionBlocks, batch or instance normalisation), the PatchGAN
+NLayerDiscriminator (instance or batch normalisation), normal(0, 0.02) initialisation and the ImagePool. The module structure (and so every state_dict key, e.g.
 `model.1.weight`, `model.10.conv_block.1.weight`) is exactly the original's, so checkpoints move between the two.
 
 Used by Tests/TestSupport/Fixtures/torch/make_goldens.py and Pipelines/check_mr2ct_generator_in_pytorch.py.
@@ -70,6 +71,72 @@ class ResnetGenerator(nn.Module):
         model += [nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0)]
         model += [nn.Tanh()]
         self.model = nn.Sequential(*model)
+
+    def forward(self, input):
+        return self.model(input)
+
+
+def batch_norm():
+    """get_norm_layer('batch'): BatchNorm2d with affine parameters and running statistics (pix2pix's default)."""
+    return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+
+
+def _uses_bias(norm_layer):
+    """The reference gives convolutions a bias only when an instance norm (without affine shift) follows."""
+    layer = norm_layer.func if isinstance(norm_layer, functools.partial) else norm_layer
+    return layer == nn.InstanceNorm2d
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One level of the U-Net: x -> [down -> inner level -> up], concatenated with x (except the outermost level).
+    Layer order and indices are the reference's (so are the state_dict keys): outermost [downconv, inner, relu,
+    upconv, tanh]; innermost [lrelu, downconv, relu, upconv, upnorm]; otherwise [lrelu, downconv, downnorm, inner,
+    relu, upconv, upnorm] (+ dropout). The activations are in place, as in the reference: the leading LeakyReLU
+    overwrites x, so the skip connection carries lrelu(x)."""
+
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
+                 norm_layer=None, use_dropout=False):
+        super().__init__()
+        norm_layer = norm_layer or batch_norm()
+        self.outermost = outermost
+        bias = _uses_bias(norm_layer)
+        input_nc = outer_nc if input_nc is None else input_nc
+        down = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        if outermost:
+            layers = [down, submodule, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1), nn.Tanh()]
+        elif innermost:
+            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias),
+                      norm_layer(outer_nc)]
+        else:
+            layers = [nn.LeakyReLU(0.2, True), down, norm_layer(inner_nc), submodule, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias),
+                      norm_layer(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """num_downs stride-2 levels (7: unet_128, 8: unet_256): innermost ngf*8, num_downs-5 more ngf*8 levels (with
+    dropout when asked), then ngf*4, ngf*2, ngf and the outermost level."""
+
+    def __init__(self, input_nc, output_nc, num_downs, ngf=64, norm_layer=None, use_dropout=False):
+        super().__init__()
+        norm_layer = norm_layer or batch_norm()
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm_layer=norm_layer, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm_layer=norm_layer, use_dropout=use_dropout)
+        for outer, inner in ((ngf * 4, ngf * 8), (ngf * 2, ngf * 4), (ngf, ngf * 2)):
+            block = UnetSkipConnectionBlock(outer, inner, submodule=block, norm_layer=norm_layer)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True,
+                                             norm_layer=norm_layer)
 
     def forward(self, input):
         return self.model(input)

@@ -229,24 +229,10 @@ public struct EvaluationSummary: Sendable {
 public enum EvaluationRunner {
     /// Two grids agree when their sizes are equal and their affines differ by at most 1e-4 of the largest entry
     /// (float32 headers round-trip to about 1e-7).
-    static func sameGrid(_ a: Volume, _ b: Volume) -> Bool {
-        guard a.grid == b.grid else { return false }
-        let scale = max(1, (0..<3).flatMap { r in (0..<4).map { abs(b.affine[r, $0]) } }.max() ?? 1)
-        return (0..<3).allSatisfy { r in (0..<4).allSatisfy { abs(a.affine[r, $0] - b.affine[r, $0]) <= 1e-4 * scale } }
-    }
+    static func sameGrid(_ a: Volume, _ b: Volume) -> Bool { a.hasSameGrid(as: b) }
 
-    /// What differs between two grids, with the numbers ("dims 80×96×36 vs 80×96×37", "affine row 1 differs:
-    /// [1, 0, 0, -40] vs [1, 0, 0, -38]"); nil when `sameGrid`.
-    static func gridDifference(_ a: Volume, _ b: Volume) -> String? {
-        guard !sameGrid(a, b) else { return nil }
-        if a.grid != b.grid { return "dims \(a.grid) vs \(b.grid)" }
-        let scale = max(1, (0..<3).flatMap { r in (0..<4).map { abs(b.affine[r, $0]) } }.max() ?? 1)
-        let row = (0..<3).first { r in (0..<4).contains { abs(a.affine[r, $0] - b.affine[r, $0]) > 1e-4 * scale } } ?? 0
-        func text(_ m: Affine) -> String {
-            "[" + (0..<4).map { String(format: "%g", m[row, $0]) }.joined(separator: ", ") + "]"
-        }
-        return "same dims \(a.grid), but affine row \(row + 1) differs: \(text(a.affine)) vs \(text(b.affine))"
-    }
+    /// What differs between two grids (`Volume.gridDifference(from:)`); nil when `sameGrid`.
+    static func gridDifference(_ a: Volume, _ b: Volume) -> String? { a.gridDifference(from: b) }
 
     /// Scores one pair: reads the volumes, checks that they share a grid, takes the mask (file voxels > 0, or the
     /// reference's body mask) and computes the SynthRAD metrics.

@@ -100,27 +100,12 @@ public final class GANRun {
         let grid = PictureGridCallback(model: model, directory: run.samplesDirectory)
         let family = configuration.gan.family == .cgan ? "conditional GAN" : "DC-GAN"
         let report = ReportCallback(run: run, title: "MR2CT \(family) training: \(run.url.lastPathComponent)",
-                                    configuration: Self.flatten(configuration), grid: grid,
+                                    configuration: ConfigurationTable.rows(configuration), grid: grid,
                                     firstChart: [.lossD, .lossG], chartTitles: ("Losses (BCE)", "D(x), D(G(z)) before and after D's step"),
                                     gridCaption: configuration.gan.family == .cgan
                                         ? "generated images of the fixed noise, one row per class; last row: real patches"
                                         : "generated images of the fixed noise; last row: real patches")
         loop.callbacks = [grid, report]
-    }
-
-    /// The configuration as dotted keys for the report.
-    static func flatten(_ configuration: GANRunConfiguration) -> [(key: String, value: String)] {
-        guard let data = try? configuration.jsonData(), let object = try? JSONSerialization.jsonObject(with: data) else { return [] }
-        var out: [(key: String, value: String)] = []
-        func walk(_ value: Any, _ path: String) {
-            if let dictionary = value as? [String: Any] {
-                for key in dictionary.keys.sorted() { walk(dictionary[key]!, path.isEmpty ? key : path + "." + key) }
-            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
-                out.append((path, String(decoding: data, as: UTF8.self)))
-            }
-        }
-        walk(object, "")
-        return out
     }
 }
 

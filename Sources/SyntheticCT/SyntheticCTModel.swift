@@ -14,8 +14,12 @@ import Networks
 /// holds "generator" (JSON of `GeneratorConfiguration`), "preprocessing" (JSON of `PreprocessingConfiguration`) and
 /// "direction" ("MR->CT"), and, when training stored it, "mr_histogram" (JSON of `IntensityHistogram`: the
 /// normalised intensities of the training MR inside the body, for conversion's `input_unlike_training` check).
+/// A paired (pix2pix) model (`mr2ct train --paired`: `checkpoints/…/G.safetensors`) has the same entries plus
+/// "architecture": "unet" when "generator" is a `UNetConfiguration` (absent or "resnet": a ResNet generator) and
+/// "training": "paired".
 public struct SyntheticCTModel {
-    public let generator: ResnetGenerator
+    /// The MR→CT generator (ResNet, or U-Net for paired models with `--generator unet_*`).
+    public let generator: any SliceTranslationNetwork
     public let preprocessing: PreprocessingConfiguration
     /// The histogram of the training MR's normalised body intensities; nil for models saved without it.
     public let trainingHistogram: IntensityHistogram?
@@ -37,7 +41,8 @@ public struct SyntheticCTModel {
             }
             return url
         }
-        let candidates = ["checkpoints/best/G_A.safetensors", "checkpoints/latest/G_A.safetensors", "G_A.safetensors"]
+        let candidates = ["checkpoints/best/G_A.safetensors", "checkpoints/latest/G_A.safetensors", "G_A.safetensors",
+                          "checkpoints/best/G.safetensors", "checkpoints/latest/G.safetensors"]
         for candidate in candidates {
             let file = url.appendingPathComponent(candidate)
             if FileManager.default.fileExists(atPath: file.path) { return file }
@@ -63,13 +68,29 @@ public struct SyntheticCTModel {
                 throw ModelError(path: file.path, reason: "metadata \"\(key)\" is not a valid \(T.self): \(error)")
             }
         }
-        let configuration = try decode("generator", as: GeneratorConfiguration.self)
+        // The generator's configuration is checked before the preprocessing, and both before any weight is allocated.
+        let makeGenerator: () -> any SliceTranslationNetwork
+        switch metadata["architecture"] ?? "resnet" {
+        case "resnet":
+            let configuration = try decode("generator", as: GeneratorConfiguration.self)
+            let preprocessing = try decode("preprocessing", as: PreprocessingConfiguration.self)
+            do { try preprocessing.validate() } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
+            do { try configuration.validate() } catch { throw ModelError(path: file.path, reason: "metadata: \(error)") }
+            makeGenerator = { ResnetGenerator(configuration) }
+        case "unet":
+            let configuration = try decode("generator", as: UNetConfiguration.self)
+            let preprocessing = try decode("preprocessing", as: PreprocessingConfiguration.self)
+            do { try preprocessing.validate() } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
+            do { try configuration.validate() } catch { throw ModelError(path: file.path, reason: "metadata: \(error)") }
+            makeGenerator = { UNetGenerator(configuration) }
+        case let other:
+            throw ModelError(path: file.path, reason: "metadata \"architecture\" is \"\(other)\", not resnet or unet")
+        }
         let preprocessing = try decode("preprocessing", as: PreprocessingConfiguration.self)
-        do { try preprocessing.validate() } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
-        do { try configuration.validate() } catch { throw ModelError(path: file.path, reason: "metadata: \(error)") }
-        guard configuration.inputChannels == preprocessing.contextSlices, configuration.outputChannels == 1 else {
-            throw ModelError(path: file.path, reason: "the generator takes \(configuration.inputChannels) input and "
-                             + "\(configuration.outputChannels) output channels; the preprocessing gives "
+        let generator = makeGenerator()
+        guard generator.inputChannels == preprocessing.contextSlices, generator.outputChannels == 1 else {
+            throw ModelError(path: file.path, reason: "the generator takes \(generator.inputChannels) input and "
+                             + "\(generator.outputChannels) output channels; the preprocessing gives "
                              + "\(preprocessing.contextSlices)-slice input and conversion needs 1 output channel")
         }
         var histogram: IntensityHistogram?
@@ -81,8 +102,7 @@ public struct SyntheticCTModel {
             }
             histogram = decoded
         }
-        let generator = ResnetGenerator(configuration)
-        do { _ = try generator.loadSafetensors(from: file) } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
+        do { try generator.load(from: archive, prefix: "", requireAllTensorsUsed: true) } catch { throw ModelError(path: file.path, reason: "\(reason(error))") }
         return SyntheticCTModel(generator: generator, preprocessing: preprocessing, trainingHistogram: histogram,
                                 file: file, metadata: metadata)
     }

@@ -24,7 +24,10 @@ import Networks
 /// generator: translating a mirrored MR gives the mirrored synthetic CT. Every prediction (plane × mirror) enters
 /// a `PredictionStack` on its own, so the spread between them is available as an uncertainty map.
 public struct VolumeTranslator {
-    public let generator: ResnetGenerator
+    /// The MR→CT generator: a CycleGAN's ResNet generator or a pix2pix U-Net (whose image sides must be a
+    /// multiple of 2^downsamplings: slices are then padded around with the MR background and the prediction cut
+    /// back, see `infer(_:background:)`).
+    public let generator: any SliceTranslationNetwork
     public let preprocessing: PreprocessingConfiguration
 
     /// The value given to voxels outside the body mask (air).
@@ -34,7 +37,7 @@ public struct VolumeTranslator {
     /// A slice whose estimated activations exceed this is refused (one clear error instead of exhausting memory).
     public static let sliceMemoryLimit = 8 << 30
 
-    public init(generator: ResnetGenerator, preprocessing: PreprocessingConfiguration) {
+    public init(generator: any SliceTranslationNetwork, preprocessing: PreprocessingConfiguration) {
         self.generator = generator
         self.preprocessing = preprocessing
     }
@@ -45,9 +48,35 @@ public struct VolumeTranslator {
     public func memoryEstimate(width: Int, height: Int) -> Int {
         let pixels = width.multipliedReportingOverflow(by: height)
         guard !pixels.overflow else { return Int.max }
-        let maps = 4 * generator.configuration.ngf + generator.configuration.inputChannels + 1
+        let maps = generator.fullResolutionMaps
         let (bytes, overflow) = pixels.partialValue.multipliedReportingOverflow(by: 4 * maps)
         return overflow ? Int.max : bytes
+    }
+
+    /// The generator's output for `input` (N × C × H × W). When H or W is not a multiple of the generator's
+    /// `sizeMultiple` (a U-Net's 2^downsamplings), the images are padded equally on both sides (the odd pixel at
+    /// the right/bottom) with `background` (the MR background, as training pads) and the output is cut back to
+    /// H × W; otherwise the generator runs on the input as it is.
+    public func infer(_ input: Tensor, background: Float) -> Tensor {
+        let m = max(1, generator.sizeMultiple)
+        let n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3]
+        let ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m
+        guard ph != h || pw != w else { return generator.infer(input) }
+        let top = (ph - h) / 2, left = (pw - w) / 2
+        let padded = Tensor(shape: [n, c, ph, pw])
+        padded.fill(background)
+        let x = input.pointer, p = padded.pointer
+        for plane in 0..<(n * c) {
+            for r in 0..<h { (p + plane * ph * pw + (r + top) * pw + left).update(from: x + plane * h * w + r * w, count: w) }
+        }
+        let full = generator.infer(padded)
+        let oc = full.shape[1]
+        let output = Tensor(shape: [n, oc, h, w])
+        let f = full.pointer, o = output.pointer
+        for plane in 0..<(n * oc) {
+            for r in 0..<h { (o + plane * h * w + r * w).update(from: f + plane * ph * pw + (r + top) * pw + left, count: w) }
+        }
+        return output
     }
 
     /// MR volume -> synthetic CT (HU) on exactly the MR's grid (same header geometry); air (-1024) outside the
@@ -87,7 +116,7 @@ public struct VolumeTranslator {
                         progress: ((Int, Int) -> Void)? = nil) throws -> [Bool]? {
         let planes = self.planes(planes)
         guard !planes.isEmpty else { throw TranslationError("no slice plane given") }
-        let channels = generator.configuration.inputChannels
+        let channels = generator.inputChannels
         guard channels == preprocessing.contextSlices else {
             throw TranslationError("the generator takes \(channels) input channels but the preprocessing gives "
                                    + "\(preprocessing.contextSlices) context slices")
@@ -142,7 +171,7 @@ public struct VolumeTranslator {
                             rebasing: input.data[((count + n) * image)..<((count + n + 1) * image)]), width: width)
                     }
                 }
-                let output = generator.infer(input)
+                let output = infer(input, background: volume.background)
                 guard output.count == images * count * pixels else {
                     throw TranslationError("the generator gave \(output.count) values for \(images * count) images of \(width) x \(height)")
                 }

@@ -4,6 +4,8 @@ import SyntheticCT
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
+import Networks
+import Pix2Pix
 import Preprocessing
 import Reporting
 import Training
@@ -12,7 +14,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes.",
+        abstract: "Train an unpaired MR↔CT CycleGAN on a folder of MR volumes and a folder of CT volumes, or with --paired a pix2pix MR→CT model on registered pairs.",
         discussion: """
         Defaults are the reference CycleGAN's (Zhu et al. 2017): ResNet generator with 9 blocks, ngf 64, 70×70 \
         PatchGAN with ndf 64, LSGAN, cycle weight 10, identity 0.5, Adam 2e-4 with β1 0.5, a 50-image pool, \
@@ -26,6 +28,14 @@ struct TrainCommand: ParsableCommand {
         the new schedule. SIGINT/SIGTERM finish the current iteration, save a checkpoint and exit with status \
         130/143; a second signal exits at once. Exit status: 0 done, 1 failure (message on stderr), 64 usage, \
         130/143 stopped by a signal (resumable).
+
+        With --paired the folders hold registered MR/CT pairs (matched by name as `mr2ct evaluate` matches them, \
+        each pair on one grid) and the model is pix2pix (Isola et al. 2017): λ_L1·|G(MR) − CT| plus a conditional \
+        PatchGAN on (MR, CT) pairs, defaults as pytorch-CycleGAN-and-pix2pix's pix2pix (U-Net 256 with dropout, \
+        vanilla GAN loss, λ_L1 100, 100 + 100 epochs of the pairs' slices) but with instance normalisation (how \
+        pix2pix's batch normalisation at batch size 1 normalises, in training and in the paper's inference) and \
+        the soft-tissue CT map of --preset sct. The run folder's generator (G.safetensors in checkpoints/best or \
+        checkpoints/latest) is what `mr2ct convert --model RUN` uses.
         """
     )
 
@@ -39,6 +49,24 @@ struct TrainCommand: ParsableCommand {
     var validationMR: String?
     @Option(name: .customLong("val-ct"), help: ArgumentHelp("Folder of validation CT volumes, same names as --val-mr.", valueName: "DIR"))
     var validationCT: String?
+
+    // MARK: Paired training (issue 18)
+    @Flag(name: .long, help: "Paired (pix2pix) training on registered MR/CT pairs: --mr and --ct hold the same subjects, matched by name, each pair on one grid.")
+    var paired = false
+    @Option(name: .long, help: ArgumentHelp("With --paired: the generator, resnet (the CycleGAN ResNet generator) or the pix2pix U-Net unet_128 or unet_256 (slice size a multiple of 128 or 256). (default: unet_256)", valueName: "NAME"))
+    var generator: PairedGenerator?
+    @Option(name: .customLong("lambda-l1"), help: "With --paired: weight of the L1 term |G(MR) − CT|. (default: 100)")
+    var lambdaL1: Float?
+    @Flag(name: .customLong("l1-in-body"), help: "With --paired: the L1 term only inside the MR's body mask (the voxels conversion keeps).")
+    var l1InBody = false
+    @Option(name: .customLong("lambda-gan"), help: "With --paired: weight of the conditional adversarial term; 0 trains pure supervised L1 regression without a discriminator. (default: 1)")
+    var lambdaGAN: Float?
+    @Option(name: .long, help: ArgumentHelp("With --paired: normalisation of the U-Net and the discriminator, instance or batch (the reference's layers; conversion then uses the running statistics, which at batch size 1 differ from what training normalised with). (default: instance)", valueName: "instance|batch"))
+    var norm: NormalizationKind?
+    @Option(name: .customLong("ct-map"), help: ArgumentHelp("With --paired: how CT HU map to the network's [-1, 1]: soft-tissue (the piecewise-linear map of --preset sct: -1024…-200 HU → [-1, -0.6], -200…250 → [-0.6, 0.4], 250…3000 → [0.4, 1]) or window (linear -1024…3000). (default: soft-tissue)", valueName: "NAME"))
+    var ctMap: CTMapOption?
+    @Flag(name: .customLong("no-dropout"), help: "With --paired: no dropout in the U-Net (pix2pix trains with dropout 0.5 in its inner blocks).")
+    var noDropout = false
 
     // MARK: Preset
     @Option(name: .long, help: ArgumentHelp("Start from a named recipe; every option given explicitly overrides its value. "
@@ -69,7 +97,7 @@ struct TrainCommand: ParsableCommand {
     var residualBlocks: Int?
     @Option(name: .long, help: "Strided layers of the PatchGAN discriminator. (default: 3)")
     var discriminatorLayers: Int?
-    @Option(name: .long, help: "Adversarial loss: lsgan or vanilla. (default: lsgan)")
+    @Option(name: .long, help: "Adversarial loss: lsgan or vanilla. (default: lsgan; with --paired vanilla, as pix2pix)")
     var ganLoss: String?
     @Option(name: .customLong("lambda-a"), help: "Cycle loss weight A→B→A. (default: 10)")
     var lambdaA: Float?
@@ -105,6 +133,7 @@ struct TrainCommand: ParsableCommand {
     var validateEvery: Int?
 
     func validate() throws {
+        try validatePairedOptions()
         func positive(_ value: Int?, _ name: String) throws {
             if let value, value < 1 { throw ValidationError("--\(name) must be at least 1") }
         }
@@ -202,6 +231,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if paired || PairedRunConfiguration.isPairedRun(runFolder.url) {
+            try runPaired()
+            return
+        }
         var standardError = StandardErrorStream()
         let stop = session.start()
         let runDirectory = runFolder.runDirectory, quiet = session.quiet
@@ -247,4 +280,12 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainingPreset: ExpressibleByArgument {}
+extension PairedGenerator: ExpressibleByArgument {}
+/// `--ct-map`: the CT intensity maps of `CTIntensityMapping` by name.
+enum CTMapOption: String, ExpressibleByArgument, CaseIterable {
+    case softTissue = "soft-tissue"
+    case window
+    var mapping: CTIntensityMapping { self == .window ? .window : .softTissue }
+}
+extension NormalizationKind: ExpressibleByArgument {}
 extension OutsideBody: ExpressibleByArgument {}

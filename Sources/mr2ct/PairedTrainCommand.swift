@@ -1,0 +1,145 @@
+import SyntheticCT
+import Networks
+import ArgumentParser
+import CycleGAN
+import Foundation
+import MR2CTSupport
+import NeuralNetwork
+import Pix2Pix
+import Preprocessing
+import Reporting
+import Training
+
+/// `mr2ct train --paired`: the argument layer of paired (pix2pix) training; the run is `Pix2Pix.PairedRun`.
+extension TrainCommand {
+    /// Options of one kind of training given with the other.
+    func validatePairedOptions() throws {
+        let pairedOnly: [(Bool, String)] = [(generator != nil, "--generator"), (lambdaL1 != nil, "--lambda-l1"),
+                                            (l1InBody, "--l1-in-body"), (lambdaGAN != nil, "--lambda-gan"),
+                                            (norm != nil, "--norm"), (noDropout, "--no-dropout"),
+                                            (ctMap != nil, "--ct-map")]
+        let unpairedOnly: [(Bool, String)] = [(lambdaA != nil, "--lambda-a"), (lambdaB != nil, "--lambda-b"),
+                                              (lambdaIdentity != nil, "--lambda-identity"),
+                                              (lambdaStructure != nil, "--lambda-structure"), (poolSize != nil, "--pool-size"),
+                                              (preset != nil, "--preset")]
+        if paired, let (_, name) = unpairedOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) is an unpaired (CycleGAN) option; it does not apply with --paired")
+        }
+        if !paired, let (_, name) = pairedOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) needs --paired")
+        }
+        for (value, name) in [(lambdaL1, "lambda-l1"), (lambdaGAN, "lambda-gan")] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("--\(name) must be a number ≥ 0") }
+        }
+    }
+
+    /// The paired run's configuration: the stored one (or pix2pix's defaults for a new run) with the options given.
+    func pairedConfiguration(stored: PairedRunConfiguration?) -> PairedRunConfiguration {
+        var c = stored ?? PairedRunConfiguration()
+        if let ctMap { c.preprocessing.ctMapping = ctMap.mapping }
+        if let sliceSize { c.preprocessing.sliceSize = sliceSize }
+        if let plane, let p = SlicePlane(rawValue: plane) { c.preprocessing.plane = p }
+        if let context { c.preprocessing.contextSlices = context }
+        if let spacing { c.preprocessing.targetSpacing = spacing }
+        if let ctOutsideBody { c.preprocessing.ctOutsideBody = ctOutsideBody }
+        if let generator {
+            c.model.generator = generator
+            if stored == nil { c.model.dropout = generator != .resnet }
+        }
+        if noDropout { c.model.dropout = false }
+        if let norm { c.model.norm = norm }
+        if let ngf { c.model.ngf = ngf }
+        if let ndf { c.model.ndf = ndf }
+        if let residualBlocks { c.model.residualBlocks = residualBlocks }
+        if let discriminatorLayers { c.model.discriminatorLayers = discriminatorLayers }
+        if let ganLoss, let g = GANLoss(rawValue: ganLoss) { c.model.ganLoss = g }
+        if let lambdaL1 { c.model.lambdaL1 = lambdaL1 }
+        if l1InBody { c.model.l1InBody = true }
+        if let lambdaGAN { c.model.lambdaGAN = lambdaGAN }
+        if let lr { c.model.learningRate = lr }
+        if let beta1 { c.model.beta1 = beta1 }
+        if let iterations {
+            c.length = .iterations(iterations)
+        } else if epochs != nil || decayEpochs != nil {
+            var (e, d) = (100, 100)
+            if case let .epochs(se, sd) = c.length { (e, d) = (se, sd) }
+            c.length = .epochs(epochs ?? e, decay: decayEpochs ?? d)
+        }
+        if let seed { c.seed = seed }
+        if augment { c.augment = true }
+        if let cropSize { c.cropSize = cropSize }
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        if let mr { c.options.mrDirectory = absolute(mr) }
+        if let ct { c.options.ctDirectory = absolute(ct) }
+        if let validationMR { c.options.validationMRDirectory = absolute(validationMR) }
+        if let validationCT { c.options.validationCTDirectory = absolute(validationCT) }
+        if let v = session.checkpointEvery { c.options.loop.checkpointEvery = v }
+        if let v = session.sampleEvery { c.options.loop.sampleEvery = v }
+        if let validateEvery { c.options.loop.validateEvery = validateEvery }
+        if let v = session.keepCheckpoints { c.options.loop.keepCheckpoints = v }
+        return c
+    }
+
+    func runPaired() throws {
+        var standardError = StandardErrorStream()
+        if let v = session.threads { ComputeThreads.set(v) }
+        let runURL = URL(fileURLWithPath: runFolder.runDirectory)
+        let stop = StopSignal()
+        stop.installSignalHandlers()
+        let outcome: LoopOutcome
+        do {
+            if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset")]
+                .first(where: { $0.0 }) {
+                throw ValidationError("\(runFolder.runDirectory) holds a paired run; \(name) does not apply to it")
+            }
+            let stored = try PairedRun.storedConfiguration(runURL)
+            if stored == nil, runFolder.resume { throw RunError.noRun(path: runURL.standardizedFileURL.path) }
+            if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
+            let configuration = pairedConfiguration(stored: stored)
+            do { try configuration.validate() } catch let error as PairedConfigurationError { throw ValidationError(error.reason) }
+            let pairedRun = try PairedRun(directory: runURL, configuration: configuration, requireExisting: runFolder.resume) { message in
+                print("mr2ct: \(message)", to: &standardError)
+            }
+            let loop = pairedRun.loop
+            let total = loop.schedule.totalIterations
+            let progress = ProgressReporter(label: "train", total: total, unit: "it",
+                                            style: session.quiet ? .silent : .automatic, initialCompleted: loop.iteration)
+            let lead = !session.quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
+            let say: (String) -> Void = { message in
+                var e = StandardErrorStream()
+                print("\(lead)mr2ct: \(message)", to: &e)
+            }
+            loop.onMessage = say
+            let epochs = max(1, (total + max(1, pairedRun.data.epochLength) - 1) / max(1, pairedRun.data.epochLength))
+            loop.callbacks.append(ProgressCallback { event in
+                let detail = event.losses.map { "\($0.name) \(String(format: "%.3f", $0.value))" }.joined(separator: " ")
+                progress.update(completed: event.iteration, detail: String(format: "epoch %d/%d lr %.1e ", event.epoch, epochs,
+                                                                           event.learningRate) + detail)
+            })
+            loop.callbacks.append(MessageCallback(say))
+            if !session.quiet {
+                let c = pairedRun.configuration
+                print("mr2ct: paired training, \(total) iterations (epoch: \(c.epochLength) slices from \(c.pairs.count) "
+                      + "pairs), generator \(c.model.generator.rawValue)"
+                      + (c.model.adversarial ? ", λ_L1 \(c.model.lambdaL1), λ_GAN \(c.model.lambdaGAN) (\(c.model.ganLoss.rawValue))"
+                                             : ", pure L1 regression (λ_L1 \(c.model.lambdaL1), no discriminator)")
+                      + " in \(pairedRun.run.url.path)", to: &standardError)
+            }
+            outcome = try loop.run(stop: stop)
+            progress.finish()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        switch outcome {
+        case .completed(let iteration):
+            if !session.quiet { print("mr2ct: done, \(iteration) iterations; model: \(runFolder.runDirectory)/checkpoints/latest/G.safetensors", to: &standardError) }
+        case .stopped(let signal, let iteration):
+            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runFolder.runDirectory) --resume",
+                  to: &standardError)
+            throw ExitCode(128 + signal)
+        }
+    }
+}
