@@ -33,12 +33,14 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // oneDNN (Debian libdnnl-dev 2.6, OpenMP build) behind a small C API of plain floats (issue 20).
+        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // MARK: Libraries
         .target(name: "MR2CTSupport"),
         .target(name: "NIfTI", dependencies: ["CNIfTI", "MR2CTSupport"]),
         .target(name: "Safetensors", dependencies: ["MR2CTSupport"]),
-        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "CDNNL", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Preprocessing", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Reporting", dependencies: ["CPNG", "MR2CTSupport"]),
         .target(name: "Evaluation", dependencies: ["NIfTI"], swiftSettings: numericSettings),

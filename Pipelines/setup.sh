@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnifti-dev libopenblas-dev zlib1g-dev libpng-dev)
+packages=(libnifti-dev libopenblas-dev libdnnl-dev zlib1g-dev libpng-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
