@@ -12,7 +12,25 @@ static dnnl_engine_t engine;
 static int engine_ok;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 
-static void make_engine(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success; }
+/// Every primitive and reorder is built with a scratchpad of its own (user mode): oneDNN's library-managed
+/// scratchpad is shared between primitives and not safe when two of MR2CT's chains call oneDNN at once.
+static dnnl_primitive_attr_t own_scratchpad;
+
+static void make_engine(void) {
+    engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
+                dnnl_primitive_attr_create(&own_scratchpad) == dnnl_success &&
+                dnnl_primitive_attr_set_scratchpad_mode(own_scratchpad, dnnl_scratchpad_mode_user) == dnnl_success;
+}
+
+/// A scratchpad buffer for `pd` when it needs one (NULL otherwise); its size is added to `bytes`.
+static int make_scratchpad(dnnl_primitive_desc_t pd, dnnl_memory_t *scratch, int64_t *bytes) {
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    *scratch = NULL;
+    if (!smd || smd->ndims == 0 || dnnl_memory_desc_get_size(smd) == 0) return 0;
+    if (dnnl_memory_create(scratch, smd, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    *bytes += (int64_t)dnnl_memory_desc_get_size(smd);
+    return 0;
+}
 
 /// One operand of a pass: the layout the primitive wants, and when it differs from the caller's plain layout, a
 /// buffer in that layout with the reorder between the two.
@@ -20,6 +38,7 @@ typedef struct {
     dnnl_memory_t user;      // the caller's plain buffer (its handle set per call)
     dnnl_memory_t inner;     // the primitive's buffer (== user when the layouts agree)
     dnnl_primitive_t reorder; // user -> inner for inputs, inner -> user for outputs; NULL when not needed
+    dnnl_memory_t reorder_scratch;
 } operand;
 
 typedef struct {
@@ -45,6 +64,7 @@ struct mr2ct_dnnl_conv {
 
 static void release_operand(operand *o) {
     if (o->reorder) dnnl_primitive_destroy(o->reorder);
+    if (o->reorder_scratch) dnnl_memory_destroy(o->reorder_scratch);
     if (o->inner && o->inner != o->user) dnnl_memory_destroy(o->inner);
     if (o->user) dnnl_memory_destroy(o->user);
     memset(o, 0, sizeof *o);
@@ -74,9 +94,13 @@ static int make_operand(mr2ct_dnnl_conv *c, operand *o, dnnl_primitive_desc_t pd
     if (dnnl_memory_create(&o->inner, want, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
     c->bytes += (int64_t)dnnl_memory_desc_get_size(want);
     dnnl_primitive_desc_t rpd;
-    dnnl_status_t s = input ? dnnl_reorder_primitive_desc_create(&rpd, plain, engine, want, engine, NULL)
-                            : dnnl_reorder_primitive_desc_create(&rpd, want, engine, plain, engine, NULL);
+    dnnl_status_t s = input ? dnnl_reorder_primitive_desc_create(&rpd, plain, engine, want, engine, own_scratchpad)
+                            : dnnl_reorder_primitive_desc_create(&rpd, want, engine, plain, engine, own_scratchpad);
     if (s != dnnl_success) return -1;
+    if (make_scratchpad(rpd, &o->reorder_scratch, &c->bytes)) {
+        dnnl_primitive_desc_destroy(rpd);
+        return -1;
+    }
     s = dnnl_primitive_create(&o->reorder, rpd);
     dnnl_primitive_desc_destroy(rpd);
     return s == dnnl_success ? 0 : -1;
@@ -84,16 +108,13 @@ static int make_operand(mr2ct_dnnl_conv *c, operand *o, dnnl_primitive_desc_t pd
 
 static int run_reorder(mr2ct_dnnl_conv *c, operand *o, int input) {
     if (!o->reorder) return 0;
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, input ? o->user : o->inner}, {DNNL_ARG_TO, input ? o->inner : o->user}};
-    return dnnl_primitive_execute(o->reorder, c->stream, 2, args) == dnnl_success ? 0 : -1;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, input ? o->user : o->inner}, {DNNL_ARG_TO, input ? o->inner : o->user},
+                               {DNNL_ARG_SCRATCHPAD, o->reorder_scratch}};
+    return dnnl_primitive_execute(o->reorder, c->stream, o->reorder_scratch ? 3 : 2, args) == dnnl_success ? 0 : -1;
 }
 
 static int finish_pass(mr2ct_dnnl_conv *c, pass *p) {
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(p->pd, dnnl_query_scratchpad_md, 0);
-    if (smd && smd->ndims > 0) {
-        if (dnnl_memory_create(&p->scratch, smd, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
-        c->bytes += (int64_t)dnnl_memory_desc_get_size(smd);
-    }
+    if (make_scratchpad(p->pd, &p->scratch, &c->bytes)) return -1;
     return dnnl_primitive_create(&p->prim, p->pd) == dnnl_success ? 0 : -1;
 }
 
@@ -101,7 +122,8 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
     pthread_once(&engine_once, make_engine);
     if (!engine_ok) return NULL;
     const mr2ct_dnnl_shape s = *shape;
-    if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.kernel < 1 || s.stride < 1) return NULL;
+    if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.kernel < 1 || s.stride < 1 || s.in_height < 1 ||
+        s.in_width < 1 || s.out_height < 1 || s.out_width < 1) return NULL;  // empty tensors: the caller's own kernels
     mr2ct_dnnl_conv *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->shape = s;
@@ -142,7 +164,7 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
                                                &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r)
         : dnnl_convolution_forward_desc_init(&fd.conv, dnnl_forward_training, dnnl_convolution_direct, &src_any,
                                              &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r);
-    if (st != dnnl_success || dnnl_primitive_desc_create(&c->fwd.pd, &fd, NULL, engine, NULL) != dnnl_success) goto fail;
+    if (st != dnnl_success || dnnl_primitive_desc_create(&c->fwd.pd, &fd, own_scratchpad, engine, NULL) != dnnl_success) goto fail;
 
     if (passes & MR2CT_DNNL_FORWARD) {
         pass *p = &c->fwd;
@@ -159,7 +181,7 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
                                                          &ddst_any, strides, pad_l, pad_r)
             : dnnl_convolution_backward_data_desc_init(&bd.conv, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any,
                                                        strides, pad_l, pad_r);
-        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &bd, NULL, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &bd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
         if (make_operand(c, &p->src, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1) ||
             make_operand(c, &p->weights, p->pd, DNNL_ARG_WEIGHTS, &w_plain, 1) ||
             make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_SRC, &src_plain, 0) || finish_pass(c, p)) goto fail;
@@ -171,7 +193,7 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
                                                             NULL, &ddst_any, strides, pad_l, pad_r)
             : dnnl_convolution_backward_weights_desc_init(&wd.conv, dnnl_convolution_direct, &src_any, &wf_any, NULL,
                                                           &ddst_any, strides, pad_l, pad_r);
-        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &wd, NULL, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &wd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
         if (make_operand(c, &p->src, p->pd, DNNL_ARG_SRC, &src_plain, 1) ||
             make_operand(c, &p->weights, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1) ||
             make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_WEIGHTS, &w_plain, 0) || finish_pass(c, p)) goto fail;

@@ -201,7 +201,7 @@ public final class Conv2d: Layer, ParameterContainer {
                         outputChannels: outputChannels, outputHeight: g.outputHeight, outputWidth: g.outputWidth,
                         kernel: kernelSize, stride: stride, padBegin: pad,
                         padEnd: (g.outputHeight - 1) * stride + kernelSize - ph - pad,
-                        hasBias: bias != nil, precision: p, threads: ComputeThreads.serial ? 1 : ComputeThreads.count)
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
         }
         if precision == .bf16 && Precision.bf16.isNative,
            let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
@@ -216,8 +216,7 @@ public final class Conv2d: Layer, ParameterContainer {
         case .im2col, .winograd, .native: false
         case .automatic:
             ConvolutionBackendPolicy.convolutionUsesOneDNN(pass, inputChannels: inputChannels, outputChannels: outputChannels,
-                                                           kernel: kernelSize, stride: stride, outputSize: g.gridCount,
-                                                           threads: ComputeThreads.serial ? 1 : ComputeThreads.count)
+                                                           kernel: kernelSize, stride: stride, outputSize: g.gridCount)
         }
     }
 
@@ -469,7 +468,7 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
             OneDNNShape(transposed: true, batch: batch, inputChannels: inputChannels, inputHeight: g.outputHeight,
                         inputWidth: g.outputWidth, outputChannels: outputChannels, outputHeight: g.height, outputWidth: g.width,
                         kernel: kernelSize, stride: stride, padBegin: padding, padEnd: padding - outputPadding,
-                        hasBias: bias != nil, precision: p, threads: ComputeThreads.serial ? 1 : ComputeThreads.count)
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
         }
         if precision == .bf16 && Precision.bf16.isNative,
            let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
@@ -484,7 +483,7 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
         case .automatic:
             ConvolutionBackendPolicy.transposedUsesOneDNN(
                 pass, inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize, stride: stride,
-                inputSize: g.gridCount, threads: ComputeThreads.serial ? 1 : ComputeThreads.count)
+                inputSize: g.gridCount)
         }
     }
 }

@@ -9,15 +9,15 @@
 /// backward-data, 0.6× on the transposed convolutions' backward passes, 0.2–0.3× on the one-output-channel
 /// PatchGAN head's backward passes and 0.75× on the one-input-channel 7×7 forward; it is slower on the residual
 /// 3×3 convolutions (Winograd, 1.06–1.10×), the transposed convolutions' forward (1.0–2.2×), the 7×7 head
-/// (1.7–2.0×) and the weight gradients of one-channel inputs (3–4.6×). With 2 threads, oneDNN's OpenMP team
-/// stalls whenever a core is taken by another process (single calls of 30–60 ms instead of 0.3 ms on the shared
-/// machine), so multi-threaded calls stay on MR2CT's kernels, whose threads do not wait on each other.
+/// (1.7–2.0×) and the weight gradients of one-channel inputs (3–4.6×). oneDNN always runs single-threaded: with
+/// 2 threads its OpenMP team stalls whenever a core is taken by another process (single calls of 30–60 ms instead
+/// of 0.3 ms on the shared machine), and one thread still beats MR2CT's two on the passes chosen for inference
+/// (down-sampling forward 0.36–0.44×, first 7×7 forward 0.67×). The rule depends on the shape only, never on the
+/// thread count, so a computation rounds the same whether or not it runs inside a paired chain.
 enum ConvolutionBackendPolicy {
-    /// A `Conv2d` pass; `outputSize` = output height × width, `threads` = the kernels' thread count (1 inside
-    /// a training step's paired chains).
+    /// A `Conv2d` pass; `outputSize` = output height × width.
     static func convolutionUsesOneDNN(_ pass: ConvolutionPass, inputChannels: Int, outputChannels: Int, kernel: Int,
-                                      stride: Int, outputSize: Int, threads: Int) -> Bool {
-        guard threads == 1 else { return false }
+                                      stride: Int, outputSize: Int) -> Bool {
         if outputChannels == 1 {
             // The PatchGAN head (4×4): backward 0.2–0.3×. The generator's 7×7 head: slower on oneDNN except its
             // weight gradient (0.8×).
@@ -40,8 +40,8 @@ enum ConvolutionBackendPolicy {
 
     /// A `ConvTranspose2d` pass; `inputSize` = input height × width.
     static func transposedUsesOneDNN(_ pass: ConvolutionPass, inputChannels: Int, outputChannels: Int, kernel: Int,
-                                     stride: Int, inputSize: Int, threads: Int) -> Bool {
+                                     stride: Int, inputSize: Int) -> Bool {
         // Backward-data 0.6×, backward-weights 0.6–0.9×; forward 1.0–2.2× (stays on GEMM + col2im).
-        threads == 1 && pass != .forward
+        pass != .forward
     }
 }

@@ -36,6 +36,9 @@ final class OneDNNConvolution: @unchecked Sendable {
     private let handle: OpaquePointer
     let shape: OneDNNShape
 
+    /// oneDNN's calls run on one thread (`ConvolutionBackendPolicy` says why).
+    static let threads = 1
+
     /// nil when oneDNN has no implementation of this convolution on this CPU (bf16 without AVX512 BF16).
     init?(_ s: OneDNNShape, passes: [ConvolutionPass]) {
         var c = mr2ct_dnnl_shape(

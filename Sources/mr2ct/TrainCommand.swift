@@ -103,6 +103,8 @@ struct TrainCommand: ParsableCommand {
     // MARK: Session options
     @Option(name: .long, help: "Compute threads. (default: all cores)")
     var threads: Int?
+    @Option(name: .long, help: "Arithmetic of the convolutions in this session: f32 (PyTorch's float32) or bf16 (mixed precision: bfloat16 convolution operands with float32 accumulation, float32 master weights, Adam state, normalisation and losses; native oneDNN kernels only on CPUs with AVX512 BF16, emulated — slower than f32 — elsewhere). A session option like --threads: not stored in the run.")
+    var precision: Precision = .f32
     @Option(name: .long, help: "Save a checkpoint every N iterations. (default: 500)")
     var checkpointEvery: Int?
     @Option(name: .long, help: "Write a picture grid and report.html every N iterations. (default: 250)")
@@ -232,6 +234,7 @@ struct TrainCommand: ParsableCommand {
                                               requireExisting: resume) { message in
                 print("mr2ct: \(message)", to: &standardError)
             }
+            session.gan.setPrecision(precision)
             let total = session.schedule.totalIterations
             let progress = ProgressReporter(label: "train", total: total, unit: "it",
                                             style: quiet ? .silent : .automatic, initialCompleted: session.iteration)

@@ -50,12 +50,14 @@ import TestSupport
         return (generator, Tensor(shape: input.shape, values: input.values))
     }
 
-    /// Setting `.f32` explicitly changes nothing: the output is bit for bit the default network's.
+    /// Setting `.f32` explicitly changes nothing: the output is the default network's, to float32 reduction-order
+    /// noise (concurrently running tests change the kernels' thread split, see ReverseModeTests), far below bf16's
+    /// 1e-2 — and the golden tests hold the default to PyTorch.
     @Test func explicitFloat32IsUnchanged() throws {
         let (generator, input) = try Self.goldenGenerator()
         let byDefault = generator.infer(input).toArray()
         generator.setPrecision(.f32)
-        #expect(generator.infer(input).toArray() == byDefault)
+        #expect(TorchGoldens.relativeError(generator.infer(input).toArray(), byDefault) <= 1e-6)
     }
 
     /// bf16 inference of the golden generator within 0.02 of float32 at every pixel and 0.004 on average (tanh
@@ -68,7 +70,7 @@ import TestSupport
         generator.setPrecision(.bf16)
         let bf16 = generator.infer(input).toArray()
         generator.setPrecision(.f32)
-        #expect(generator.infer(input).toArray() == f32, "switching back to f32 restores f32 exactly")
+        #expect(TorchGoldens.relativeError(generator.infer(input).toArray(), f32) <= 1e-6, "switching back restores f32")
         let differences = zip(f32, bf16).map { abs(Double($0) - Double($1)) }
         let largest = differences.max() ?? 0, mean = differences.reduce(0, +) / Double(differences.count)
         print("bf16 vs f32 generator output (\(Precision.bf16.implementation)): max \(largest), mean \(mean)")
