@@ -43,6 +43,8 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // oneDNN (Debian libdnnl-dev 2.6, OpenMP build) behind a small C API of plain floats (issue 20).
+        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // MARK: Libraries
         .target(name: "MR2CTSupport"),
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "DICOM", dependencies: ["CDCMTK", "NIfTI", "MR2CTSupport"]),
         // Every command's input reader: NIfTI files and DICOM series into one Volume type.
         .target(name: "VolumeIO", dependencies: ["DICOM", "NIfTI", "MR2CTSupport"]),
-        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
+        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "CDNNL", "Safetensors", "MR2CTSupport"], swiftSettings: numericSettings),
         // The networks of the GAN recipes (ResnetGenerator, NLayerDiscriminator, their configurations) on the engine.
         .target(name: "Networks", dependencies: ["NeuralNetwork", "MR2CTSupport"], swiftSettings: numericSettings),
         .target(name: "Preprocessing", dependencies: ["NIfTI", "MR2CTSupport"], swiftSettings: numericSettings),

@@ -5,10 +5,12 @@ names, so state_dict keys match MR2CT's: model.1.weight, model.10.conv_block.1.w
 training step (CycleGANModel.optimize_parameters: LSGAN, cycle L1 x10, identity x0.5, ImagePool(50),
 Adam 2e-4 / (0.5, 0.999)) on random single-channel slices, batch 1.
 
-Prints one JSON line with the keys of `mr2ct bench`. Needs only `pip install torch`.
-    python3 Pipelines/bench/torch_peer.py --size 128 --ngf 32 --ndf 32 --blocks 6 --threads 2
+Prints one JSON line with the keys of `mr2ct bench`. Needs only `pip install torch`. With --bf16, the training
+step and the inference run under torch.autocast("cpu", dtype=torch.bfloat16) (the one line a PyTorch user adds;
+convolutions in bf16 on oneDNN, master weights, Adam and reductions float32).
+    python3 Pipelines/bench/torch_peer.py --size 128 --ngf 32 --ndf 32 --blocks 6 --threads 2 [--bf16]
 """
-import argparse, json, random, resource, time
+import argparse, contextlib, json, random, resource, time
 import torch
 import torch.nn as nn
 
@@ -163,23 +165,27 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--inference-runs", type=int, default=10)
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast to bfloat16 (training and inference)")
     a = ap.parse_args()
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     random.seed(0)
     model = CycleGAN(a.ngf, a.ndf, a.blocks)
     images = [(torch.rand(1, 1, a.size, a.size) * 2 - 1, torch.rand(1, 1, a.size, a.size) * 2 - 1) for _ in range(4)]
-    model.step(*images[0])  # warm-up
+    with cast():
+        model.step(*images[0])  # warm-up
     cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     c = cpu()
     t = time.perf_counter()
-    for i in range(a.iterations):
-        model.step(*images[(i + 1) % 4])
+    with cast():
+        for i in range(a.iterations):
+            model.step(*images[(i + 1) % 4])
     train = (time.perf_counter() - t) / a.iterations
     train_cpu = (cpu() - c) / a.iterations
     model.GA.eval()
     x = images[0][0]
-    with torch.inference_mode():
+    with torch.inference_mode(), cast():
         model.GA(x)
         c = cpu()
         t = time.perf_counter()
@@ -188,7 +194,7 @@ def main():
         infer = (time.perf_counter() - t) / a.inference_runs
         infer_cpu = (cpu() - c) / a.inference_runs
     g = conv_flops(model.GA, a.size) / 1e9
-    print(json.dumps({"engine": "pytorch-" + torch.__version__, "size": a.size, "ngf": a.ngf, "ndf": a.ndf,
+    print(json.dumps({"engine": "pytorch-" + torch.__version__ + ("-bf16" if a.bf16 else ""), "precision": "bf16" if a.bf16 else "f32", "size": a.size, "ngf": a.ngf, "ndf": a.ndf,
                       "blocks": a.blocks, "threads": a.threads, "train_s_per_iter": round(train, 4),
                       "infer_s_per_slice": round(infer, 4), "gen_fwd_gflop": round(g, 3),
                       "infer_gflops_per_s": round(g / infer, 1),

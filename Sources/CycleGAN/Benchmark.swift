@@ -14,11 +14,13 @@ public struct BenchmarkConfiguration: Codable, Sendable, Hashable {
     public var blocks: Int
     public var iterations: Int
     public var inferenceRuns: Int
-    /// How the generators' convolutions are computed (`.automatic`: Winograd for the residual blocks).
+    /// How the networks' convolutions are computed (`.automatic`: oneDNN or MR2CT's kernels per pass and shape).
     public var convolution: ConvolutionAlgorithm
+    /// The convolutions' arithmetic (`.bf16`: mixed-precision training and bf16 inference).
+    public var precision: Precision = .f32
 
     public init(size: Int, ngf: Int, ndf: Int, blocks: Int, iterations: Int = 3, inferenceRuns: Int = 10,
-                convolution: ConvolutionAlgorithm = .automatic) {
+                convolution: ConvolutionAlgorithm = .automatic, precision: Precision = .f32) {
         self.size = size
         self.ngf = ngf
         self.ndf = ndf
@@ -26,6 +28,7 @@ public struct BenchmarkConfiguration: Codable, Sendable, Hashable {
         self.iterations = iterations
         self.inferenceRuns = inferenceRuns
         self.convolution = convolution
+        self.precision = precision
     }
 
     /// The two configurations of issue 4: 128², ngf 32, ndf 32, 6 blocks; 256², ngf 64, ndf 64, 9 blocks.
@@ -44,6 +47,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var blocks: Int
     public var threads: Int
     public var convolution: String
+    /// "f32", "bf16-onednn" (native bf16 kernels) or "bf16-emulated" (bf16 numerics on float32 kernels).
+    public var precision: String
     public var trainSecondsPerIteration: Double
     public var inferSecondsPerSlice: Double
     /// Convolution FLOPs (multiply + add) of one generator forward pass.
@@ -60,7 +65,7 @@ public struct BenchmarkResult: Codable, Sendable {
     public var inferCPUSecondsPerSlice: Double
 
     enum CodingKeys: String, CodingKey {
-        case engine, size, ngf, ndf, blocks, threads, convolution
+        case engine, size, ngf, ndf, blocks, threads, convolution, precision
         case trainSecondsPerIteration = "train_s_per_iter"
         case inferSecondsPerSlice = "infer_s_per_slice"
         case generatorForwardGFLOP = "gen_fwd_gflop"
@@ -88,8 +93,10 @@ public enum CycleGANBenchmark {
             generator: GeneratorConfiguration(ngf: b.ngf, residualBlocks: b.blocks),
             discriminator: DiscriminatorConfiguration(ndf: b.ndf))
         let model = CycleGANModel(configuration: configuration, seed: 0)
-        model.gA.setConvolutionAlgorithm(b.convolution)
-        model.gB.setConvolutionAlgorithm(b.convolution)
+        for network in [model.gA, model.gB] as [SequentialNetwork] + [model.dA, model.dB] {
+            network.setConvolutionAlgorithm(b.convolution)
+        }
+        model.setPrecision(b.precision)
         var random = SeededRandom(seed: 1)
         func image() -> Tensor {
             let t = Tensor(shape: [1, 1, b.size, b.size])
@@ -120,7 +127,7 @@ public enum CycleGANBenchmark {
         let trainFlop = 6 * 3 * gFlop + 6 * dFlop + 6 * dFlop
         return BenchmarkResult(
             engine: "mr2ct", size: b.size, ngf: b.ngf, ndf: b.ndf, blocks: b.blocks, threads: threads,
-            convolution: b.convolution.rawValue,
+            convolution: b.convolution.rawValue, precision: b.precision.implementation,
             trainSecondsPerIteration: rounded(train, 6), inferSecondsPerSlice: rounded(infer, 6),
             generatorForwardGFLOP: rounded(gFlop, 6), inferGFLOPSPerSecond: rounded(gFlop / infer, 1),
             trainGFLOP: rounded(trainFlop, 3), trainGFLOPSPerSecond: rounded(trainFlop / train, 1),
@@ -171,5 +178,17 @@ public enum FLOPCount {
         default:
             return 0
         }
+    }
+}
+
+extension CycleGANBenchmark {
+    /// `ConvolutionLayerBenchmark` rows for the generator and the discriminator of a configuration.
+    public static func layers(size: Int, ngf: Int, ndf: Int, blocks: Int, threads: Int) -> [ConvolutionLayerBenchmark.Row] {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: ngf, residualBlocks: blocks))
+        let d = NLayerDiscriminator(DiscriminatorConfiguration(ndf: ndf))
+        g.initializeWeights(seed: 1)
+        d.initializeWeights(seed: 2)
+        return ConvolutionLayerBenchmark.run(g, name: "G", input: [1, 1, size, size], threads: threads)
+            + ConvolutionLayerBenchmark.run(d, name: "D", input: [1, 1, size, size], threads: threads)
     }
 }

@@ -13,6 +13,8 @@ public protocol SliceTranslationNetwork: ParameterContainer, Sendable {
     var fullResolutionMaps: Int { get }
     /// N × C × H × W → N × outputChannels × H × W, in inference mode.
     func infer(_ input: Tensor) -> Tensor
+    /// The arithmetic of the network's convolutions (`Precision`; default `.f32`).
+    func setPrecision(_ precision: Precision)
 }
 
 extension ResnetGenerator: SliceTranslationNetwork {

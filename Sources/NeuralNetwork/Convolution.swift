@@ -18,9 +18,12 @@ public final class Conv2d: Layer, ParameterContainer {
     /// `outputChannels × inputChannels × k × k`.
     public let weight: Parameter
     public let bias: Parameter?
-    /// How the forward and backward-data passes are computed; `.automatic` picks Winograd where it applies
-    /// and pays (3×3, stride 1, at least `Conv2d.winogradMinimumChannels` channels in and out).
+    /// How the passes are computed; `.automatic` runs a pass on oneDNN where `ConvolutionBackendPolicy` says it is
+    /// faster, else on MR2CT's kernels, Winograd where it applies and pays (3×3, stride 1, at least
+    /// `Conv2d.winogradMinimumChannels` channels in and out).
     public var algorithm: ConvolutionAlgorithm = .automatic
+    /// The arithmetic of this layer's convolutions (`Precision`; default float32).
+    public var precision: Precision = .f32
 
     /// Fewer channels than this and im2col's single GEMM beats Winograd's sixteen small ones.
     public static let winogradMinimumChannels = 32
@@ -56,8 +59,8 @@ public final class Conv2d: Layer, ParameterContainer {
     var usesWinograd: Bool {
         guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return false }
         switch algorithm {
-        case .automatic: return min(inputChannels, outputChannels) >= Self.winogradMinimumChannels
-        case .im2col: return false
+        case .automatic, .native: return min(inputChannels, outputChannels) >= Self.winogradMinimumChannels
+        case .im2col, .onednn: return false
         case .winograd: return true
         }
     }
@@ -69,11 +72,23 @@ public final class Conv2d: Layer, ParameterContainer {
         record.input = input
         let g = geometry(input.shape)
         let output = record.outputTensor(shape: outputShape(for: input.shape))
-        let batch = input.shape[0], inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
+        let batch = input.shape[0]
+        let dnnl = oneDNNPrimitive(.forward, batch: batch, g, workspace)
+        let emulate = precision == .bf16 && dnnl?.shape.precision != .bf16
+        let x = emulate ? roundedCopy(input.pointer, count: input.count, Workspace.Slot.bfloat16Input, workspace)
+                        : UnsafePointer(input.pointer)
+        let w = emulate ? roundedWeights(weight, of: self, workspace) : UnsafePointer(weight.value.pointer)
+        if let dnnl {
+            dnnl.forward(oneDNNSource(x, batch: batch, g, workspace), weights: w,
+                         weightsVersion: Kernels.fingerprint(w, weight.value.count),
+                         bias: bias.map { UnsafePointer($0.value.pointer) }, output.pointer)
+            return output
+        }
+        let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
         if usesWinograd {
-            let kernels = winogradKernels(adjoint: false, workspace: workspace)
+            let kernels = winogradKernels(w, adjoint: false, workspace: workspace)
             for n in 0..<batch {
-                Winograd3x3.convolve(input.pointer + n * inCount, channels: inputChannels, height: g.height,
+                Winograd3x3.convolve(x + n * inCount, channels: inputChannels, height: g.height,
                                      width: g.width, padding: padding, paddingMode: paddingMode, kernels: kernels,
                                      outputChannels: outputChannels, bias: bias.map { UnsafePointer($0.value.pointer) },
                                      output: output.pointer + n * outCount, workspace: workspace)
@@ -81,9 +96,9 @@ public final class Conv2d: Layer, ParameterContainer {
             return output
         }
         for n in 0..<batch {
-            let x = UnsafePointer(input.pointer + n * inCount), y = output.pointer + n * outCount
+            let xn = x + n * inCount, y = output.pointer + n * outCount
             if usesDirectKernel {
-                directForward(x, y, g, workspace)
+                directForward(xn, w, y, g, workspace)
             } else {
                 // The bias is written first and the GEMM adds onto it (beta 1): one pass over Y fewer.
                 if let bias { fillBias(bias.value.pointer, into: y, channels: outputChannels, planeSize: g.gridCount) }
@@ -92,9 +107,9 @@ public final class Conv2d: Layer, ParameterContainer {
                 while oy0 < g.outputHeight {
                     let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
-                    g.im2col(x, cols, oy0: oy0, oy1: oy1)
+                    g.im2col(xn, cols, oy0: oy0, oy1: oy1)
                     BLAS.sgemmSplitColumns(transA: false, m: outputChannels, n: nt, k: g.rows,
-                                           a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
+                                           a: w, lda: g.rows, b: cols, ldb: nt,
                                            beta: bias == nil ? 0 : 1, c: y + oy0 * g.outputWidth, ldc: g.gridCount)
                     oy0 = oy1
                 }
@@ -115,13 +130,34 @@ public final class Conv2d: Layer, ParameterContainer {
             accumulateBiasGradient(gradOutput, into: bias.gradient.pointer, planes: batch, channels: outputChannels, planeSize: g.gridCount)
         }
         if !parameterGradients && gradInput == nil { return }
+        let dataDNNL = gradInput == nil ? nil : oneDNNPrimitive(.backwardData, batch: batch, g, workspace)
+        let weightsDNNL = parameterGradients ? oneDNNPrimitive(.backwardWeights, batch: batch, g, workspace) : nil
+        let (dy, x, w) = backwardOperands(precision: precision, gradOutput: gradOutput, count: batch * outCount, input: input,
+                                          weight: weight, layer: self, data: gradInput == nil ? nil : dataDNNL.map { $0.shape.precision } ?? .f32,
+                                          weights: parameterGradients ? weightsDNNL.map { $0.shape.precision } ?? .f32 : nil,
+                                          workspace)
+        if let gradInput, let dataDNNL {
+            let reflect = paddingMode == .reflect && padding > 0
+            let ph = g.height + 2 * padding, pw = g.width + 2 * padding
+            let dsrc = reflect ? workspace.buffer(Workspace.Slot.oneDNNPadded, count: batch * inputChannels * ph * pw) : gradInput
+            dataDNNL.backwardData(dy, weights: w, weightsVersion: Kernels.fingerprint(w, weight.value.count), dsrc)
+            if reflect {
+                for n in 0..<batch { g.unpad(dsrc + n * inputChannels * ph * pw, into: gradInput + n * inCount) }
+            }
+        }
+        if let weightsDNNL {
+            weightsDNNL.backwardWeights(oneDNNSource(x, batch: batch, g, workspace), dy, accumulatingInto: weight.gradient.pointer)
+        }
+        let nativeGradInput = dataDNNL == nil ? gradInput : nil
+        let nativeWeights = parameterGradients && weightsDNNL == nil
+        if nativeGradInput == nil && !nativeWeights { return }
         let winograd = usesWinograd
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
-        for n in 0..<batch where parameterGradients || !winograd {
-            let x = UnsafePointer(input.pointer + n * inCount), dy = gradOutput + n * outCount
-            let dx = winograd ? nil : gradInput.map { $0 + n * inCount }
+        for n in 0..<batch where nativeWeights || !winograd {
+            let xn = x + n * inCount, dyn = dy + n * outCount
+            let dx = winograd ? nil : nativeGradInput.map { $0 + n * inCount }
             if usesDirectKernel {
-                directBackward(x, dy, dx, g, parameterGradients, workspace)
+                directBackward(xn, w, dyn, dx, g, nativeWeights, workspace)
                 continue
             }
             if let dx { dx.update(repeating: 0, count: inCount) }
@@ -129,10 +165,10 @@ public final class Conv2d: Layer, ParameterContainer {
             var oy0 = 0
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
-                let dyTile = dy + oy0 * g.outputWidth
-                if parameterGradients {
+                let dyTile = dyn + oy0 * g.outputWidth
+                if nativeWeights {
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
-                    g.im2col(x, cols, oy0: oy0, oy1: oy1)
+                    g.im2col(xn, cols, oy0: oy0, oy1: oy1)
                     BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: g.rows, k: nt,
                                a: dyTile, lda: g.gridCount, b: cols, ldb: nt,
                                beta: 1, c: weight.gradient.pointer, ldc: g.rows)
@@ -140,21 +176,64 @@ public final class Conv2d: Layer, ParameterContainer {
                 if let dx {
                     let dcols = workspace.buffer(Workspace.Slot.columns2, count: g.rows * nt)
                     BLAS.sgemm(transA: true, transB: false, m: g.rows, n: nt, k: outputChannels,
-                               a: weight.value.pointer, lda: g.rows, b: dyTile, ldb: g.gridCount,
+                               a: w, lda: g.rows, b: dyTile, ldb: g.gridCount,
                                beta: 0, c: dcols, ldc: nt)
                     g.col2im(dcols, dx, oy0: oy0, oy1: oy1)
                 }
                 oy0 = oy1
             }
         }
-        if winograd, let gradInput { winogradBackwardData(gradOutput, gradInput, g, batch: batch, workspace: workspace) }
+        if winograd, let nativeGradInput {
+            winogradBackwardData(dy, w, nativeGradInput, g, batch: batch, workspace: workspace)
+        }
+    }
+
+    // MARK: oneDNN and bf16
+
+    /// The oneDNN primitive that runs `pass`, or nil for MR2CT's own kernels: bf16 with native kernels always
+    /// runs on oneDNN; f32 (and emulated bf16) where `usesOneDNN` says so.
+    func oneDNNPrimitive(_ pass: ConvolutionPass, batch: Int, _ g: ConvGeometry, _ workspace: Workspace) -> OneDNNConvolution? {
+        let reflect = paddingMode == .reflect && padding > 0
+        let ph = reflect ? g.height + 2 * padding : g.height, pw = reflect ? g.width + 2 * padding : g.width
+        let pad = reflect ? 0 : padding
+        func shape(_ p: Precision) -> OneDNNShape {
+            OneDNNShape(transposed: false, batch: batch, inputChannels: inputChannels, inputHeight: ph, inputWidth: pw,
+                        outputChannels: outputChannels, outputHeight: g.outputHeight, outputWidth: g.outputWidth,
+                        kernel: kernelSize, stride: stride, padBegin: pad,
+                        padEnd: (g.outputHeight - 1) * stride + kernelSize - ph - pad,
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
+        }
+        if precision == .bf16 && Precision.bf16.isNative,
+           let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
+        guard usesOneDNN(pass, g) else { return nil }
+        return workspace.oneDNN(layer: self, pass: pass, shape: shape(.f32))
+    }
+
+    /// Whether `pass` runs on oneDNN in float32 for this layer at this geometry.
+    func usesOneDNN(_ pass: ConvolutionPass, _ g: ConvGeometry) -> Bool {
+        switch algorithm {
+        case .onednn: true
+        case .im2col, .winograd, .native: false
+        case .automatic:
+            ConvolutionBackendPolicy.convolutionUsesOneDNN(pass, inputChannels: inputChannels, outputChannels: outputChannels,
+                                                           kernel: kernelSize, stride: stride, outputSize: g.gridCount)
+        }
+    }
+
+    /// oneDNN pads with zeros only: with reflection the batch is copied, padded, into a workspace buffer.
+    private func oneDNNSource(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ workspace: Workspace) -> UnsafePointer<Float> {
+        guard paddingMode == .reflect && padding > 0 else { return x }
+        let plane = inputChannels * (g.height + 2 * padding) * (g.width + 2 * padding), inCount = inputChannels * g.height * g.width
+        let padded = workspace.buffer(Workspace.Slot.oneDNNPadded, count: batch * plane)
+        for n in 0..<batch { g.pad(x + n * inCount, into: padded + n * plane) }
+        return UnsafePointer(padded)
     }
 
     /// dL/dx: the full correlation of dY with the 180°-rotated, transposed kernel gives dL/d(padded x), whose
     /// border `unpad` folds back (reflection) or drops (zeros).
-    private func winogradBackwardData(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                                      batch: Int, workspace: Workspace) {
-        let kernels = winogradKernels(adjoint: true, workspace: workspace)
+    private func winogradBackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                      _ g: ConvGeometry, batch: Int, workspace: Workspace) {
+        let kernels = winogradKernels(w, adjoint: true, workspace: workspace)
         let ph = g.height + 2 * padding, pw = g.width + 2 * padding
         let dpadded = workspace.buffer(Workspace.Slot.winogradOutput, count: inputChannels * ph * pw)
         let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
@@ -166,10 +245,11 @@ public final class Conv2d: Layer, ParameterContainer {
         }
     }
 
-    /// The Winograd-transformed kernels, transformed again only when the weights changed since the last call.
-    private func winogradKernels(adjoint: Bool, workspace: Workspace) -> UnsafePointer<Float> {
-        let w = UnsafePointer(weight.value.pointer), o = outputChannels, i = inputChannels
-        return workspace.transformedKernels(layer: self, adjoint: adjoint,
+    /// The Winograd-transformed kernels of `w` (the weights or their bf16 rounding), transformed again only when
+    /// they changed since the last call.
+    private func winogradKernels(_ w: UnsafePointer<Float>, adjoint: Bool, workspace: Workspace) -> UnsafePointer<Float> {
+        let o = outputChannels, i = inputChannels
+        return workspace.transformedKernels(layer: self, kind: adjoint ? .winogradAdjoint : .winograd,
                                             fingerprint: Kernels.fingerprint(w, weight.value.count), count: 16 * o * i) {
             Winograd3x3.transformKernels(w, outputChannels: o, inputChannels: i, adjoint: adjoint, into: $0)
         }
@@ -177,12 +257,12 @@ public final class Conv2d: Layer, ParameterContainer {
 
     // MARK: Direct kernel for one output channel, stride 1
 
-    private func directForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                               _ workspace: Workspace) {
+    private func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               _ g: ConvGeometry, _ workspace: Workspace) {
         let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding, k = kernelSize
         let padded = workspace.buffer(Workspace.Slot.padded, count: g.channels * ph * pw)
         g.pad(x, into: padded)
-        let w = UnsafePointer(weight.value.pointer), wo = g.outputWidth, cin = g.channels
+        let wo = g.outputWidth, cin = g.channels
         parallelFor(g.outputHeight) { rows in
             for oy in rows {
                 let yrow = y + oy * wo
@@ -198,7 +278,8 @@ public final class Conv2d: Layer, ParameterContainer {
         }
     }
 
-    private func directBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
+    private func directBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>?,
                                 _ g: ConvGeometry, _ parameterGradients: Bool, _ workspace: Workspace) {
         let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding, k = kernelSize
         let wo = g.outputWidth, ho = g.outputHeight
@@ -222,7 +303,6 @@ public final class Conv2d: Layer, ParameterContainer {
         }
         if let dx {
             let dpadded = workspace.buffer(Workspace.Slot.columns2, count: g.channels * ph * pw)
-            let w = UnsafePointer(weight.value.pointer)
             parallelFor(g.channels) { channels in
                 for c in channels {
                     let plane = dpadded + c * ph * pw
@@ -241,14 +321,18 @@ public final class Conv2d: Layer, ParameterContainer {
     }
 }
 
-/// How a `Conv2d` computes its forward and backward-data passes.
+/// How a convolution layer computes its passes.
 public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
-    /// Winograd where it applies and pays, else im2col + GEMM.
+    /// Per pass and shape, oneDNN where `ConvolutionBackendPolicy` measured it faster, else `.native`.
     case automatic
+    /// MR2CT's own kernels only: Winograd where it applies and pays, else im2col + GEMM (the engine before oneDNN).
+    case native
     /// im2col + GEMM (or the direct kernel for one output channel).
     case im2col
     /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (others use im2col).
     case winograd
+    /// oneDNN's convolutions for every pass (float32; its bf16 kernels with `Precision.bf16` where native).
+    case onednn
 }
 
 /// Transposed 2-D convolution (PyTorch `nn.ConvTranspose2d`: weight `Cin × Cout × k × k`, stride, padding,
@@ -263,6 +347,10 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
     public let outputPadding: Int
     public let weight: Parameter
     public let bias: Parameter?
+    /// `.onednn` runs every pass on oneDNN; `.automatic` where `ConvolutionBackendPolicy` measured it faster.
+    public var algorithm: ConvolutionAlgorithm = .automatic
+    /// The arithmetic of this layer's convolutions (`Precision`; default float32).
+    public var precision: Precision = .f32
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0, outputPadding: Int = 0, bias: Bool = true) {
@@ -299,8 +387,18 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
         let g = geometry(input.shape)
         let output = record.outputTensor(shape: outputShape(for: input.shape))
         let batch = input.shape[0], inCount = inputChannels * g.gridCount, outCount = outputChannels * g.height * g.width
+        let dnnl = oneDNNPrimitive(.forward, batch: batch, g, workspace)
+        let emulate = precision == .bf16 && dnnl?.shape.precision != .bf16
+        let x = emulate ? roundedCopy(input.pointer, count: input.count, Workspace.Slot.bfloat16Input, workspace)
+                        : UnsafePointer(input.pointer)
+        let w = emulate ? roundedWeights(weight, of: self, workspace) : UnsafePointer(weight.value.pointer)
+        if let dnnl {
+            dnnl.forward(x, weights: w, weightsVersion: Kernels.fingerprint(w, weight.value.count),
+                         bias: bias.map { UnsafePointer($0.value.pointer) }, output.pointer)
+            return output
+        }
         for n in 0..<batch {
-            let x = input.pointer + n * inCount, y = output.pointer + n * outCount
+            let xn = x + n * inCount, y = output.pointer + n * outCount
             y.update(repeating: 0, count: outCount)
             let tile = g.rowsPerTile
             var oy0 = 0
@@ -308,7 +406,7 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
                 BLAS.sgemmSplitColumns(transA: true, m: g.rows, n: nt, k: inputChannels,
-                                       a: weight.value.pointer, lda: g.rows, b: x + oy0 * g.outputWidth, ldb: g.gridCount,
+                                       a: w, lda: g.rows, b: xn + oy0 * g.outputWidth, ldb: g.gridCount,
                                        beta: 0, c: cols, ldc: nt)
                 g.col2im(cols, y, oy0: oy0, oy1: oy1)
                 oy0 = oy1
@@ -328,28 +426,95 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
                                    planeSize: g.height * g.width)
         }
         if !parameterGradients && gradInput == nil { return }
+        let dataDNNL = gradInput == nil ? nil : oneDNNPrimitive(.backwardData, batch: batch, g, workspace)
+        let weightsDNNL = parameterGradients ? oneDNNPrimitive(.backwardWeights, batch: batch, g, workspace) : nil
+        let (dy, x, w) = backwardOperands(precision: precision, gradOutput: gradOutput, count: batch * outCount, input: input,
+                                          weight: weight, layer: self, data: gradInput == nil ? nil : dataDNNL.map { $0.shape.precision } ?? .f32,
+                                          weights: parameterGradients ? weightsDNNL.map { $0.shape.precision } ?? .f32 : nil,
+                                          workspace)
+        if let gradInput, let dataDNNL {
+            dataDNNL.backwardData(dy, weights: w, weightsVersion: Kernels.fingerprint(w, weight.value.count), gradInput)
+        }
+        if let weightsDNNL { weightsDNNL.backwardWeights(x, dy, accumulatingInto: weight.gradient.pointer) }
+        let nativeGradInput = dataDNNL == nil ? gradInput : nil
+        let nativeWeights = parameterGradients && weightsDNNL == nil
+        if nativeGradInput == nil && !nativeWeights { return }
         for n in 0..<batch {
-            let x = input.pointer + n * inCount, dy = gradOutput + n * outCount
+            let xn = x + n * inCount, dyn = dy + n * outCount
             let tile = g.rowsPerTile
             var oy0 = 0
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
-                g.im2col(dy, cols, oy0: oy0, oy1: oy1)
-                if parameterGradients {
+                g.im2col(dyn, cols, oy0: oy0, oy1: oy1)
+                if nativeWeights {
                     BLAS.sgemm(transA: false, transB: true, m: inputChannels, n: g.rows, k: nt,
-                               a: x + oy0 * g.outputWidth, lda: g.gridCount, b: cols, ldb: nt,
+                               a: xn + oy0 * g.outputWidth, lda: g.gridCount, b: cols, ldb: nt,
                                beta: 1, c: weight.gradient.pointer, ldc: g.rows)
                 }
-                if let gradInput {
+                if let nativeGradInput {
                     BLAS.sgemm(transA: false, transB: false, m: inputChannels, n: nt, k: g.rows,
-                               a: weight.value.pointer, lda: g.rows, b: cols, ldb: nt,
-                               beta: 0, c: gradInput + n * inCount + oy0 * g.outputWidth, ldc: g.gridCount)
+                               a: w, lda: g.rows, b: cols, ldb: nt,
+                               beta: 0, c: nativeGradInput + n * inCount + oy0 * g.outputWidth, ldc: g.gridCount)
                 }
                 oy0 = oy1
             }
         }
     }
+
+    /// The oneDNN primitive that runs `pass` (a oneDNN deconvolution), or nil for MR2CT's own kernels.
+    func oneDNNPrimitive(_ pass: ConvolutionPass, batch: Int, _ g: ConvGeometry, _ workspace: Workspace) -> OneDNNConvolution? {
+        func shape(_ p: Precision) -> OneDNNShape {
+            OneDNNShape(transposed: true, batch: batch, inputChannels: inputChannels, inputHeight: g.outputHeight,
+                        inputWidth: g.outputWidth, outputChannels: outputChannels, outputHeight: g.height, outputWidth: g.width,
+                        kernel: kernelSize, stride: stride, padBegin: padding, padEnd: padding - outputPadding,
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
+        }
+        if precision == .bf16 && Precision.bf16.isNative,
+           let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
+        return usesOneDNN(pass, g) ? workspace.oneDNN(layer: self, pass: pass, shape: shape(.f32)) : nil
+    }
+
+    /// Whether `pass` runs on oneDNN in float32 for this layer at this geometry.
+    func usesOneDNN(_ pass: ConvolutionPass, _ g: ConvGeometry) -> Bool {
+        switch algorithm {
+        case .onednn: true
+        case .im2col, .winograd, .native: false
+        case .automatic:
+            ConvolutionBackendPolicy.transposedUsesOneDNN(
+                pass, inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize, stride: stride,
+                inputSize: g.gridCount)
+        }
+    }
+}
+
+/// The operands of a convolution's backward passes (dL/dy, x, W): with `precision` bf16, rounded to bf16 where a
+/// pass runs on float32 kernels (emulated bf16) — dL/dy for either pass, x for the weights' pass, W for the data's.
+/// `data` / `weights`: the arithmetic of the kernels that run that pass, nil when it does not run.
+func backwardOperands(precision: Precision, gradOutput: UnsafePointer<Float>, count: Int, input: Tensor, weight: Parameter,
+                      layer: AnyObject, data: Precision?, weights: Precision?, _ workspace: Workspace)
+    -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) {
+    let emulateData = precision == .bf16 && data == .f32, emulateWeights = precision == .bf16 && weights == .f32
+    let dy = emulateData || emulateWeights
+        ? roundedCopy(gradOutput, count: count, Workspace.Slot.bfloat16Gradient, workspace) : gradOutput
+    let x = emulateWeights ? roundedCopy(input.pointer, count: input.count, Workspace.Slot.bfloat16Input, workspace)
+                           : UnsafePointer(input.pointer)
+    let w = emulateData ? roundedWeights(weight, of: layer, workspace) : UnsafePointer(weight.value.pointer)
+    return (dy, x, w)
+}
+
+/// A copy of `x` rounded to bf16 in workspace slot `slot` (emulated `Precision.bf16`).
+func roundedCopy(_ x: UnsafePointer<Float>, count: Int, _ slot: Int, _ workspace: Workspace) -> UnsafePointer<Float> {
+    let copy = workspace.buffer(slot, count: count)
+    BFloat16.round(x, into: copy, count: count)
+    return UnsafePointer(copy)
+}
+
+/// `weight` rounded to bf16, cached in the workspace and made again only when the weights changed.
+func roundedWeights(_ weight: Parameter, of layer: AnyObject, _ workspace: Workspace) -> UnsafePointer<Float> {
+    let w = UnsafePointer(weight.value.pointer), n = weight.value.count
+    return workspace.transformedKernels(layer: layer, kind: .bfloat16Weights, fingerprint: Kernels.fingerprint(w, n),
+                                        count: n) { BFloat16.round(w, into: $0, count: n) }
 }
 
 /// y[n, c, :] += b[c].

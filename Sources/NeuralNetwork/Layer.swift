@@ -66,6 +66,10 @@ public final class Workspace: @unchecked Sendable {
         package static let reduction = 3
         package static let winogradOutput = 4
         package static let firstFreeSlot = 5
+        // The convolutions' copies for oneDNN and bf16 (below the numbered slots, which other modules count up from).
+        package static let bfloat16Input = -1
+        package static let bfloat16Gradient = -2
+        package static let oneDNNPadded = -3
         package static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
     }
 
@@ -88,20 +92,47 @@ public final class Workspace: @unchecked Sendable {
     /// Bytes currently held.
     public var byteCount: Int {
         buffers.values.reduce(0) { $0 + $1.capacity * 4 } + kernelCache.values.reduce(0) { $0 + $1.count * 4 }
+            + oneDNNCache.values.reduce(0) { $0 + ($1?.byteCount ?? 0) }
+    }
+
+    struct OneDNNKey: Hashable {
+        var layer: ObjectIdentifier
+        var pass: ConvolutionPass
+        var shape: OneDNNShape
+    }
+
+    /// oneDNN primitives per layer, pass and shape (nil: oneDNN has no implementation, do not ask again).
+    private var oneDNNCache: [OneDNNKey: OneDNNConvolution?] = [:]
+
+    /// The oneDNN convolution of `layer` for `pass` at `shape`, built on first use.
+    func oneDNN(layer: AnyObject, pass: ConvolutionPass, shape: OneDNNShape) -> OneDNNConvolution? {
+        let key = OneDNNKey(layer: ObjectIdentifier(layer), pass: pass, shape: shape)
+        if let cached = oneDNNCache[key] { return cached }
+        let made = OneDNNConvolution(shape, passes: [pass])
+        oneDNNCache[key] = made
+        return made
+    }
+
+    /// What a cached kernel buffer holds for its layer.
+    enum KernelKind: Hashable {
+        case winograd
+        case winogradAdjoint
+        /// The weights rounded to bfloat16 (`Precision.bf16` emulated).
+        case bfloat16Weights
     }
 
     struct KernelKey: Hashable {
         var layer: ObjectIdentifier
-        var adjoint: Bool
+        var kind: KernelKind
     }
 
     private var kernelCache: [KernelKey: (fingerprint: UInt64, pointer: UnsafeMutablePointer<Float>, count: Int)] = [:]
 
-    /// Transformed kernels of one layer (`Winograd3x3`), kept while the weights they came from are unchanged:
-    /// `fill` runs only when `fingerprint` (a hash of the weights' bits) differs from the cached one.
-    func transformedKernels(layer: AnyObject, adjoint: Bool, fingerprint: UInt64, count: Int,
+    /// Transformed kernels of one layer (`Winograd3x3`, bf16-rounded weights), kept while the weights they came
+    /// from are unchanged: `fill` runs only when `fingerprint` (a hash of the weights' bits) differs from the cached one.
+    func transformedKernels(layer: AnyObject, kind: KernelKind, fingerprint: UInt64, count: Int,
                             fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
-        let key = KernelKey(layer: ObjectIdentifier(layer), adjoint: adjoint)
+        let key = KernelKey(layer: ObjectIdentifier(layer), kind: kind)
         if let entry = kernelCache[key], entry.count == count {
             if entry.fingerprint != fingerprint {
                 fill(entry.pointer)

@@ -45,11 +45,21 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         return output
     }
 
-    /// Sets how every `Conv2d` of the network computes (default `.automatic`); for comparisons and benchmarks.
+    /// Sets how every convolution of the network computes (default `.automatic`); for comparisons and benchmarks.
     public func setConvolutionAlgorithm(_ algorithm: ConvolutionAlgorithm) {
+        visitConvolutions { $0.algorithm = algorithm } transposed: { $0.algorithm = algorithm }
+    }
+
+    /// Sets the arithmetic of every convolution of the network (`Precision`; default `.f32`).
+    public func setPrecision(_ precision: Precision) {
+        visitConvolutions { $0.precision = precision } transposed: { $0.precision = precision }
+    }
+
+    private func visitConvolutions(_ conv: (Conv2d) -> Void, transposed: (ConvTranspose2d) -> Void) {
         func visit(_ layer: Layer) {
             switch layer {
-            case let conv as Conv2d: conv.algorithm = algorithm
+            case let c as Conv2d: conv(c)
+            case let t as ConvTranspose2d: transposed(t)
             case let sequential as Sequential: sequential.layers.forEach(visit)
             case let residual as ResidualBlock: visit(residual.block)
             default: break

@@ -8,6 +8,7 @@ import Conversion
 import NIfTI
 
 extension ConvolutionAlgorithm: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// `mr2ct bench`: times one CycleGAN training iteration and one inference slice on random data.
 struct BenchCommand: ParsableCommand {
@@ -32,8 +33,12 @@ struct BenchCommand: ParsableCommand {
     var iterations: Int = 3
     @Option(help: "Timed inference slices (after one warm-up).")
     var inferenceRuns: Int = 10
-    @Option(help: "Convolution algorithm of the generators: automatic (Winograd F(2×2,3×3) for the residual blocks), im2col or winograd.")
+    @Option(help: "Convolution algorithm of the networks: automatic (per pass and layer shape, oneDNN where it measured faster, else MR2CT's kernels), native (MR2CT's kernels only: Winograd F(2×2,3×3) for the residual blocks, else im2col), im2col, winograd or onednn.")
     var convolution: ConvolutionAlgorithm = .automatic
+    @Option(help: "Arithmetic of the convolutions: f32 (default, PyTorch's float32 numerics) or bf16 (bfloat16 operands, float32 accumulation, float32 master weights and optimiser state; native oneDNN kernels where the CPU has AVX512 BF16, else emulated — the JSON's precision key says which).")
+    var precision: Precision = .f32
+    @Flag(help: "Instead of the whole-network timing: every distinct convolution of the --size/--ngf/--ndf/--blocks generator and discriminator, pass by pass, on MR2CT's kernels and on oneDNN, at 1 and --threads threads (one JSON line each, milliseconds per call).")
+    var layers = false
     @Option(help: "Threads (OpenBLAS and MR2CT's loops).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -61,14 +66,25 @@ struct BenchCommand: ParsableCommand {
             }
             return
         }
+        if layers {
+            let s = size ?? 96
+            for t in Set([1, threads]).sorted() {
+                for row in CycleGANBenchmark.layers(size: s, ngf: ngf, ndf: ndf, blocks: blocks, threads: t) {
+                    print(row.jsonLine)
+                    fflush(nil)
+                }
+            }
+            return
+        }
         let configurations = size.map {
             [BenchmarkConfiguration(size: $0, ngf: ngf, ndf: ndf, blocks: blocks, iterations: iterations, inferenceRuns: inferenceRuns,
-                                   convolution: convolution)]
+                                   convolution: convolution, precision: precision)]
         } ?? BenchmarkConfiguration.standard.map {
             var c = $0
             c.iterations = iterations
             c.inferenceRuns = inferenceRuns
             c.convolution = convolution
+            c.precision = precision
             return c
         }
         for c in configurations {

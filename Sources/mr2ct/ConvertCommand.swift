@@ -60,6 +60,8 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops). (default: all cores)")
     var threads: Int?
+    @Option(name: .long, help: "Arithmetic of the generator's convolutions: f32 (default, PyTorch's float32) or bf16 (bfloat16 operands, float32 accumulation: within about 8 HU mean absolute of f32 on the golden network; native oneDNN kernels only on CPUs with AVX512 BF16, emulated — slower than f32 — elsewhere).")
+    var precision: Precision = .f32
 
     @Option(name: .long, help: ArgumentHelp("Also write <output stem>.png there: the central axial slice, MR | sCT, with the QA verdict below.", valueName: "DIR"))
     var preview: String?
@@ -164,7 +166,11 @@ struct ConvertCommand: ParsableCommand {
         }
         var models: [SyntheticCTModel] = []
         for path in model {
-            do { models.append(try SyntheticCTModel.load(URL(fileURLWithPath: path))) } catch {
+            do {
+                let loaded = try SyntheticCTModel.load(URL(fileURLWithPath: path))
+                loaded.generator.setPrecision(precision)
+                models.append(loaded)
+            } catch {
                 print("mr2ct: \(error)", to: &standardError)
                 throw ExitCode.failure
             }

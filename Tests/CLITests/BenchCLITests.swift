@@ -30,3 +30,21 @@ import TestSupport
     #expect(result.status == 64)
     #expect(result.stderr.contains("--size"))
 }
+
+/// Both precisions and the oneDNN backend at a tiny size (32², so every layer has a non-empty output): the JSON
+/// says which arithmetic ran (f32, or bf16 native/emulated). No timing is asserted.
+@Test(arguments: [["--precision", "f32"], ["--precision", "bf16"], ["--convolution", "onednn"]])
+func benchRunsBothPrecisions(_ options: [String]) throws {
+    let result = try TestSupport.runMR2CT(["bench", "--size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                                           "--iterations", "1", "--inference-runs", "1", "--threads", "2"] + options)
+    #expect(result.status == 0, "\(result.stderr)")
+    let line = try #require(result.stdout.split(separator: "\n").first)
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    let precision = try #require(json["precision"] as? String)
+    if options == ["--precision", "bf16"] {
+        #expect(precision == "bf16-onednn" || precision == "bf16-emulated")
+    } else {
+        #expect(precision == "f32")
+    }
+    #expect((json["train_s_per_iter"] as? Double ?? 0) > 0)
+}

@@ -13,6 +13,9 @@ import Networks
 /// single layers and losses 1e-5, whole networks 1e-4, Adam updates 1e-4 of the largest update. PyTorch's own
 /// float32 error on the same cases (recorded in the fixtures' metadata) is 1e-8…3e-7 for layers, about 1e-6 for
 /// the networks and 2e-5 for Adam updates.
+///
+/// The convolution cases and both networks run twice: with the default backend choice (`.automatic`) and with
+/// every convolution pass forced onto oneDNN (`.onednn`), which must meet the same tolerances.
 @Suite struct PyTorchGoldenTests {
     static let layerTolerance = 1e-5
     static let networkTolerance = 1e-4
@@ -30,15 +33,19 @@ import Networks
         return Tensor(shape: t.shape, values: t.values)
     }
 
-    static func makeLayer(_ c: LayerCase) throws -> any Layer {
+    static func makeLayer(_ c: LayerCase, algorithm: ConvolutionAlgorithm = .automatic) throws -> any Layer {
         switch c.kind {
         case "conv2d":
-            return Conv2d(name: "layer", inputChannels: c.inputChannels!, outputChannels: c.outputChannels!,
-                          kernelSize: c.kernelSize!, stride: c.stride!, padding: c.padding!, bias: c.bias!)
+            let conv = Conv2d(name: "layer", inputChannels: c.inputChannels!, outputChannels: c.outputChannels!,
+                              kernelSize: c.kernelSize!, stride: c.stride!, padding: c.padding!, bias: c.bias!)
+            conv.algorithm = algorithm
+            return conv
         case "convtranspose2d":
-            return ConvTranspose2d(name: "layer", inputChannels: c.inputChannels!, outputChannels: c.outputChannels!,
-                                   kernelSize: c.kernelSize!, stride: c.stride!, padding: c.padding!,
-                                   outputPadding: c.outputPadding!, bias: c.bias!)
+            let conv = ConvTranspose2d(name: "layer", inputChannels: c.inputChannels!, outputChannels: c.outputChannels!,
+                                       kernelSize: c.kernelSize!, stride: c.stride!, padding: c.padding!,
+                                       outputPadding: c.outputPadding!, bias: c.bias!)
+            conv.algorithm = algorithm
+            return conv
         case "reflectionpad2d": return ReflectionPad2d(c.padding!)
         case "instancenorm2d": return InstanceNorm2d(name: "layer", channels: c.channels!, eps: c.eps!, affine: c.affine!)
         case "batchnorm2d":
@@ -60,11 +67,14 @@ import Networks
                           "leakyrelu", "tanh", "sigmoid", "dropout"])
     }
 
-    @Test(arguments: layerCases.map(\.name))
-    func layerMatchesPyTorch(_ name: String) throws {
+    static let algorithms: [ConvolutionAlgorithm] = [.automatic, .onednn]
+
+    @Test(arguments: layerCases.map(\.name), algorithms)
+    func layerMatchesPyTorch(_ name: String, _ algorithm: ConvolutionAlgorithm) throws {
         let c = try #require(Self.layerCases.first { $0.name == name })
+        if algorithm != .automatic && !c.kind.hasPrefix("conv") { return }  // only convolutions have backends
         let archive = try TorchGoldens.archive("layers.safetensors")
-        let layer = try Self.makeLayer(c)
+        let layer = try Self.makeLayer(c, algorithm: algorithm)
         for p in layer.parameters {  // "layer.weight" <- "<case>.weight"
             let field = String(p.name.dropFirst("layer.".count))
             let values = try archive.tensor(named: "\(name).\(field)")
@@ -89,7 +99,7 @@ import Networks
         let gradInputError = TorchGoldens.relativeError(gradInput.toArray(), try archive.tensor(named: "\(name).grad_input").values)
         #expect(gradInputError <= Self.layerTolerance, "\(name) grad_input: \(gradInputError)")
         worst = max(worst, gradInputError)
-        defer { print("layer \(name): worst error \(worst) (PyTorch float32: \(c.torch_f32_error))") }
+        defer { print("layer \(name) [\(algorithm)]: worst error \(worst) (PyTorch float32: \(c.torch_f32_error))") }
         for p in layer.parameters {
             let field = String(p.name.dropFirst("layer.".count))
             let error = TorchGoldens.relativeError(p.gradient.toArray(), try archive.tensor(named: "\(name).grad_\(field)").values)
@@ -136,7 +146,8 @@ import Networks
     /// Forward (inference and training) and backward of a whole network against PyTorch. Parameters whose exact
     /// gradient is 0 (biases right before an InstanceNorm) must come out as float32 noise: below 1e-5 of the
     /// largest parameter gradient.
-    func checkNetwork(_ network: SequentialNetwork, weights: String, io: String) throws {
+    func checkNetwork(_ network: SequentialNetwork, weights: String, io: String, algorithm: ConvolutionAlgorithm) throws {
+        network.setConvolutionAlgorithm(algorithm)
         let metadata = try network.loadSafetensors(from: TorchGoldens.url(weights))
         #expect(!metadata.isEmpty)
         let archive = try TorchGoldens.archive(io)
@@ -172,21 +183,24 @@ import Networks
             if error > worst.0 { worst = (error, key) }
             #expect(error <= Self.networkTolerance, "\(io) \(key): \(error)")
         }
-        print("\(io): infer \(inferError), forward \(outputError), grad_input \(gradInputError), worst parameter gradient \(worst.0) (\(worst.1))")
+        print("\(io) [\(algorithm)]: infer \(inferError), forward \(outputError), grad_input \(gradInputError), worst parameter gradient \(worst.0) (\(worst.1))")
     }
 
-    @Test func resnetGeneratorMatchesPyTorch() throws {
+    @Test(arguments: algorithms)
+    func resnetGeneratorMatchesPyTorch(_ algorithm: ConvolutionAlgorithm) throws {
         let configuration = try TorchGoldens.metadata(try TorchGoldens.archive("generator_io.safetensors"), "generator",
                                                       as: GeneratorConfiguration.self)
         #expect(configuration == GeneratorConfiguration(inputChannels: 1, outputChannels: 1, ngf: 8, residualBlocks: 2))
-        try checkNetwork(ResnetGenerator(configuration), weights: "generator_weights.safetensors", io: "generator_io.safetensors")
+        try checkNetwork(ResnetGenerator(configuration), weights: "generator_weights.safetensors", io: "generator_io.safetensors",
+                         algorithm: algorithm)
     }
 
-    @Test func nLayerDiscriminatorMatchesPyTorch() throws {
+    @Test(arguments: algorithms)
+    func nLayerDiscriminatorMatchesPyTorch(_ algorithm: ConvolutionAlgorithm) throws {
         let configuration = try TorchGoldens.metadata(try TorchGoldens.archive("discriminator_io.safetensors"), "discriminator",
                                                       as: DiscriminatorConfiguration.self)
         try checkNetwork(NLayerDiscriminator(configuration), weights: "discriminator_weights.safetensors",
-                         io: "discriminator_io.safetensors")
+                         io: "discriminator_io.safetensors", algorithm: algorithm)
     }
 
     /// Three Adam steps (betas 0.5/0.999, eps 1e-8, lr 2e-4, 2e-4, 1e-4) against torch.optim.Adam, including

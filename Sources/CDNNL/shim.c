@@ -1,0 +1,302 @@
+// The bridge declared in include/mr2ct_dnnl.h, on oneDNN's C API (2.6).
+#include "mr2ct_dnnl.h"
+
+#include <oneapi/dnnl/dnnl.h>
+// libgomp (oneDNN's runtime): the calling thread's team size for the next parallel regions.
+extern void omp_set_num_threads(int);
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t engine;
+static int engine_ok;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+/// Every primitive and reorder is built with a scratchpad of its own (user mode): oneDNN's library-managed
+/// scratchpad is shared between primitives and not safe when two of MR2CT's chains call oneDNN at once.
+static dnnl_primitive_attr_t own_scratchpad;
+
+static void make_engine(void) {
+    engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
+                dnnl_primitive_attr_create(&own_scratchpad) == dnnl_success &&
+                dnnl_primitive_attr_set_scratchpad_mode(own_scratchpad, dnnl_scratchpad_mode_user) == dnnl_success;
+}
+
+/// A scratchpad buffer for `pd` when it needs one (NULL otherwise); its size is added to `bytes`.
+static int make_scratchpad(dnnl_primitive_desc_t pd, dnnl_memory_t *scratch, int64_t *bytes) {
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    *scratch = NULL;
+    if (!smd || smd->ndims == 0 || dnnl_memory_desc_get_size(smd) == 0) return 0;
+    if (dnnl_memory_create(scratch, smd, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    *bytes += (int64_t)dnnl_memory_desc_get_size(smd);
+    return 0;
+}
+
+/// One operand of a pass: the layout the primitive wants, and when it differs from the caller's plain layout, a
+/// buffer in that layout with the reorder between the two.
+typedef struct {
+    dnnl_memory_t user;      // the caller's plain buffer (its handle set per call)
+    dnnl_memory_t inner;     // the primitive's buffer (== user when the layouts agree)
+    dnnl_primitive_t reorder; // user -> inner for inputs, inner -> user for outputs; NULL when not needed
+    dnnl_memory_t reorder_scratch;
+} operand;
+
+typedef struct {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_t scratch;
+    operand src, weights, dst;  // fwd: src, weights, dst; bwd-data: diff_dst (src), weights, diff_src (dst);
+                                // bwd-weights: src, diff_dst (weights slot), diff_weights (dst)
+    dnnl_memory_t bias;
+    uint64_t weights_version;
+    int weights_valid;
+} pass;
+
+struct mr2ct_dnnl_conv {
+    mr2ct_dnnl_shape shape;
+    int threads;
+    pass fwd, bwd_data, bwd_weights;
+    dnnl_stream_t stream;
+    pthread_mutex_t lock;
+    float *weights_sum;  // bwd-weights result in the plain layout, added to the caller's gradient
+    int64_t bytes;
+};
+
+static void release_operand(operand *o) {
+    if (o->reorder) dnnl_primitive_destroy(o->reorder);
+    if (o->reorder_scratch) dnnl_memory_destroy(o->reorder_scratch);
+    if (o->inner && o->inner != o->user) dnnl_memory_destroy(o->inner);
+    if (o->user) dnnl_memory_destroy(o->user);
+    memset(o, 0, sizeof *o);
+}
+
+static void release_pass(pass *p) {
+    release_operand(&p->src);
+    release_operand(&p->weights);
+    release_operand(&p->dst);
+    if (p->bias) dnnl_memory_destroy(p->bias);
+    if (p->scratch) dnnl_memory_destroy(p->scratch);
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    if (p->pd) dnnl_primitive_desc_destroy(p->pd);
+    memset(p, 0, sizeof *p);
+}
+
+/// Sets up `o` for the primitive argument `arg` of `pd` against the plain layout `plain`; `input` says which way
+/// the reorder goes.
+static int make_operand(mr2ct_dnnl_conv *c, operand *o, dnnl_primitive_desc_t pd, int arg,
+                        const dnnl_memory_desc_t *plain, int input) {
+    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
+    if (!want || dnnl_memory_create(&o->user, plain, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (dnnl_memory_desc_equal(want, plain)) {
+        o->inner = o->user;
+        return 0;
+    }
+    if (dnnl_memory_create(&o->inner, want, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    c->bytes += (int64_t)dnnl_memory_desc_get_size(want);
+    dnnl_primitive_desc_t rpd;
+    dnnl_status_t s = input ? dnnl_reorder_primitive_desc_create(&rpd, plain, engine, want, engine, own_scratchpad)
+                            : dnnl_reorder_primitive_desc_create(&rpd, want, engine, plain, engine, own_scratchpad);
+    if (s != dnnl_success) return -1;
+    if (make_scratchpad(rpd, &o->reorder_scratch, &c->bytes)) {
+        dnnl_primitive_desc_destroy(rpd);
+        return -1;
+    }
+    s = dnnl_primitive_create(&o->reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    return s == dnnl_success ? 0 : -1;
+}
+
+static int run_reorder(mr2ct_dnnl_conv *c, operand *o, int input) {
+    if (!o->reorder) return 0;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, input ? o->user : o->inner}, {DNNL_ARG_TO, input ? o->inner : o->user},
+                               {DNNL_ARG_SCRATCHPAD, o->reorder_scratch}};
+    return dnnl_primitive_execute(o->reorder, c->stream, o->reorder_scratch ? 3 : 2, args) == dnnl_success ? 0 : -1;
+}
+
+static int finish_pass(mr2ct_dnnl_conv *c, pass *p) {
+    if (make_scratchpad(p->pd, &p->scratch, &c->bytes)) return -1;
+    return dnnl_primitive_create(&p->prim, p->pd) == dnnl_success ? 0 : -1;
+}
+
+mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, int threads) {
+    pthread_once(&engine_once, make_engine);
+    if (!engine_ok) return NULL;
+    const mr2ct_dnnl_shape s = *shape;
+    if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.kernel < 1 || s.stride < 1 || s.in_height < 1 ||
+        s.in_width < 1 || s.out_height < 1 || s.out_width < 1) return NULL;  // empty tensors: the caller's own kernels
+    mr2ct_dnnl_conv *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->shape = s;
+    c->threads = threads < 1 ? 1 : threads;
+    omp_set_num_threads(c->threads);
+    pthread_mutex_init(&c->lock, NULL);
+    if (dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags) != dnnl_success) goto fail;
+
+    dnnl_data_type_t dt = s.precision == MR2CT_DNNL_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_dims_t src_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
+    dnnl_dims_t dst_dims = {s.batch, s.out_channels, s.out_height, s.out_width};
+    // oneDNN's weights are (output channels, input channels, k, k) of the primitive; PyTorch's ConvTranspose2d
+    // stores (input, output, k, k), which is oneDNN's iohw.
+    dnnl_dims_t w_dims = {s.out_channels, s.in_channels, s.kernel, s.kernel};
+    dnnl_dims_t b_dims = {s.out_channels};
+    dnnl_dims_t strides = {s.stride, s.stride}, pad_l = {s.pad_begin, s.pad_begin}, pad_r = {s.pad_end, s.pad_end};
+    dnnl_memory_desc_t src_any, dst_any, w_any, wf_any, b_md, src_plain, dst_plain, w_plain;
+    dnnl_format_tag_t w_tag = s.transposed ? dnnl_iohw : dnnl_oihw;
+    if (dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dt, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dt, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&wf_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&src_plain, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&dst_plain, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, w_tag) != dnnl_success) goto fail;
+    // bf16 backward-data: the gradient arriving (diff_dst) is bf16, the one leaving (diff_src) f32.
+    dnnl_memory_desc_t ddst_any = dst_any, dsrc_any = src_any;
+    if (dt == dnnl_bf16) {
+        dnnl_memory_desc_init_by_tag(&ddst_any, 4, dst_dims, dnnl_bf16, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&dsrc_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any);
+    }
+
+    // The forward descriptor is needed as the hint of the backward passes.
+    union { dnnl_convolution_desc_t conv; dnnl_deconvolution_desc_t deconv; } fd, bd, wd;
+    dnnl_status_t st = s.transposed
+        ? dnnl_deconvolution_forward_desc_init(&fd.deconv, dnnl_forward_training, dnnl_deconvolution_direct, &src_any,
+                                               &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r)
+        : dnnl_convolution_forward_desc_init(&fd.conv, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+                                             &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r);
+    if (st != dnnl_success || dnnl_primitive_desc_create(&c->fwd.pd, &fd, own_scratchpad, engine, NULL) != dnnl_success) goto fail;
+
+    if (passes & MR2CT_DNNL_FORWARD) {
+        pass *p = &c->fwd;
+        if (make_operand(c, &p->src, p->pd, DNNL_ARG_SRC, &src_plain, 1) ||
+            make_operand(c, &p->weights, p->pd, DNNL_ARG_WEIGHTS, &w_plain, 1) ||
+            make_operand(c, &p->dst, p->pd, DNNL_ARG_DST, &dst_plain, 0)) goto fail;
+        if (s.has_bias && dnnl_memory_create(&p->bias, &b_md, engine, DNNL_MEMORY_NONE) != dnnl_success) goto fail;
+        if (finish_pass(c, p)) goto fail;
+    }
+    if (passes & MR2CT_DNNL_BACKWARD_DATA) {
+        pass *p = &c->bwd_data;
+        st = s.transposed
+            ? dnnl_deconvolution_backward_data_desc_init(&bd.deconv, dnnl_deconvolution_direct, &dsrc_any, &w_any,
+                                                         &ddst_any, strides, pad_l, pad_r)
+            : dnnl_convolution_backward_data_desc_init(&bd.conv, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any,
+                                                       strides, pad_l, pad_r);
+        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &bd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (make_operand(c, &p->src, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1) ||
+            make_operand(c, &p->weights, p->pd, DNNL_ARG_WEIGHTS, &w_plain, 1) ||
+            make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_SRC, &src_plain, 0) || finish_pass(c, p)) goto fail;
+    }
+    if (passes & MR2CT_DNNL_BACKWARD_WEIGHTS) {
+        pass *p = &c->bwd_weights;
+        st = s.transposed
+            ? dnnl_deconvolution_backward_weights_desc_init(&wd.deconv, dnnl_deconvolution_direct, &src_any, &wf_any,
+                                                            NULL, &ddst_any, strides, pad_l, pad_r)
+            : dnnl_convolution_backward_weights_desc_init(&wd.conv, dnnl_convolution_direct, &src_any, &wf_any, NULL,
+                                                          &ddst_any, strides, pad_l, pad_r);
+        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &wd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (make_operand(c, &p->src, p->pd, DNNL_ARG_SRC, &src_plain, 1) ||
+            make_operand(c, &p->weights, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1) ||
+            make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_WEIGHTS, &w_plain, 0) || finish_pass(c, p)) goto fail;
+        size_t n = (size_t)s.out_channels * s.in_channels * s.kernel * s.kernel;
+        c->weights_sum = malloc(n * sizeof(float));
+        if (!c->weights_sum) goto fail;
+        c->bytes += (int64_t)(n * sizeof(float));
+    }
+    if (!(passes & MR2CT_DNNL_FORWARD)) {
+        dnnl_primitive_desc_destroy(c->fwd.pd);
+        c->fwd.pd = NULL;
+    }
+    return c;
+fail:
+    mr2ct_dnnl_destroy(c);
+    return NULL;
+}
+
+void mr2ct_dnnl_destroy(mr2ct_dnnl_conv *c) {
+    if (!c) return;
+    release_pass(&c->fwd);
+    release_pass(&c->bwd_data);
+    release_pass(&c->bwd_weights);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c->weights_sum);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+const char *mr2ct_dnnl_implementation(const mr2ct_dnnl_conv *c, int which) {
+    const pass *p = which == MR2CT_DNNL_FORWARD ? &c->fwd : which == MR2CT_DNNL_BACKWARD_DATA ? &c->bwd_data
+                  : &c->bwd_weights;
+    const char *info = "";
+    if (p->pd) dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &info);
+    return info ? info : "";
+}
+
+int64_t mr2ct_dnnl_bytes(const mr2ct_dnnl_conv *c) { return c->bytes; }
+
+/// Runs pass `p`: inputs `a` (src / diff_dst) and `b` (weights / diff_dst) reordered in as needed, the
+/// primitive, the output reordered out into `out`.
+static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b_arg, const float *b,
+                   int reorder_b, const float *bias, int out_arg, float *out    ) {
+    if (!p->prim) return -1;
+    omp_set_num_threads(c->threads);
+    dnnl_memory_set_data_handle(p->src.user, (void *)a);
+    dnnl_memory_set_data_handle(p->weights.user, (void *)b);
+    dnnl_memory_set_data_handle(p->dst.user, out);
+    if (run_reorder(c, &p->src, 1)) return -1;
+    if (reorder_b && run_reorder(c, &p->weights, 1)) return -1;
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){a_arg, p->src.inner};
+    args[n++] = (dnnl_exec_arg_t){b_arg, p->weights.inner};
+    args[n++] = (dnnl_exec_arg_t){out_arg, p->dst.inner};
+    if (bias && p->bias) {
+        dnnl_memory_set_data_handle(p->bias, (void *)bias);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bias};
+    }
+    if (p->scratch) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
+    if (dnnl_primitive_execute(p->prim, c->stream, n, args) != dnnl_success) return -1;
+    if (run_reorder(c, &p->dst, 0)) return -1;
+    return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
+}
+
+/// Whether the cached reordered weights of `p` are stale (and marks them fresh for `version`).
+static int weights_stale(pass *p, uint64_t version) {
+    if (!p->weights.reorder) return 0;
+    if (p->weights_valid && p->weights_version == version) return 0;
+    p->weights_version = version;
+    p->weights_valid = 1;
+    return 1;
+}
+
+int mr2ct_dnnl_forward(mr2ct_dnnl_conv *c, const float *src, const float *weights, uint64_t version,
+                       const float *bias, float *dst) {
+    pthread_mutex_lock(&c->lock);
+    int stale = weights_stale(&c->fwd, version);
+    int r = execute(c, &c->fwd, DNNL_ARG_SRC, src, DNNL_ARG_WEIGHTS, weights, stale, bias, DNNL_ARG_DST, dst);
+    if (r) c->fwd.weights_valid = 0;
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+int mr2ct_dnnl_backward_data(mr2ct_dnnl_conv *c, const float *diff_dst, const float *weights, uint64_t version,
+                             float *diff_src) {
+    pthread_mutex_lock(&c->lock);
+    int stale = weights_stale(&c->bwd_data, version);
+    int r = execute(c, &c->bwd_data, DNNL_ARG_DIFF_DST, diff_dst, DNNL_ARG_WEIGHTS, weights, stale, NULL,
+                    DNNL_ARG_DIFF_SRC, diff_src);
+    if (r) c->bwd_data.weights_valid = 0;
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+int mr2ct_dnnl_backward_weights(mr2ct_dnnl_conv *c, const float *src, const float *diff_dst, float *diff_weights) {
+    pthread_mutex_lock(&c->lock);
+    int r = execute(c, &c->bwd_weights, DNNL_ARG_SRC, src, DNNL_ARG_DIFF_DST, diff_dst, 1, NULL,
+                    DNNL_ARG_DIFF_WEIGHTS, c->weights_sum);
+    if (r == 0) {
+        size_t n = (size_t)c->shape.out_channels * c->shape.in_channels * c->shape.kernel * c->shape.kernel;
+        for (size_t i = 0; i < n; i++) diff_weights[i] += c->weights_sum[i];
+    }
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}

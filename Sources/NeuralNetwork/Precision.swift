@@ -1,0 +1,65 @@
+/// The arithmetic of the convolutions (the bulk of the work): the one place the choice is made and validated.
+///
+/// `.f32` is float32 throughout and numerically PyTorch's float32 network (the default; the goldens hold it to
+/// PyTorch float64). `.bf16` is mixed precision as PyTorch's `torch.autocast("cpu", dtype=torch.bfloat16)` does
+/// it for convolutions: each convolution's operands (input, weights, and in training the incoming gradient) are
+/// rounded to bfloat16 (8 significant bits, round to nearest even), products are accumulated in float32 and
+/// results are float32; everything else — normalisation, activations, losses, the f32 master weights, Adam's
+/// state, weight-gradient accumulation — stays float32. Where oneDNN has native bf16 kernels on the CPU
+/// (AVX512 BF16, AMX) they run the convolutions; elsewhere the same arithmetic is emulated (operands rounded,
+/// float32 kernels), which gives bf16's numerics without its speed — `Precision.bf16.isNative` says which.
+public enum Precision: String, Codable, CaseIterable, Sendable {
+    case f32
+    case bf16
+
+    /// The default: float32, PyTorch's numerics.
+    public static let `default` = Precision.f32
+
+    /// Whether this precision runs on native kernels of this CPU (always for f32).
+    public var isNative: Bool {
+        switch self {
+        case .f32: true
+        case .bf16: OneDNNConvolution.nativeBFloat16
+        }
+    }
+
+    /// How the convolutions run on this machine, for benchmark records: "f32", "bf16-onednn" or "bf16-emulated".
+    public var implementation: String {
+        switch self {
+        case .f32: "f32"
+        case .bf16: isNative ? "bf16-onednn" : "bf16-emulated"
+        }
+    }
+}
+
+/// bfloat16 rounding of float32 buffers (the upper 16 bits of an IEEE float32, round to nearest even; NaN kept
+/// NaN), as `torch.Tensor.to(torch.bfloat16)` rounds.
+package enum BFloat16 {
+    /// The float32 nearest to `x` with an 8-bit significand.
+    @inline(__always)
+    package static func round(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        if x.isNaN { return x }
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+        return Float(bitPattern: rounded)
+    }
+
+    /// dst[i] = round(src[i]) (dst may equal src).
+    package static func round(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+        parallelFor(count, minimumPerThread: 1 << 15) { range in
+            var i = range.lowerBound
+            let mask = SIMD16<UInt32>(repeating: 0xFFFF_0000), half = SIMD16<UInt32>(repeating: 0x7FFF)
+            let one = SIMD16<UInt32>(repeating: 1)
+            while i + 16 <= range.upperBound {
+                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt32>.self)
+                var r = (v &+ half &+ ((v &>> 16) & one)) & mask
+                // NaN (exponent all ones, non-zero significand) stays as it was.
+                let nan = (v & SIMD16(repeating: 0x7FFF_FFFF)) .> SIMD16(repeating: 0x7F80_0000)
+                r.replace(with: v, where: nan)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: r, as: SIMD16<UInt32>.self)
+                i += 16
+            }
+            while i < range.upperBound { dst[i] = round(src[i]); i += 1 }
+        }
+    }
+}
