@@ -127,6 +127,17 @@ public enum TrainingLength: Codable, Sendable, Hashable, CustomStringConvertible
     case epochs(Int, decay: Int)
     case iterations(Int)
 
+    /// This length with the command line's choices applied: `iterations` replaces it; otherwise `epochs` and
+    /// `decayEpochs` replace their own half of an epoch length (of this one, or of the default 100 + 100 when this is
+    /// an iteration count); nothing given keeps it.
+    public func overridden(iterations: Int?, epochs: Int?, decayEpochs: Int?) -> TrainingLength {
+        if let iterations { return .iterations(iterations) }
+        guard epochs != nil || decayEpochs != nil else { return self }
+        var (e, d) = (100, 100)
+        if case let .epochs(se, sd) = self { (e, d) = (se, sd) }
+        return .epochs(epochs ?? e, decay: decayEpochs ?? d)
+    }
+
     /// The schedule for an epoch of `epochLength` iterations.
     public func schedule(epochLength: Int) -> TrainingSchedule {
         switch self {

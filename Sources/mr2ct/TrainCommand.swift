@@ -206,13 +206,7 @@ struct TrainCommand: ParsableCommand {
         if let lr { c.model.learningRate = lr }
         if let beta1 { c.model.beta1 = beta1 }
         if let poolSize { c.model.poolSize = poolSize }
-        if let iterations {
-            c.length = .iterations(iterations)
-        } else if epochs != nil || decayEpochs != nil {
-            var (e, d) = (100, 100)
-            if case let .epochs(se, sd) = c.length { (e, d) = (se, sd) }
-            c.length = .epochs(epochs ?? e, decay: decayEpochs ?? d)
-        }
+        c.length = c.length.overridden(iterations: iterations, epochs: epochs, decayEpochs: decayEpochs)
         if let seed { c.seed = seed }
         if augment { c.augment = true }
         if let cropSize {
