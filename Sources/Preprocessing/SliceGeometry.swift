@@ -41,6 +41,19 @@ public struct PlaneLayout: Hashable, Sendable {
     @inlinable public func sourceIndex(slice s: Int, row r: Int, column c: Int) -> Int {
         base + s * sliceStride + r * rowStride + c * columnStride
     }
+
+    /// `visit(pixel, index)` for every pixel of slice `s` in row-major order: `pixel` = row · width + column in the
+    /// slice image, `index` its voxel on the source grid.
+    @inlinable public func forEachSourceIndex(ofSlice s: Int, _ visit: (Int, Int) -> Void) {
+        for r in 0..<height {
+            var index = sourceIndex(slice: s, row: r, column: 0)
+            let row = r * width
+            for c in 0..<width {
+                visit(row + c, index)
+                index += columnStride
+            }
+        }
+    }
 }
 
 /// Linear interpolation weights from a line of `source` samples to `target` samples covering the same extent

@@ -66,14 +66,7 @@ public struct PreparedVolume: Sendable {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: layout.width * layout.height) { image in
             source.withUnsafeBufferPointer { v in
                 bodyMask.withUnsafeBufferPointer { m in
-                    for r in 0..<layout.height {
-                        var src = layout.sourceIndex(slice: s, row: r, column: 0)
-                        let o = r * layout.width
-                        for c in 0..<layout.width {
-                            image[o + c] = m[src] ? v[src] : (outside ?? v[src])
-                            src += layout.columnStride
-                        }
-                    }
+                    layout.forEachSourceIndex(ofSlice: s) { pixel, src in image[pixel] = m[src] ? v[src] : (outside ?? v[src]) }
                 }
             }
             intensityMap.normalize(image)
@@ -113,11 +106,7 @@ public struct PreparedVolume: Sendable {
     /// The body mask of slice `index` at the network's size (false in padding).
     public func bodyMaskSlice(_ index: Int) -> [Bool] {
         var image = [Float](repeating: 0, count: layout.width * layout.height)
-        for r in 0..<layout.height {
-            for c in 0..<layout.width where bodyMask[layout.sourceIndex(slice: index, row: r, column: c)] {
-                image[r * layout.width + c] = 1
-            }
-        }
+        layout.forEachSourceIndex(ofSlice: index) { pixel, i in if bodyMask[i] { image[pixel] = 1 } }
         var out = [Float](repeating: 0, count: geometry.outputCount)
         image.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { geometry.forward(i, into: $0, background: 0) } }
         return out.map { $0 >= 0.5 }
@@ -185,13 +174,7 @@ public struct SlicePipeline: Sendable {
         mask.withUnsafeBufferPointer { m in
             for s in 0..<layout.sliceCount {
                 var inside = 0
-                for r in 0..<layout.height {
-                    var src = layout.sourceIndex(slice: s, row: r, column: 0)
-                    for _ in 0..<layout.width {
-                        if m[src] { inside += 1 }
-                        src += layout.columnStride
-                    }
-                }
+                layout.forEachSourceIndex(ofSlice: s) { _, src in if m[src] { inside += 1 } }
                 fractions[s] = Double(inside) / Double(n)
             }
         }
@@ -254,26 +237,7 @@ public final class SliceWriter {
         image.withUnsafeMutableBufferPointer { img in
             geometry.inverse(prediction, into: img, background: backgroundNormalised)
             if let map { map.denormalize(img) }
-            for r in 0..<layout.height {
-                var dst = layout.sourceIndex(slice: s, row: r, column: 0)
-                let o = r * layout.width
-                for c in 0..<layout.width {
-                    visit(dst, img[o + c])
-                    dst += layout.columnStride
-                }
-            }
-        }
-    }
-
-    /// `visit(index)` for each source voxel of slice `s` (index on the source grid, i fastest).
-    public func forEachVoxel(ofSlice s: Int, _ visit: (Int) -> Void) {
-        let layout = prepared.layout
-        for r in 0..<layout.height {
-            var dst = layout.sourceIndex(slice: s, row: r, column: 0)
-            for _ in 0..<layout.width {
-                visit(dst)
-                dst += layout.columnStride
-            }
+            layout.forEachSourceIndex(ofSlice: s) { pixel, dst in visit(dst, img[pixel]) }
         }
     }
 }

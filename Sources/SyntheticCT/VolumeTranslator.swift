@@ -149,7 +149,7 @@ public struct VolumeTranslator {
             let runSet = Set(work)
             stack.accumulate { add in
                 for s in 0..<volume.sliceCount where !runSet.contains(s) {
-                    writer.forEachVoxel(ofSlice: s) { i in
+                    volume.layout.forEachSourceIndex(ofSlice: s) { _, i in
                         for member in 0..<images { add(Self.airHU, i, first + member) }
                     }
                 }
@@ -200,13 +200,8 @@ public struct VolumeTranslator {
             let field = volume.fieldCoverage()
             if field.contains(false) {
                 if covered == nil { covered = [Bool](repeating: true, count: mr.grid.count) }
-                let layout = volume.layout
-                for s in 0..<layout.sliceCount {
-                    for r in 0..<layout.height {
-                        for c in 0..<layout.width where !field[r * layout.width + c] {
-                            covered![layout.sourceIndex(slice: s, row: r, column: c)] = false
-                        }
-                    }
+                for s in 0..<volume.layout.sliceCount {
+                    volume.layout.forEachSourceIndex(ofSlice: s) { pixel, i in if !field[pixel] { covered![i] = false } }
                 }
             }
         }
