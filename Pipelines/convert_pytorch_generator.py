@@ -105,20 +105,21 @@ def infer_configuration(state):
     cout = int(state[final_key].shape[0])
     config = {"inputChannels": cin, "outputChannels": cout, "ngf": ngf, "residualBlocks": blocks, "dropout": dropout}
     expected = expected_shapes(cin, cout, ngf, blocks, dropout)
+    _check_state(state, expected, f"a ResnetGenerator({cin}, {cout}, ngf={ngf}, n_blocks={blocks})")
+    return config, expected
+
+
+def _check_state(state, expected, what):
+    """Raises ConversionError naming `what` when `state` lacks a tensor of `expected` (key -> shape), holds one it
+    does not expect, or holds one with another shape."""
     missing = sorted(set(expected) - set(state), key=_natural)
     unexpected = sorted(set(state) - set(expected), key=_natural)
     wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
              if tuple(state[k].shape) != expected[k]]
-    problems = []
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected " + ", ".join(unexpected))
-    if wrong:
-        problems.append("wrong shapes " + ", ".join(wrong))
+    problems = (["missing " + ", ".join(missing)] if missing else []) + (["unexpected " + ", ".join(unexpected)] if unexpected else []) \
+        + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
     if problems:
-        raise ConversionError(f"not a ResnetGenerator({cin}, {cout}, ngf={ngf}, n_blocks={blocks}): " + "; ".join(problems))
-    return config, expected
+        raise ConversionError(f"not {what}: " + "; ".join(problems))
 
 
 def _natural(key):
@@ -211,14 +212,7 @@ def convert_dcgan(pth_path, out_path):
         raise ConversionError("no tensor main.12.weight (the output layer of examples/dcgan's Generator)")
     nc = int(state["main.12.weight"].shape[1])
     expected = dcgan_expected_shapes(nz, ngf, nc, k0)
-    missing = sorted(set(expected) - set(state), key=_natural)
-    unexpected = sorted(set(state) - set(expected), key=_natural)
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
-             if tuple(state[k].shape) != expected[k]]
-    problems = (["missing " + ", ".join(missing)] if missing else []) + (["unexpected " + ", ".join(unexpected)] if unexpected else []) \
-        + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
-    if problems:
-        raise ConversionError(f"not an examples/dcgan Generator(nz={nz}, ngf={ngf}, nc={nc}): " + "; ".join(problems))
+    _check_state(state, expected, f"an examples/dcgan Generator(nz={nz}, ngf={ngf}, nc={nc})")
     tensors = _checked_tensors(state, expected)
     config = {"family": "dcgan", "imageSize": 16 * k0, "channels": nc, "nz": nz, "ngf": ngf, "ndf": ngf,
               "batchSize": 64, "learningRate": 0.0002, "beta1": 0.5, "classNames": [], "embeddingDimension": 10,
@@ -250,14 +244,7 @@ def infer_unet_configuration(state, dropout=True):
     norm = "batch" if any(k.endswith("running_mean") for k in state) else "instance"
     reference = UnetGenerator(cin, cout, num_downs, ngf=ngf, norm_layer=batch_norm() if norm == "batch" else instance_norm())
     expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
-    missing = sorted(set(expected) - set(state), key=_natural)
-    unexpected = sorted(set(state) - set(expected), key=_natural)
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in sorted(set(expected) & set(state), key=_natural)
-             if tuple(state[k].shape) != expected[k]]
-    problems = (["missing " + ", ".join(missing)] if missing else []) + (["unexpected " + ", ".join(unexpected)] if unexpected else []) \
-        + (["wrong shapes " + ", ".join(wrong)] if wrong else [])
-    if problems:
-        raise ConversionError(f"not a UnetGenerator({cin}, {cout}, num_downs={num_downs}, ngf={ngf}, norm={norm}): " + "; ".join(problems))
+    _check_state(state, expected, f"a UnetGenerator({cin}, {cout}, num_downs={num_downs}, ngf={ngf}, norm={norm})")
     config = {"inputChannels": cin, "outputChannels": cout, "ngf": ngf, "downsamplings": num_downs, "dropout": bool(dropout),
               "norm": norm}
     return config, expected
