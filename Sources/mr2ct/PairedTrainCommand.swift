@@ -96,9 +96,7 @@ extension TrainCommand {
             }
             let loop = pairedRun.loop
             let total = loop.schedule.totalIterations
-            let progress = ProgressReporter(label: "train", total: total, unit: "it",
-                                            style: session.quiet ? .silent : .automatic, initialCompleted: loop.iteration)
-            let lead = !session.quiet && isTerminal(STDERR_FILENO) ? "\n" : ""
+            let (progress, lead) = session.progress(label: "train", total: total, completed: loop.iteration)
             let say: (String) -> Void = { message in
                 var e = StandardErrorStream()
                 print("\(lead)mr2ct: \(message)", to: &e)
@@ -127,13 +125,7 @@ extension TrainCommand {
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
         }
-        switch outcome {
-        case .completed(let iteration):
-            if !session.quiet { print("mr2ct: done, \(iteration) iterations; model: \(runFolder.runDirectory)/checkpoints/latest/G.safetensors", to: &standardError) }
-        case .stopped(let signal, let iteration):
-            print("mr2ct: stopped at iteration \(iteration); continue with: mr2ct train --run \(runFolder.runDirectory) --resume",
-                  to: &standardError)
-            throw ExitCode(128 + signal)
-        }
+        try session.finish(outcome, model: "\(runFolder.runDirectory)/checkpoints/latest/G.safetensors",
+                           resume: "mr2ct train --run \(runFolder.runDirectory) --resume")
     }
 }
