@@ -10,17 +10,17 @@ G's and D's gradients separately. Speed-up (samples/s against one node) = N * T_
 (an upper bound of the cost: MR2CT overlaps G's all-reduce with the discriminators' pass, which hides part of it).
 
 Inputs: S measured here (allreduce_bytes in log.ndjson of `mpirun -n 2 mr2ct train`, Pipelines/bench/mpi_scaling.sh),
-split into G and D by the networks' parameter counts; T_c measured on this 2-core machine when it was quiet (README,
-Speed: `mr2ct bench`, 2 threads, batch 1).
+equal to the networks' parameter counts computed here (which split it into G and D); T_c measured on this 2-core
+machine when it was quiet (Pipelines/bench/PERFORMANCE.md: `mr2ct bench`, 2 threads, batch 1).
 """
 import math
 
-# (name, (ngf, ndf, residual blocks), seconds of compute per iteration on one 2-core node, quiet machine: README's
-# recorded 96² run at 8.04 it/s, and `mr2ct bench` 0.658 s (128²) and 9.66 s (256²) under Speed).
+# (name, (ngf, ndf, residual blocks), seconds of compute per iteration on one 2-core node: `mr2ct bench` on this
+# Zen 3 VM when it was quiet, 2026-12-01 16:14 UTC, medians (Pipelines/bench/PERFORMANCE.md).
 CONFIGS = [
-    ("96², ngf 16, ndf 32, 6 blocks (sct preset)", (16, 32, 6), 1 / 8.04),
-    ("128², ngf 32, ndf 32, 6 blocks", (32, 32, 6), 0.658),
-    ("256², ngf 64, ndf 64, 9 blocks (reference)", (64, 64, 9), 9.66),
+    ("96², ngf 16, ndf 32, 6 blocks (sct preset)", (16, 32, 6), 0.241),
+    ("128², ngf 32, ndf 32, 6 blocks", (32, 32, 6), 0.864),
+    ("256², ngf 64, ndf 64, 9 blocks (reference)", (64, 64, 9), 12.68),
 ]
 LINKS = [("10 GbE", 1.25e9, 50e-6), ("100 Gb/s InfiniBand", 12.5e9, 2e-6)]
 BUCKET = 25 << 20
