@@ -24,6 +24,8 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         case multiFrame(frames: Int)
         case unsupportedPixels(String)
         case missingAttribute(String)
+        /// A SeriesInstanceUID that cannot name a series (control characters or "/"; PS3.5 §9.1 allows digits and dots).
+        case unusableUID(String)
         case gantryTilt(degrees: Double)
         case duplicateSlices(slices: Int, positions: Int)
         case missingSlices(gap: Double, spacing: Double, at: Double)
@@ -51,6 +53,8 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
                 return "multi-frame objects (\(n) frames, e.g. enhanced MR) are not supported: export the series as single-frame images"
             case .unsupportedPixels(let what): return "unsupported pixel format: \(what)"
             case .missingAttribute(let name): return "a slice lacks \(name)"
+            case .unusableUID(let uid):
+                return "SeriesInstanceUID \(uid.debugDescription) holds control characters or \"/\" (PS3.5 §9.1: digits and dots)"
             case .gantryTilt(let degrees):
                 return String(format: "gantry tilt or sheared slice stack (%.3f°) is not supported: the slices do not stack along their normal", degrees)
             case .duplicateSlices(let slices, let positions):
