@@ -34,7 +34,11 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         case tooManyVoxels(Int, limit: Int)
         case pixelData(name: String, reason: String)
 
-        public var description: String {
+        /// One line whatever the file held: control characters in attribute values quoted here (PhotometricInterpretation
+        /// "MONO\rME2" once split a message; found by fuzzing) are written as \u{…} escapes.
+        public var description: String { DICOMError.oneLine(text) }
+
+        var text: String {
             switch self {
             case .noSuchFolder: return "no such folder"
             case .cannotList: return "cannot list folder"
@@ -70,5 +74,17 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { Self.oneLine(path) + ": \(reason)" }
+
+    /// `text` with every C0/C1 control character (line breaks included) and DEL as a \u{…} escape.
+    static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) { out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
 }
