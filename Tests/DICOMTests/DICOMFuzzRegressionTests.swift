@@ -115,6 +115,13 @@ import TestSupport
         }
     }
 
+    /// Attribute values quoted in a reason cannot break the line (crashes/photometric-with-carriage-return).
+    @Test func reasonsStayOneLine() {
+        let error = DICOMError(path: "/d/x\ny", reason: .unsupportedPixels("PhotometricInterpretation MONO\r\u{85}ME2\u{7F}"))
+        #expect(error.description == "/d/x\\u{A}y: unsupported pixel format: PhotometricInterpretation MONO\\u{D}\\u{85}ME2\\u{7F}")
+        #expect(DICOMError.Reason.missingAttribute("ImagePositionPatient").description == "a slice lacks ImagePositionPatient")
+    }
+
     /// A good fixture series packed as one input reads; a hostile one is refused: the harness is not vacuous.
     @Test func harnessReadsGoodSeriesAndRefusesHostileOnes() throws {
         let work = try TestSupport.makeTemporaryDirectory("dicom-fuzz-harness")
