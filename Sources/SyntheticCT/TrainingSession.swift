@@ -28,6 +28,11 @@ public struct TrainingProgress: Sendable {
 /// Each iteration is the reference's (`CycleGANModel.trainStep`) on the loader's pair for that iteration, at the
 /// learning rate of `TrainingSchedule`; since the pair, the rate, the networks, the optimisers and the pools are all
 /// restored from a checkpoint, an interrupted and resumed run computes the same losses as an uninterrupted one.
+///
+/// Semi-supervised runs (`options.pairedMRDirectory`/`pairedCTDirectory`, `model.supervised`): the registered pairs
+/// are matched and grid-checked as `train --paired` does (`PairedSliceDataset`), their MR and CT join the loader's
+/// MR and CT pools, and each iteration's batch carries one pair slice (drawn from (`pairSeed(seed)`, iteration)) for
+/// the step's supervised term.
 public final class TrainingSession {
     public let runFolder: RunDirectory
     public let configuration: TrainingConfiguration
@@ -62,8 +67,12 @@ public final class TrainingSession {
         let folder = try RunDirectory(url: runDirectory)
         var configuration = requested
         configuration.synchroniseChannels()
-        try configuration.validate()
         let stored = folder.hasConfiguration ? try TrainingConfiguration.read(folder.configurationURL) : nil
+        if configuration.options.pairedMRDirectory == nil, configuration.options.pairedCTDirectory == nil {
+            configuration.options.pairedMRDirectory = stored?.options.pairedMRDirectory
+            configuration.options.pairedCTDirectory = stored?.options.pairedCTDirectory
+        }
+        try configuration.validate()
         if stored == nil, requireExisting {
             throw TrainingError(path: folder.url.path, reason: "no training run to resume here (no config.json)")
         }
@@ -79,9 +88,18 @@ public final class TrainingSession {
         let ctFiles = try Self.volumeFiles(in: URL(fileURLWithPath: ctPath), what: "CT")
         configuration.data.mrFiles = mrFiles.map(\.lastPathComponent)
         configuration.data.ctFiles = ctFiles.map(\.lastPathComponent)
+        // Semi-supervised: the registered pairs, matched and (when read) grid-checked as `train --paired` does.
+        var pairs: [VolumePair] = []
+        if let pairedMR = configuration.options.pairedMRDirectory, let pairedCT = configuration.options.pairedCTDirectory {
+            pairs = try PairedSliceDataset.match(mrFiles: Self.volumeFiles(in: URL(fileURLWithPath: pairedMR), what: "paired MR"),
+                                                 ctFiles: Self.volumeFiles(in: URL(fileURLWithPath: pairedCT), what: "paired CT"))
+            configuration.data.pairedMRFiles = pairs.map(\.mr.lastPathComponent)
+            configuration.data.pairedCTFiles = pairs.map(\.ct.lastPathComponent)
+        }
         var extendedFrom: TrainingLength?
         if let stored {
             configuration.data.epochLength = stored.data.epochLength
+            configuration.data.pairedSlices = stored.data.pairedSlices
             var differences = stored.differences(from: configuration)
             // A longer schedule extends the run (checked against the epoch length below); a shorter one is refused.
             if differences.contains(where: { $0.hasPrefix("length.") }) {
@@ -102,9 +120,25 @@ public final class TrainingSession {
             }
         }
 
+        // The supervised term's pairs, read and checked first (a pair on two grids fails before the long preparation),
+        // kept in memory; their draw is independent of the loader's (another seed).
+        var pairData: PairedSliceDataset?
+        if !pairs.isEmpty {
+            // Matching, grid check and slice selection are `train --paired`'s (RunError, one line naming the files).
+            let data = try PairedSliceDataset(pairs: pairs, configuration: configuration.preprocessing,
+                                              seed: Self.pairSeed(configuration.seed), augment: configuration.augment,
+                                              cropSize: configuration.cropSize, messages: messages)
+            if let stored, stored.data.pairedSlices != data.epochLength {
+                throw TrainingError(path: folder.url.path, reason: "the registered pairs changed since the run began "
+                    + "(\(stored.data.pairedSlices.map(String.init) ?? "no") pair slices, now \(data.epochLength))")
+            }
+            configuration.data.pairedSlices = data.epochLength
+            pairData = data
+        }
         let loader: UnpairedSliceLoader
         do {
-            loader = try UnpairedSliceLoader(mrFiles: mrFiles, ctFiles: ctFiles,
+            // The pairs' MR join the MR pool and their CT the CT pool: the CycleGAN losses see all data.
+            loader = try UnpairedSliceLoader(mrFiles: mrFiles + pairs.map(\.mr), ctFiles: ctFiles + pairs.map(\.ct),
                                              configuration: configuration.preprocessing,
                                              seed: configuration.seed, augment: configuration.augment,
                                              cropSize: configuration.cropSize,
@@ -125,8 +159,9 @@ public final class TrainingSession {
         for skipped in skipped { messages("skipped \(skipped.url.path): \(skipped.reason)") }
         let mrUsed = loader.preparedCounts(.mr), ctUsed = loader.preparedCounts(.ct)
         usedVolumes = (mrUsed.volumes, ctUsed.volumes)
-        messages("using \(mrUsed.volumes) of \(mrFiles.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
-                 + "\(ctFiles.count) CT volumes (\(ctUsed.slices) slices)"
+        messages("using \(mrUsed.volumes) of \(mrFiles.count + pairs.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
+                 + "\(ctFiles.count + pairs.count) CT volumes (\(ctUsed.slices) slices)"
+                 + (pairs.isEmpty ? "" : ", the \(pairs.count) pairs' volumes among them")
                  + (skipped.isEmpty ? "" : "; \(skipped.count) skipped (above)"))
         guard loader.epochLength > 0 else {
             throw TrainingError(path: folder.url.path, reason: "the training folders hold no usable slices")
@@ -154,7 +189,7 @@ public final class TrainingSession {
         let options = configuration.options
         loop = TrainingLoop(run: folder, model: model,
                             data: UnpairedSliceData(loader: loader, inputChannels: gan.configuration.generator.inputChannels,
-                                                    outputChannels: gan.configuration.generator.outputChannels),
+                                                    outputChannels: gan.configuration.generator.outputChannels, pairs: pairData),
                             schedule: schedule.iterationSchedule, initialLearningRate: configuration.model.learningRate,
                             options: LoopOptions(checkpointEvery: options.checkpointEvery, sampleEvery: options.sampleEvery,
                                                  validateEvery: options.validateEvery, keepCheckpoints: options.keepCheckpoints))
@@ -188,6 +223,14 @@ public final class TrainingSession {
             SyntheticCTValidator.MessageCallback { [unowned self] in self.onMessage($0) },
             SyntheticCTReportCallback(session: self),
         ]
+    }
+
+    /// The seed of a semi-supervised run's pair draws (`PairedSliceDataset`): derived from the run's seed, so that
+    /// iteration i's pair is a pure function of (seed, i) and independent of the loader's unpaired draw (which uses
+    /// the seed itself with stream i).
+    static func pairSeed(_ seed: UInt64) -> UInt64 {
+        var random = SeededRandom(seed: seed, stream: 0x7061_6972_7300)   // "pairs"
+        return random.next()
     }
 
     /// The volumes of a training folder (NIfTI files and DICOM series, `VolumeSource.volumes`); a clear error when
@@ -228,12 +271,15 @@ final class UnpairedSliceData: Training.TrainingData {
     // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
     let realA: Tensor
     let realB: Tensor
+    /// Semi-supervised runs: the registered pairs, one drawn per iteration for the supervised term.
+    let pairs: PairedSliceDataset?
 
-    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int) {
+    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int, pairs: PairedSliceDataset? = nil) {
         self.loader = loader
         let size = loader.outputSize
         realA = Tensor(shape: [1, inputChannels, size, size])
         realB = Tensor(shape: [1, outputChannels, size, size])
+        self.pairs = pairs
     }
 
     var epochLength: Int { loader.epochLength }
@@ -242,7 +288,9 @@ final class UnpairedSliceData: Training.TrainingData {
         let pair = loader.pair(at: iteration)
         try Self.copy(pair.mr, into: realA)
         try Self.copy(pair.ct, into: realB)
-        return CycleGANBatch(realA: realA, realB: realB)
+        let registered = try pairs.map { try $0.batch(at: iteration) }
+        return CycleGANBatch(realA: realA, realB: realB,
+                             pair: registered.map { CycleGANPair(realA: $0.mr, realB: $0.ct, mask: $0.body) })
     }
 
     /// Copies a loader slice into a network input; a slice with more (context) channels than the tensor gives its
