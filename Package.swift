@@ -45,6 +45,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // oneDNN (Debian libdnnl-dev 2.6, OpenMP build) behind a small C API of plain floats (issue 20).
         .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        // Issue 21: Open MPI (Debian libopenmpi-dev) behind a few plain-C collectives; MPI types only inside it.
+        .target(
+            name: "CMPI",
+            // Debian keeps mpi.h in the architecture's openmpi/include (x86_64 and arm64 builds).
+            cSettings: [.unsafeFlags(["-I/usr/lib/x86_64-linux-gnu/openmpi/include", "-I/usr/lib/aarch64-linux-gnu/openmpi/include"])],
+            linkerSettings: [.linkedLibrary("mpi")]
+        ),
 
         // MARK: Libraries
         .target(name: "MR2CTSupport"),
@@ -66,16 +73,18 @@ let package = Package(
         // Issue 17: the model-agnostic training layer, the GAN families on it (CycleGAN; DC-GAN and conditional
         // GAN), and the MR/CT domain on the CycleGAN family (SyntheticCT: training sessions, presets, validation,
         // the MR→CT model file and VolumeTranslator), which Conversion and the tool use.
-        .target(name: "Training", dependencies: ["NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
+        // Issue 21: data-parallel training on MPI (communicator, bucketed gradient all-reduce) for the Training layer.
+        .target(name: "DataParallel", dependencies: ["CMPI", "NeuralNetwork"]),
+        .target(name: "Training", dependencies: ["DataParallel", "NeuralNetwork", "Safetensors", "Reporting", "MR2CTSupport"]),
         .target(name: "CycleGAN", dependencies: ["Training", "Networks", "NeuralNetwork", "Safetensors", "MR2CTSupport"],
                 swiftSettings: numericSettings),
-        .target(name: "SyntheticCT", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "VolumeIO",
+        .target(name: "SyntheticCT", dependencies: ["CycleGAN", "Training", "DataParallel", "Networks", "NeuralNetwork", "Safetensors", "Preprocessing", "NIfTI", "VolumeIO",
                                                     "Reporting", "Evaluation", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         .target(name: "DCGAN", dependencies: ["Training", "NeuralNetwork", "Safetensors", "NIfTI", "Reporting", "MR2CTSupport"],
                 swiftSettings: numericSettings),
         // Issue 18: paired (pix2pix) MR→CT training on the Training layer.
-        .target(name: "Pix2Pix", dependencies: ["Training", "SyntheticCT", "CycleGAN", "Networks", "Conversion", "NeuralNetwork", "Preprocessing", "NIfTI", "VolumeIO",
+        .target(name: "Pix2Pix", dependencies: ["Training", "DataParallel", "SyntheticCT", "CycleGAN", "Networks", "Conversion", "NeuralNetwork", "Preprocessing", "NIfTI", "VolumeIO",
                                                 "Evaluation", "Reporting", "MR2CTSupport"],
                 swiftSettings: numericSettings),
 
@@ -85,7 +94,7 @@ let package = Package(
             dependencies: [
                 "NIfTI", "Preprocessing", "NeuralNetwork", "Networks", "CycleGAN", "SyntheticCT", "Conversion", "Phantom", "Reporting", "Evaluation",
                 "MR2CTSupport", "VolumeIO", "DICOM",
-                "Training", "DCGAN", "Pix2Pix",
+                "Training", "DCGAN", "Pix2Pix", "DataParallel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -111,7 +120,7 @@ let package = Package(
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "NIfTI", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNetwork", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "DataParallel", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "DCGANTests", dependencies: ["DCGAN", "Training", "NeuralNetwork", "Safetensors", "NIfTI", "TestSupport"]),
         .testTarget(name: "Pix2PixTests", dependencies: ["Pix2Pix", "Training", "SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing",
                                                          "NIfTI", "Safetensors", "MR2CTSupport", "TestSupport"]),

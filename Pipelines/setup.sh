@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnifti-dev libopenblas-dev libdnnl-dev zlib1g-dev libpng-dev libdcmtk-dev)
+packages=(libnifti-dev libopenblas-dev libdnnl-dev zlib1g-dev libpng-dev libdcmtk-dev libopenmpi-dev openmpi-bin)
 # Callers may ask for more (test.sh: the independent DICOM tools the tests check our output with).
 read -r -a extra <<< "${MR2CT_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

@@ -48,7 +48,7 @@ def convert(a):
     img = nib.load(a.mr)
     mr = np.asarray(img.dataobj, dtype=np.float32)
     lo, hi = np.percentile(mr, [0.5, 99.5])
-    norm = np.clip((mr - lo) / max(hi - lo, 1e-6) * 2 - 1, -1, 1)
+    norm = np.clip((mr - lo) / max(hi - lo, 1e-6) * 2 - 1, -1, 1).astype(np.float32)
     out = np.empty(mr.shape, dtype=np.float32)
     cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     with torch.inference_mode(), cast():

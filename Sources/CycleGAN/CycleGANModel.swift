@@ -172,8 +172,14 @@ public final class CycleGANModel: @unchecked Sendable {
     /// forward fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A); generator step with
     /// D frozen (identity G_A(B), G_B(A); adversarial terms through D; cycle L1 × λ; identity × λ·λ_idt); then
     /// the discriminator step on real images and on pooled fakes (each D loss × 0.5); Adam on both.
-    /// `realA`, `realB`: 1 × C × H × W. With `pair` (semi-supervised training, `configuration.supervised`), the
-    /// generator step adds the supervised term on it (`supervisedTerm`) before G's Adam step.
+    /// `realA`, `realB`: B × C × H × W (a batch of B unpaired images each; B = 1 is the reference's default):
+    /// instance normalisation normalises each image by its own statistics, every loss is the mean over the batch,
+    /// and the pools decide per image (`ImagePool.query`). With `pair` (semi-supervised training,
+    /// `configuration.supervised`), the generator step adds the supervised term on it (`supervisedTerm`) before G's
+    /// Adam step begins (so that data-parallel training averages its gradient with the others).
+    /// The generators' Adam step is begun before the discriminators' pass and finished after it: the pass reads
+    /// only the fakes, so under data-parallel training G's gradients are averaged over the ranks meanwhile
+    /// (`Adam.beginStep`); on one process the update is the same, only later.
     ///
     /// The work is split into two chains that run at once, one per core: everything G_A and D_A do, and
     /// everything G_B and D_B do, meeting only where the cycle gradients cross over (`ComputeThreads.pair`).
@@ -260,7 +266,7 @@ public final class CycleGANModel: @unchecked Sendable {
                         sourceDescriptor: mindRealB)
         })
         let supervised = pair.map { supervisedTerm($0) }
-        optimizerG.step()
+        let stepG = optimizerG.beginStep()
 
         // Discriminator step on detached fakes from the history pools.
         optimizerD.zeroGradients()
@@ -268,6 +274,7 @@ public final class CycleGANModel: @unchecked Sendable {
         let pooledFakeA = poolA.query(fakeA)
         let (lossDA, lossDB) = ComputeThreads.pair({ self.discriminatorStep(self.dA, record: self.recordDA, real: realB, fake: pooledFakeB, gradient: gradPredictionA) },
                                     { self.discriminatorStep(self.dB, record: self.recordDB, real: realA, fake: pooledFakeA, gradient: gradPredictionB) })
+        stepG.finish()
         optimizerD.step()
 
         visuals = [.realA: realA, .fakeB: fakeB, .recA: recA, .realB: realB, .fakeA: fakeA, .recB: recB]

@@ -30,8 +30,8 @@ public enum CycleGANNetworkRole: String, CaseIterable, Sendable {
     case gA = "G_A", gB = "G_B", dA = "D_A", dB = "D_B"
 }
 
-/// One training example: an image of domain A and one of domain B (unpaired), each 1 × C × H × W; in
-/// semi-supervised training also a registered pair for the supervised term.
+/// One training batch: B images of domain A and B of domain B (unpaired), each B × C × H × W; in semi-supervised
+/// training also one registered pair for the supervised term.
 public struct CycleGANBatch {
     public var realA: Tensor
     public var realB: Tensor
@@ -56,6 +56,9 @@ extension CycleGANModel: TrainableModel {
     public var checkpointComponents: [CheckpointComponent] {
         checkpointComponents(networkMetadata: { ["role": $0.rawValue] })
     }
+
+    /// optimizer_G (G_A, G_B) and optimizer_D (D_A, D_B).
+    public var optimizers: [Adam] { [optimizerG, optimizerD] }
 
     /// The network.
     public func network(_ role: CycleGANNetworkRole) -> ParameterContainer {
@@ -104,7 +107,8 @@ extension CycleGANModel: TrainableModel {
         return [[.realA, .fakeB, .recA], [.realB, .fakeA, .recB]].map { $0.compactMap(image) }
     }
 
-    /// The centre channel of a 1 × C × H × W image (the slice itself when MR comes with context channels).
+    /// The centre channel of the first image of a B × C × H × W batch (the slice itself when MR comes with context
+    /// channels).
     public static func centrePlane(_ tensor: Tensor?) -> (width: Int, height: Int, values: [Float])? {
         guard let tensor, tensor.shape.count == 4 else { return nil }
         let channels = tensor.shape[1], height = tensor.shape[2], width = tensor.shape[3]

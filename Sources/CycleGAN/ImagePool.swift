@@ -27,9 +27,28 @@ public struct ImagePool: Codable, Sendable {
         self.random = random
     }
 
-    /// The image the discriminator should see in place of `image` (a fresh tensor when an older one is returned).
-    public mutating func query(_ image: Tensor) -> Tensor {
-        if capacity <= 0 { return image }
+    /// The images the discriminator should see in place of a batch `images` (N × C × H × W): as the reference's
+    /// `ImagePool.query`, each image of the batch is decided on its own, in batch order (stored while the pool
+    /// fills, else with probability ½ swapped for a stored one), and the answers are concatenated. A batch of one is
+    /// the image itself or a fresh tensor holding an older one.
+    public mutating func query(_ images: Tensor) -> Tensor {
+        if capacity <= 0 { return images }
+        let n = images.shape.first ?? 1
+        if n <= 1 { return query(image: images) }
+        var sampleShape = images.shape
+        sampleShape[0] = 1
+        let per = images.count / n
+        let out = Tensor(shape: images.shape)
+        for k in 0..<n {
+            let one = Tensor(shape: sampleShape, values: Array(images.data[(k * per)..<((k + 1) * per)]))
+            let answer = query(image: one)
+            (out.data.baseAddress! + k * per).update(from: answer.data.baseAddress!, count: per)
+        }
+        return out
+    }
+
+    /// One image (1 × C × H × W): the reference's per-image decision.
+    private mutating func query(image: Tensor) -> Tensor {
         if images.count < capacity {
             images.append(image.toArray())
             imageShape = image.shape

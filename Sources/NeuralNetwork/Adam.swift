@@ -35,8 +35,22 @@ public final class Adam: @unchecked Sendable {
     /// Sets every parameter gradient to zero.
     public func zeroGradients() { for p in parameters { p.gradient.fill(0) } }
 
+    /// Averages the gradients over data-parallel replicas before each step (nil: one process). Set by the training
+    /// loop when it runs under MPI.
+    public var gradientReducer: (any GradientReducer)?
+
     /// One update of every parameter from its gradient.
-    public func step() {
+    public func step() { beginStep().finish() }
+
+    /// Starts a step: hands the gradients to `gradientReducer` (which may average them in the background while
+    /// the caller computes something that touches neither these parameters nor their gradients); `finish()` waits
+    /// for the reduction and updates. Without a reducer `finish()` is `step()` as before.
+    public func beginStep() -> PendingAdamStep {
+        PendingAdamStep(adam: self, reduction: gradientReducer?.beginReduction(parameters.map(\.gradient)))
+    }
+
+    /// The update from the (reduced) gradients.
+    fileprivate func update() {
         stepCount += 1
         let t = Double(stepCount)
         let bc1 = 1 - Foundation.pow(beta1Decimal, t), bc2 = 1 - Foundation.pow(beta2Decimal, t)
@@ -56,5 +70,30 @@ public final class Adam: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+/// Averages gradient buffers over data-parallel replicas (DataParallel's MPI all-reduce), so that every replica
+/// applies the same update.
+public protocol GradientReducer: AnyObject, Sendable {
+    /// Starts averaging `gradients` in place; the returned reduction's `wait()` returns when they hold the average.
+    func beginReduction(_ gradients: [Tensor]) -> PendingReduction
+}
+
+/// A reduction under way.
+public struct PendingReduction: Sendable {
+    private let waitBody: @Sendable () -> Void
+    public init(wait: @escaping @Sendable () -> Void) { waitBody = wait }
+    public func wait() { waitBody() }
+}
+
+/// An Adam step whose gradients are being reduced (`Adam.beginStep()`); `finish()` applies it, once.
+public struct PendingAdamStep {
+    let adam: Adam
+    let reduction: PendingReduction?
+
+    public func finish() {
+        reduction?.wait()
+        adam.update()
     }
 }

@@ -86,6 +86,8 @@ public struct PairedRunOptions: Codable, Sendable, Hashable {
     public var validationMRDirectory: String?
     public var validationCTDirectory: String?
     public var loop = LoopOptions()
+    /// Processes of the data-parallel job of the latest session (mpirun -n N); nil for one process (not compared).
+    public var ranks: Int?
     public init() {}
 }
 
@@ -105,6 +107,9 @@ public struct PairedRunConfiguration: Codable, Sendable, Hashable {
     public var augment = false
     /// Train on random square windows (the same window of MR and CT); nil: whole slices.
     public var cropSize: Int? = nil
+    /// Pairs per iteration and process (`--batch-size`; batch normalisation then sees the batch's statistics);
+    /// nil is 1 (the key is absent from config.json, as in runs made before the option).
+    public var batchSize: Int? = nil
     /// The MR file names of the pairs and the epoch length when the run began (checked on resume).
     public var pairs: [String] = []
     public var epochLength = 0
@@ -138,6 +143,7 @@ public struct PairedRunConfiguration: Codable, Sendable, Hashable {
     public func validate() throws {
         func fail(_ reason: String) -> PairedConfigurationError { PairedConfigurationError(reason: reason) }
         do { try preprocessing.validate() } catch let error as PreprocessingError { throw fail(error.reason) }
+        if let batchSize, !(1...256).contains(batchSize) { throw fail("batch size is \(batchSize), outside 1…256") }
         let m = model
         if let unet = m.unet(inputChannels: inputChannels) {
             do { try unet.validate() } catch { throw fail("\(error)") }

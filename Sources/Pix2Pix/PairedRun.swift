@@ -1,6 +1,7 @@
 import SyntheticCT
 import Networks
 import CycleGAN
+import DataParallel
 import Evaluation
 import Foundation
 import MR2CTSupport
@@ -77,9 +78,13 @@ public final class PairedRun {
         }
     }
 
+    /// With `parallel` (a data-parallel job) rank 0 opens and records the run; the other ranks open it for reading
+    /// after a barrier, prepare the pairs themselves and train on their share of each global batch, writing nothing.
     public init(directory: URL, configuration requested: PairedRunConfiguration, requireExisting: Bool,
-                messages: @escaping (String) -> Void) throws {
-        let run = try RunDirectory(url: directory)
+                parallel: DataParallelSession? = nil, messages: @escaping (String) -> Void) throws {
+        let isRoot = parallel?.isRoot ?? true
+        if !isRoot { try parallel?.communicator.barrier() }
+        let run = isRoot ? try RunDirectory(url: directory) : try RunDirectory(readingAt: directory)
         let stored = run.hasConfiguration ? try PairedRunConfiguration.read(run.configurationURL) : nil
         if stored == nil, requireExisting { throw RunError.noRun(path: run.url.path) }
         var configuration = requested
@@ -104,7 +109,12 @@ public final class PairedRun {
                                 + "(epoch length \(stored.epochLength), now \(data.epochLength))")
         }
         configuration.epochLength = data.epochLength
-        try AtomicFile.write(try configuration.jsonData(), to: run.configurationURL)
+        data.batchPlan = BatchPlan(batchSize: configuration.batchSize ?? 1, rank: parallel?.communicator.rank ?? 0,
+                                   ranks: parallel?.communicator.size ?? 1)
+        if isRoot {
+            try AtomicFile.write(try configuration.jsonData(), to: run.configurationURL)
+            try parallel?.communicator.barrier()
+        }
         self.run = run
         self.configuration = configuration
         self.data = data
@@ -114,7 +124,8 @@ public final class PairedRun {
         loop = TrainingLoop(run: run, model: model, data: data, schedule: configuration.schedule(epochLength: data.epochLength),
                             initialLearningRate: configuration.model.learningRate, options: configuration.options.loop)
         loop.onMessage = messages
-        if let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
+        loop.parallel = parallel
+        if isRoot, let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
             let pairs = try PairedSliceDataset.match(mrFiles: Self.volumeFiles(mr, what: "validation MR"),
                                                      ctFiles: Self.volumeFiles(ct, what: "validation CT"))
             loop.validator = try PairedValidator(pairs: pairs, model: model)

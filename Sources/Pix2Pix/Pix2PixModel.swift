@@ -94,11 +94,22 @@ public final class Pix2PixModel: TrainableModel {
         return t
     }
 
-    /// cat([a, b], channels) of two 1-image tensors into `out`.
+    /// cat([a, b], channels) of two batches of N images into `out` (image by image).
     static func concatenate(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        let n = a.count
-        out.data.baseAddress!.update(from: a.data.baseAddress!, count: n)
-        (out.data.baseAddress! + n).update(from: b.data.baseAddress!, count: b.count)
+        let images = max(1, a.shape[0]), na = a.count / images, nb = b.count / images
+        for k in 0..<images {
+            let o = out.data.baseAddress! + k * (na + nb)
+            o.update(from: a.data.baseAddress! + k * na, count: na)
+            (o + na).update(from: b.data.baseAddress! + k * nb, count: nb)
+        }
+    }
+
+    /// The `b` channels of cat([a, b], channels) (`pair`, N images) into `out`: the gradient that reaches b.
+    static func secondPart(of pair: Tensor, firstCount: Int, into out: Tensor) {
+        let images = max(1, pair.shape[0]), na = firstCount / images, nb = out.count / images
+        for k in 0..<images {
+            (out.data.baseAddress! + k * nb).update(from: pair.data.baseAddress! + k * (na + nb) + na, count: nb)
+        }
     }
 
     public func trainStep(_ batch: PairedBatch, learningRate: Float) -> StepLosses<Pix2PixLossKey> {
@@ -109,7 +120,7 @@ public final class Pix2PixModel: TrainableModel {
         let gradFake = buffer("gradFake", fake.shape)
         var values: [Pix2PixLossKey: Float] = [:]
         if let D = discriminator, let optimizerD {
-            let pairShape = [1, batch.mr.shape[1] + 1, fake.shape[2], fake.shape[3]]
+            let pairShape = [batch.mr.shape[0], batch.mr.shape[1] + 1, fake.shape[2], fake.shape[3]]
             let fakeAB = buffer("fakeAB", pairShape), realAB = buffer("realAB", pairShape)
             Self.concatenate(batch.mr, fake, into: fakeAB)
             Self.concatenate(batch.mr, batch.ct, into: realAB)
@@ -131,8 +142,7 @@ public final class Pix2PixModel: TrainableModel {
             let lossG = m.ganLoss(prediction, real: true, scale: m.lambdaGAN, gradient: gradPrediction)
             let gradAB = buffer("gradAB", pairShape)
             D.backward(gradPrediction, record: recordDG, gradInput: gradAB, parameterGradients: false)
-            let offset = batch.mr.count
-            gradFake.data.baseAddress!.update(from: gradAB.data.baseAddress! + offset, count: gradFake.count)
+            Self.secondPart(of: gradAB, firstCount: batch.mr.count, into: gradFake)
             values[.gGAN] = lossG
         } else {
             optimizerG.zeroGradients()
@@ -167,6 +177,8 @@ public final class Pix2PixModel: TrainableModel {
 
     /// G.safetensors, D.safetensors, optimizer_G/optimizer_D.safetensors and dropout.json (the generator's Dropout
     /// generators, so a resumed run draws the same masks).
+    public var optimizers: [Adam] { [optimizerG] + (optimizerD.map { [$0] } ?? []) }
+
     public var checkpointComponents: [CheckpointComponent] {
         var components: [CheckpointComponent] = [.network("G.safetensors", generator, metadata: { self.generatorMetadata() }),
                                                  .optimizer("optimizer_G.safetensors", optimizerG)]

@@ -43,7 +43,7 @@ public struct PairedBatch {
 /// `batch(at: i)` is a pure function of (seed, i): a usable slice drawn uniformly with `SeededRandom(seed:
 /// stream: i)`, then (with `augment`) one left–right flip for both images, then (with `cropSize`) one window
 /// position for both.
-public final class PairedSliceDataset: Training.TrainingData {
+public final class PairedSliceDataset: ShardedTrainingData {
     public let configuration: PreprocessingConfiguration
     public let pairs: [VolumePair]
     public let seed: UInt64
@@ -62,6 +62,9 @@ public final class PairedSliceDataset: Training.TrainingData {
     public static let memoryLimit = 8 << 30
 
     public var epochLength: Int { usable.count }
+    /// The samples of each iteration (`BatchPlan`: sample `s` is the one `batch(at: s)` gave at batch 1); set
+    /// before training, batch 1 on one process by default.
+    public var batchPlan = BatchPlan()
     public var outputSize: Int { cropSize ?? configuration.sliceSize }
 
     /// The pairs of two folders, matched by name; an MR without a CT, or a CT without an MR, is an error.
@@ -173,8 +176,22 @@ public final class PairedSliceDataset: Training.TrainingData {
         return (u, usable[u].pair, usable[u].slice, flip, row, column)
     }
 
+    /// The iteration's batch: this process's samples of it (`batchPlan`) stacked, B × C × S × S.
     public func batch(at iteration: Int) throws -> PairedBatch {
-        let p = plan(at: iteration)
+        let samples = batchPlan.samples(atIteration: iteration)
+        if samples.count == 1 { return try sample(at: samples.lowerBound) }
+        let parts = try samples.map { try sample(at: $0) }
+        func stack(_ tensors: [Tensor]) -> Tensor {
+            var shape = tensors[0].shape
+            shape[0] = tensors.count
+            return Tensor(shape: shape, values: tensors.flatMap { $0.toArray() })
+        }
+        return PairedBatch(mr: stack(parts.map(\.mr)), ct: stack(parts.map(\.ct)), body: parts.flatMap(\.body))
+    }
+
+    /// Global sample `index` (what iteration `index` trained on at batch 1).
+    public func sample(at index: Int) throws -> PairedBatch {
+        let p = plan(at: index)
         let s = configuration.sliceSize, n = outputSize, channels = configuration.contextSlices
         func window(_ source: [Float], planes: Int) -> [Float] {
             var out = [Float](repeating: 0, count: planes * n * n)

@@ -204,4 +204,6 @@ final class SyntheticCTTrainingModel: TrainableModel {
     }
 
     func sampleImages() -> [[SampleImage<CycleGANImageKey>]] { gan.sampleImages() }
+
+    var optimizers: [Adam] { gan.optimizers }
 }

@@ -28,6 +28,10 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// Train on random square windows of this side cut from each slice (the reference's `--preprocess crop`);
     /// nil trains on whole slices. The generator is fully convolutional, so conversion runs on whole slices.
     public var cropSize: Int? = nil
+    /// Slices per iteration on each process (`--batch-size`); nil is 1, as in runs made before the option existed
+    /// (and the key is then absent from config.json, which stays as it was). Under data-parallel training each of
+    /// the N ranks takes this many, so an iteration trains on N × batchSize slices.
+    public var batchSize: Int? = nil
     /// The training data: names of the MR and CT files used and the epoch length (checked on resume).
     public var data = TrainingData()
     /// Settings that do not change the result (folders, checkpoint and picture intervals, validation): they may
@@ -35,6 +39,12 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var options = TrainingOptions()
 
     public init() {}
+
+    /// Slices per iteration and process (1 unless `--batch-size` said otherwise).
+    public var slicesPerIteration: Int { batchSize ?? 1 }
+
+    /// The largest batch per process: each slice of a batch holds the networks' activations at once.
+    public static let batchSizeRange = 1...256
 
     /// The largest image pool (the reference: 50); each pooled fake is a slice of memory.
     public static let poolSizeRange = 0...1000
@@ -49,6 +59,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
             try model.generator.validate()
             try model.discriminator.validate()
         } catch { throw fail("\(error)") }
+        if let batchSize, !Self.batchSizeRange.contains(batchSize) {
+            throw fail("batch size is \(batchSize), outside \(Self.batchSizeRange.lowerBound)…\(Self.batchSizeRange.upperBound)")
+        }
         guard Self.poolSizeRange.contains(model.poolSize) else {
             throw fail("pool size is \(model.poolSize), outside 0…\(Self.poolSizeRange.upperBound)")
         }
@@ -231,6 +244,9 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     /// Optional paired validation folders (same file names in both).
     public var validationMRDirectory: String?
     public var validationCTDirectory: String?
+    /// Processes of the data-parallel job of the latest session (mpirun -n N); nil for one process. Not part of
+    /// the result's definition: a run may be resumed with another N (the effective batch, N × batch size, changes).
+    public var ranks: Int?
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import CycleGAN
+import DataParallel
 import Foundation
 import MR2CTSupport
 import NIfTI
@@ -62,9 +63,16 @@ public final class TrainingSession {
     /// Opens the run at `runDirectory` with `configuration` (whose `options` name the data folders).
     /// An existing run must have the same configuration (apart from `options`); `requireExisting` refuses to start
     /// a new run (`--resume`). `messages` receives what happens while opening (skipped files, resumed checkpoint).
+    ///
+    /// With `parallel` (a data-parallel job under MPI) rank 0 opens, checks and records the run as one process does,
+    /// then the other ranks open it for reading (after a barrier), check the same configuration, prepare the data
+    /// themselves (without the run's cache) and train on their share of each global batch; they write nothing.
     public init(runDirectory: URL, configuration requested: TrainingConfiguration, requireExisting: Bool = false,
-                messages: (String) -> Void = { _ in }) throws {
-        let folder = try RunDirectory(url: runDirectory)
+                parallel: DataParallelSession? = nil, messages: (String) -> Void = { _ in }) throws {
+        let isRoot = parallel?.isRoot ?? true
+        // The other ranks wait until rank 0 has opened the folder and written config.json.
+        if !isRoot { try parallel?.communicator.barrier() }
+        let folder = isRoot ? try RunDirectory(url: runDirectory) : try RunDirectory(readingAt: runDirectory)
         var configuration = requested
         configuration.synchroniseChannels()
         let stored = folder.hasConfiguration ? try TrainingConfiguration.read(folder.configurationURL) : nil
@@ -142,7 +150,7 @@ public final class TrainingSession {
                                              configuration: configuration.preprocessing,
                                              seed: configuration.seed, augment: configuration.augment,
                                              cropSize: configuration.cropSize,
-                                             cacheDirectory: folder.url.appendingPathComponent("cache", isDirectory: true),
+                                             cacheDirectory: isRoot ? folder.url.appendingPathComponent("cache", isDirectory: true) : nil,
                                              rampIterations: 0,
                                              reader: { try VolumeSource.read($0) })
         } catch {
@@ -171,7 +179,10 @@ public final class TrainingSession {
                 + "(epoch length \(stored.data.epochLength), now \(loader.epochLength))")
         }
         configuration.data.epochLength = loader.epochLength
-        try AtomicFile.write(try configuration.jsonData(), to: folder.configurationURL)
+        if isRoot {
+            try AtomicFile.write(try configuration.jsonData(), to: folder.configurationURL)
+            try parallel?.communicator.barrier()
+        }
 
         self.runFolder = folder
         self.configuration = configuration
@@ -189,10 +200,15 @@ public final class TrainingSession {
         let options = configuration.options
         loop = TrainingLoop(run: folder, model: model,
                             data: UnpairedSliceData(loader: loader, inputChannels: gan.configuration.generator.inputChannels,
-                                                    outputChannels: gan.configuration.generator.outputChannels, pairs: pairData),
+                                                    outputChannels: gan.configuration.generator.outputChannels,
+                                                    plan: BatchPlan(batchSize: configuration.slicesPerIteration,
+                                                                    rank: parallel?.communicator.rank ?? 0,
+                                                                    ranks: parallel?.communicator.size ?? 1),
+                                                    pairs: pairData),
                             schedule: schedule.iterationSchedule, initialLearningRate: configuration.model.learningRate,
                             options: LoopOptions(checkpointEvery: options.checkpointEvery, sampleEvery: options.sampleEvery,
                                                  validateEvery: options.validateEvery, keepCheckpoints: options.keepCheckpoints))
+        loop.parallel = parallel
         // The log and pictures as runs wrote them before the loop existed.
         loop.logsCheckpoints = false
         loop.samplesAtStop = false
@@ -206,7 +222,7 @@ public final class TrainingSession {
             messages("restarting \(folder.url.path) from iteration 0 (no checkpoint saved yet)")
         }
 
-        if let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
+        if isRoot, let mr = configuration.options.validationMRDirectory, let ct = configuration.options.validationCTDirectory {
             let validation = try TrainingValidation(mrDirectory: URL(fileURLWithPath: mr), ctDirectory: URL(fileURLWithPath: ct),
                                                     preprocessing: configuration.preprocessing)
             loop.validator = SyntheticCTValidator(validation: validation, generator: gan.gA)
@@ -264,45 +280,52 @@ public final class TrainingSession {
     var state: LoopState { loop.state }
 }
 
-/// The loader's unpaired pairs as the loop's data: the pair of an iteration (a pure function of the seed and the
-/// iteration) copied into the networks' input tensors.
-final class UnpairedSliceData: Training.TrainingData {
+/// The loader's unpaired pairs as the loop's data: the batch of an iteration is the loader's pairs at this
+/// process's global sample indices (`BatchPlan`: sample `s` is `loader.pair(at: s)`, so batch 1 on one process is
+/// the pair of the iteration, as before), copied into the networks' input tensors (B × C × S × S).
+final class UnpairedSliceData: ShardedTrainingData {
     let loader: UnpairedSliceLoader
+    let batchPlan: BatchPlan
     // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
     let realA: Tensor
     let realB: Tensor
     /// Semi-supervised runs: the registered pairs, one drawn per iteration for the supervised term.
     let pairs: PairedSliceDataset?
 
-    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int, pairs: PairedSliceDataset? = nil) {
+    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int, plan: BatchPlan = BatchPlan(),
+         pairs: PairedSliceDataset? = nil) {
         self.loader = loader
+        batchPlan = plan
         let size = loader.outputSize
-        realA = Tensor(shape: [1, inputChannels, size, size])
-        realB = Tensor(shape: [1, outputChannels, size, size])
+        realA = Tensor(shape: [plan.batchSize, inputChannels, size, size])
+        realB = Tensor(shape: [plan.batchSize, outputChannels, size, size])
         self.pairs = pairs
     }
 
     var epochLength: Int { loader.epochLength }
 
     func batch(at iteration: Int) throws -> CycleGANBatch {
-        let pair = loader.pair(at: iteration)
-        try Self.copy(pair.mr, into: realA)
-        try Self.copy(pair.ct, into: realB)
+        for (k, sample) in batchPlan.samples(atIteration: iteration).enumerated() {
+            let pair = loader.pair(at: sample)
+            try Self.copy(pair.mr, into: realA, image: k)
+            try Self.copy(pair.ct, into: realB, image: k)
+        }
+        // Semi-supervised: one registered pair per iteration (the same on every rank of a data-parallel job).
         let registered = try pairs.map { try $0.batch(at: iteration) }
         return CycleGANBatch(realA: realA, realB: realB,
                              pair: registered.map { CycleGANPair(realA: $0.mr, realB: $0.ct, mask: $0.body) })
     }
 
-    /// Copies a loader slice into a network input; a slice with more (context) channels than the tensor gives its
-    /// centre channels.
-    static func copy(_ values: [Float], into tensor: Tensor) throws {
-        let count = tensor.count
+    /// Copies a loader slice into image `image` of a network input; a slice with more (context) channels than the
+    /// tensor's images gives its centre channels.
+    static func copy(_ values: [Float], into tensor: Tensor, image: Int = 0) throws {
+        let count = tensor.count / max(1, tensor.shape[0])
         guard values.count >= count, values.count % count == 0, (values.count / count) % 2 == 1 else {
             throw TrainingError(path: "training loader", reason: "slice of \(values.count) values for an input of \(tensor.shape)")
         }
         let offset = (values.count - count) / 2
         values.withUnsafeBufferPointer { source in
-            tensor.data.baseAddress!.update(from: source.baseAddress! + offset, count: count)
+            (tensor.data.baseAddress! + image * count).update(from: source.baseAddress! + offset, count: count)
         }
     }
 }

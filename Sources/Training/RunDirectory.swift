@@ -67,6 +67,13 @@ public final class RunDirectory {
         removeLeftovers()
     }
 
+    /// Opens an existing run folder for reading only, as the other ranks of a data-parallel job do (rank 0 holds
+    /// the lock and writes): no folder is made, no lock taken, nothing removed.
+    public init(readingAt url: URL) throws {
+        self.url = url.standardizedFileURL
+        guard FileManager.default.fileExists(atPath: configurationURL.path) else { throw RunError.noRun(path: self.url.path) }
+    }
+
     deinit {
         if lockDescriptor >= 0 { flock(lockDescriptor, LOCK_UN); close(lockDescriptor) }
     }

@@ -1,3 +1,4 @@
+import DataParallel
 import Foundation
 import MR2CTSupport
 
@@ -96,6 +97,16 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
     public var logsCheckpoints = true
     /// Whether a stop by a signal asks for pictures (`trainingWantsSamples`) too; CycleGAN's runs never did.
     public var samplesAtStop = true
+    /// Data-parallel training under MPI (nil: one process). Every rank runs the loop on its share of each global
+    /// batch (`ShardedTrainingData`); the optimisers' gradients are averaged over the ranks, the logged losses are
+    /// the ranks' mean, a stop asked on any rank stops all at the same iteration, and the weight hashes are compared
+    /// every `hashEvery` iterations. Rank 0 alone writes the log, checkpoints and callbacks' files; the others only
+    /// read checkpoints (resume).
+    public var parallel: DataParallelSession?
+    private var averager: GradientAverager?
+
+    /// Whether this process writes the run folder (one process, or rank 0).
+    public var writesRun: Bool { parallel?.isRoot ?? true }
 
     public private(set) var state: LoopState
     let log: RunLog
@@ -147,7 +158,7 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
             }
         }
         if let firstError { throw firstError }
-        try log.truncate(toIteration: state.iteration)
+        if writesRun { try log.truncate(toIteration: state.iteration) }
         return state.iteration
     }
 
@@ -177,7 +188,8 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
             onMessage("the run is complete (\(state.iteration) of \(total) iterations)")
             return try end(.completed(iteration: state.iteration))
         }
-        if let signal = stop.requestedBy { return try end(.stopped(signal: signal, iteration: state.iteration)) }
+        try startParallel()
+        if let signal = try agreedStop(stop) { return try end(.stopped(signal: signal, iteration: state.iteration)) }
         let epochLength = max(data.epochLength, 1)
         let validateEvery = options.validateEvery ?? epochLength
         while state.iteration < total {
@@ -185,14 +197,21 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
             let index = state.iteration
             let learningRate = schedule.learningRate(atIteration: index, initial: initialLearningRate)
             let batch = try data.batch(at: index)
-            let losses = model.trainStep(batch, learningRate: learningRate)
+            let stepLosses = model.trainStep(batch, learningRate: learningRate).named
+            // Under MPI: the losses of the global batch (the ranks' mean).
+            let losses = try parallelMean(stepLosses)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let epoch = index / epochLength + 1
             var values: [(name: String, value: Double?)] = [("epoch", Double(epoch)), ("lr", Double(learningRate))]
-            values += losses.named.map { ($0.name, $0.value.isFinite ? Double($0.value) : nil) }
+            values += losses.map { ($0.name, $0.value.isFinite ? Double($0.value) : nil) }
             values.append(("seconds", (seconds * 1e4).rounded() / 1e4))
-            try log.append(LogRecord(kind: .train, iteration: index + 1, values: values))
-            if let bad = losses.firstNonFinite {
+            if let statistics = averager?.takeStatistics() {
+                values += [("allreduce_bytes", Double(statistics.bytes)),
+                           ("allreduce_seconds", (statistics.reduceSeconds * 1e4).rounded() / 1e4),
+                           ("allreduce_wait_seconds", (statistics.waitSeconds * 1e4).rounded() / 1e4)]
+            }
+            if writesRun { try log.append(LogRecord(kind: .train, iteration: index + 1, values: values)) }
+            if let bad = losses.first(where: { !$0.value.isFinite }) {
                 throw RunError.nonFiniteLoss(path: run.url.path, loss: bad.name, value: bad.value, iteration: index + 1,
                                              kept: run.linkTarget(.latest))
             }
@@ -200,25 +219,35 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
             state.learningRate = learningRate
             state.trainingSeconds += seconds
             let event = StepEvent(iteration: state.iteration, totalIterations: total, epoch: epoch,
-                                  learningRate: learningRate, losses: losses.named, seconds: seconds)
-            for callback in callbacks { try callback.trainingDidStep(event) }
-
+                                  learningRate: learningRate, losses: losses, seconds: seconds)
             let finished = state.iteration == total
+            // The other ranks of a data-parallel job write nothing: no callbacks, validation or checkpoints.
             var improved = false
-            if let validator, state.iteration % validateEvery == 0 || finished {
-                let result = try validator.validate(iteration: state.iteration)
-                if result.score.isFinite, state.bestScore.map({ validator.isBetter(result.score, than: $0) }) ?? true {
-                    state.bestScore = result.score
-                    state.bestIteration = state.iteration
-                    improved = true
-                }
-                try log.append(LogRecord(kind: .validation, iteration: state.iteration,
-                                         values: [("epoch", Double(epoch))] + result.values.map { ($0.name, $0.value) }))
-                for callback in callbacks {
-                    try callback.trainingDidValidate(iteration: state.iteration, values: result.values, best: improved)
+            if writesRun {
+                for callback in callbacks { try callback.trainingDidStep(event) }
+                if let validator, state.iteration % validateEvery == 0 || finished {
+                    let result = try validator.validate(iteration: state.iteration)
+                    if result.score.isFinite, state.bestScore.map({ validator.isBetter(result.score, than: $0) }) ?? true {
+                        state.bestScore = result.score
+                        state.bestIteration = state.iteration
+                        improved = true
+                    }
+                    try log.append(LogRecord(kind: .validation, iteration: state.iteration,
+                                             values: [("epoch", Double(epoch))] + result.values.map { ($0.name, $0.value) }))
+                    for callback in callbacks {
+                        try callback.trainingDidValidate(iteration: state.iteration, values: result.values, best: improved)
+                    }
                 }
             }
-            let stopSignal = stop.requestedBy
+            // Under MPI the stop any rank was asked for, so that every rank stops after this iteration.
+            let stopSignal = try agreedStop(stop)
+            if let parallel, state.iteration % parallel.hashEvery == 0 || finished || stopSignal != nil {
+                try compareReplicas(parallel)
+            }
+            guard writesRun else {
+                if let stopSignal { return .stopped(signal: stopSignal, iteration: state.iteration) }
+                continue
+            }
             if state.iteration % options.sampleEvery == 0 || finished || (samplesAtStop && stopSignal != nil) {
                 for callback in callbacks { try callback.trainingWantsSamples(iteration: state.iteration) }
             }
@@ -231,12 +260,61 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
     }
 
     func end(_ outcome: LoopOutcome) throws -> LoopOutcome {
+        guard writesRun else { return outcome }
         for callback in callbacks { try callback.trainingDidEnd(outcome) }
         return outcome
     }
 
+    // MARK: Data-parallel training
+
+    /// Checks that the model and data can be split over the communicator's ranks and installs the gradient
+    /// averaging on the model's optimisers (once).
+    func startParallel() throws {
+        guard let parallel, averager == nil else { return }
+        let communicator = parallel.communicator
+        guard !model.optimizers.isEmpty else {
+            throw DataParallelError.unsupported(reason: "\(Model.self) names no optimisers to average")
+        }
+        guard let sharded = data as? any ShardedTrainingData else {
+            throw DataParallelError.unsupported(reason: "\(Data.self) does not split its batches over ranks")
+        }
+        guard sharded.batchPlan.ranks == communicator.size, sharded.batchPlan.rank == communicator.rank else {
+            throw DataParallelError.unsupported(reason: "the data is split for rank \(sharded.batchPlan.rank) of \(sharded.batchPlan.ranks), "
+                                                + "this is rank \(communicator.rank) of \(communicator.size)")
+        }
+        let averager = GradientAverager(communicator: communicator, bucketBytes: parallel.bucketBytes)
+        for optimizer in model.optimizers { optimizer.gradientReducer = averager }
+        self.averager = averager
+        // Replicas start identical (same seed, same checkpoint) or the job stops here.
+        try compareReplicas(parallel)
+    }
+
+    /// The ranks' mean of each loss (one all-reduce); the step's own losses on one process.
+    func parallelMean(_ losses: [(name: String, value: Float)]) throws -> [(name: String, value: Float)] {
+        guard let communicator = parallel?.communicator else { return losses }
+        let mean = try communicator.mean(losses.map { Double($0.value) })
+        return zip(losses, mean).map { ($0.name, Float($1)) }
+    }
+
+    /// The stop signal any rank received (the largest signal number), so that all stop after the same iteration.
+    func agreedStop(_ stop: StopSignal) throws -> Int32? {
+        let local = stop.requestedBy
+        guard let communicator = parallel?.communicator else { return local }
+        let agreed = try communicator.maximum(UInt64(max(0, local ?? 0)))
+        return agreed == 0 ? nil : Int32(agreed)
+    }
+
+    /// Compares every rank's hash of the optimisers' parameters with rank 0's; throws naming the ranks that differ.
+    func compareReplicas(_ parallel: DataParallelSession) throws {
+        let hash = WeightHash.of(model.optimizers.flatMap(\.parameters))
+        let hashes = try parallel.communicator.gather(hash)
+        let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
+        if !differing.isEmpty { throw DataParallelError.replicasDiverged(iteration: state.iteration, ranks: differing) }
+    }
+
     /// Saves a set of the current state, moves `latest` (and `best`) to it, rotates old sets.
     public func saveCheckpoint(best: Bool) throws {
+        guard writesRun else { return }
         let components = self.components
         let name = try run.writeSet(iteration: state.iteration) { directory in
             for component in components { try component.write(directory.appendingPathComponent(component.file)) }

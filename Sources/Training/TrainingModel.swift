@@ -67,12 +67,19 @@ public protocol TrainableModel: AnyObject {
     /// components). The default is `state.json` holding `LoopState`; a family whose sets predate the loop (CycleGAN's
     /// `mr2ct-checkpoint-1` sets) keeps its own file format here, mapped to and from `LoopState`.
     func loopStateComponent(get: @escaping () -> LoopState, set: @escaping (LoopState) -> Void) -> CheckpointComponent
+
+    /// Every optimiser of the step. Data-parallel training averages their gradients over the ranks before each
+    /// step (`Adam.gradientReducer`) and compares their parameters' hashes; a family without any cannot train
+    /// data-parallel (the default, empty, is refused under MPI).
+    var optimizers: [Adam] { get }
 }
 
 extension TrainableModel {
     public func loopStateComponent(get: @escaping () -> LoopState, set: @escaping (LoopState) -> Void) -> CheckpointComponent {
         .json("state.json", get: get, set: set)
     }
+
+    public var optimizers: [Adam] { [] }
 }
 
 /// An error while loading a checkpoint set that ends the resume at once instead of falling back to an older set

@@ -2,6 +2,7 @@ import SyntheticCT
 import Networks
 import ArgumentParser
 import CycleGAN
+import DataParallel
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
@@ -72,6 +73,7 @@ extension TrainCommand {
         if let seed { c.seed = seed }
         if augment { c.augment = true }
         if let cropSize { c.cropSize = cropSize }
+        if let batchSize { c.batchSize = batchSize == 1 ? nil : batchSize }
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         if let mr { c.options.mrDirectory = absolute(mr) }
         if let ct { c.options.ctDirectory = absolute(ct) }
@@ -90,6 +92,12 @@ extension TrainCommand {
         let runURL = URL(fileURLWithPath: runFolder.runDirectory)
         let stop = StopSignal()
         stop.installSignalHandlers()
+        let parallel: DataParallelSession?
+        do { parallel = try session.dataParallel() } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        let isRoot = parallel?.isRoot ?? true
         let outcome: LoopOutcome
         do {
             if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset"),
@@ -100,15 +108,18 @@ extension TrainCommand {
             let stored = try PairedRun.storedConfiguration(runURL)
             if stored == nil, runFolder.resume { throw RunError.noRun(path: runURL.standardizedFileURL.path) }
             if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
-            let configuration = pairedConfiguration(stored: stored)
+            var configuration = pairedConfiguration(stored: stored)
+            configuration.options.ranks = parallel.map { $0.communicator.size }
             do { try configuration.validate() } catch let error as PairedConfigurationError { throw ValidationError(error.reason) }
-            let pairedRun = try PairedRun(directory: runURL, configuration: configuration, requireExisting: runFolder.resume) { message in
-                print("mr2ct: \(message)", to: &standardError)
+            let pairedRun = try PairedRun(directory: runURL, configuration: configuration, requireExisting: runFolder.resume,
+                                          parallel: parallel) { message in
+                if isRoot { print("mr2ct: \(message)", to: &standardError) }
             }
             let loop = pairedRun.loop
             let total = loop.schedule.totalIterations
-            let (progress, lead) = session.progress(label: "train", total: total, completed: loop.iteration)
+            let (progress, lead) = session.progress(label: "train", total: total, completed: loop.iteration, silent: !isRoot)
             let say: (String) -> Void = { message in
+                guard isRoot else { return }
                 var e = StandardErrorStream()
                 print("\(lead)mr2ct: \(message)", to: &e)
             }
@@ -120,7 +131,12 @@ extension TrainCommand {
                                                                            event.learningRate) + detail)
             })
             loop.callbacks.append(MessageCallback(say))
-            if !session.quiet {
+            if isRoot, let parallel {
+                let batch = pairedRun.configuration.batchSize ?? 1, ranks = parallel.communicator.size
+                print("mr2ct: data-parallel on \(ranks) ranks × batch \(batch): effective batch \(ranks * batch) pairs per iteration",
+                      to: &standardError)
+            }
+            if !session.quiet && isRoot {
                 let c = pairedRun.configuration
                 print("mr2ct: paired training, \(total) iterations (epoch: \(c.epochLength) slices from \(c.pairs.count) "
                       + "pairs), generator \(c.model.generator.rawValue)"
@@ -133,10 +149,11 @@ extension TrainCommand {
         } catch let error as ValidationError {
             throw error
         } catch {
+            if let parallel { abortDataParallel(parallel, error) }
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
         }
         try session.finish(outcome, model: "\(runFolder.runDirectory)/checkpoints/latest/G.safetensors",
-                           resume: "mr2ct train --run \(runFolder.runDirectory) --resume")
+                           resume: "mr2ct train --run \(runFolder.runDirectory) --resume", parallel: parallel)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CycleGAN
+import DataParallel
 import SyntheticCT
 import Foundation
 import MR2CTSupport
@@ -139,6 +140,8 @@ struct TrainCommand: ParsableCommand {
     var seed: UInt64?
     @Flag(name: .long, help: "Randomly flip training slices left-right.")
     var augment = false
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Slices per iteration on each process (instance normalisation per slice, losses averaged over the batch, the image pools deciding per slice as the reference does). Under mpirun -n N or srun each of the N ranks takes its own B slices of every iteration's N × B, and their gradients are averaged. Stored in the run (absent in config.json means 1). (default: 1)", valueName: "B"))
+    var batchSize: Int?
 
     // MARK: Session options
     @OptionGroup var session: TrainingSessionOptions
@@ -156,7 +159,7 @@ struct TrainCommand: ParsableCommand {
         }
         try positive(sliceSize, "slice-size"); try positive(ngf, "ngf"); try positive(ndf, "ndf")
         try positive(discriminatorLayers, "discriminator-layers"); try positive(iterations, "iterations")
-        try positive(validateEvery, "validate-every")
+        try positive(validateEvery, "validate-every"); try positive(batchSize, "batch-size")
         if let sliceSize, sliceSize % 4 != 0 || sliceSize < 16 {
             throw ValidationError("--slice-size must be a multiple of 4, at least 16")
         }
@@ -219,6 +222,7 @@ struct TrainCommand: ParsableCommand {
         if let lr { c.model.learningRate = lr }
         if let beta1 { c.model.beta1 = beta1 }
         if let poolSize { c.model.poolSize = poolSize }
+        if let batchSize { c.batchSize = batchSize == 1 ? nil : batchSize }
         c.length = c.length.overridden(iterations: iterations, epochs: epochs, decayEpochs: decayEpochs)
         if let seed { c.seed = seed }
         if augment { c.augment = true }
@@ -257,7 +261,14 @@ struct TrainCommand: ParsableCommand {
         }
         var standardError = StandardErrorStream()
         let stop = session.start()
-        let runDirectory = runFolder.runDirectory, quiet = session.quiet
+        let parallel: DataParallelSession?
+        do { parallel = try session.dataParallel() } catch {
+            print("mr2ct: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        // In a data-parallel job only rank 0 talks (and writes); the others train silently.
+        let isRoot = parallel?.isRoot ?? true
+        let runDirectory = runFolder.runDirectory, quiet = session.quiet || !isRoot
         let outcome: LoopOutcome
         do {
             let stored = try TrainingSession.storedConfiguration(runDirectory: runFolder.url)
@@ -265,18 +276,19 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError(path: runDirectory, reason: "no training run to resume here (no config.json)")
             }
             if stored == nil, mr == nil || ct == nil { throw ValidationError("a new run needs --mr and --ct") }
-            let configuration = try configuration(stored: stored)
+            var configuration = try configuration(stored: stored)
+            configuration.options.ranks = parallel.map { $0.communicator.size }
             do { try configuration.validate() } catch let error as TrainingError { throw ValidationError(error.reason) }
             let training = try TrainingSession(runDirectory: runFolder.url, configuration: configuration,
-                                               requireExisting: runFolder.resume) { message in
-                print("mr2ct: \(message)", to: &standardError)
+                                               requireExisting: runFolder.resume, parallel: parallel) { message in
+                if isRoot { print("mr2ct: \(message)", to: &standardError) }
             }
             training.gan.setPrecision(precision)
             let gan = training.gan
             for network in [gan.gA, gan.gB] as [SequentialNetwork] + [gan.dA, gan.dB] { network.setConvolutionAlgorithm(convolution) }
             let total = training.schedule.totalIterations
-            let (progress, lead) = session.progress(label: "train", total: total, completed: training.iteration)
-            training.onMessage = { message in print("\(lead)mr2ct: \(message)", to: &standardError) }
+            let (progress, lead) = session.progress(label: "train", total: total, completed: training.iteration, silent: !isRoot)
+            training.onMessage = { message in if isRoot { print("\(lead)mr2ct: \(message)", to: &standardError) } }
             training.onProgress = { p in
                 let l = p.losses
                 progress.update(completed: p.iteration, detail: String(
@@ -294,16 +306,31 @@ struct TrainCommand: ParsableCommand {
                 print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(training.usedVolumes.mr) MR and "
                       + "\(training.usedVolumes.ct) CT volumes\(semi)) in \(training.runFolder.url.path)", to: &standardError)
             }
+            if isRoot, let parallel {
+                let batch = training.configuration.slicesPerIteration, ranks = parallel.communicator.size
+                print("mr2ct: data-parallel on \(ranks) ranks × batch \(batch): effective batch \(ranks * batch) slices per iteration",
+                      to: &standardError)
+                if let previous = stored?.options.ranks ?? (stored == nil ? nil : 1), previous != ranks {
+                    print("mr2ct: the run's previous session ran on \(previous) rank\(previous == 1 ? "" : "s") (effective batch "
+                          + "\(previous * batch)); from iteration \(training.iteration) on each iteration trains on \(ranks * batch) slices",
+                          to: &standardError)
+                }
+            } else if let stored, let previous = stored.options.ranks, previous > 1, training.iteration < training.schedule.totalIterations {
+                let batch = training.configuration.slicesPerIteration
+                print("mr2ct: the run's previous session ran on \(previous) ranks (effective batch \(previous * batch)); this one "
+                      + "trains on one process, \(batch) slice\(batch == 1 ? "" : "s") per iteration", to: &standardError)
+            }
             outcome = try training.run(stop: stop)
             progress.finish()
         } catch let error as ValidationError {
             throw error
         } catch {
+            if let parallel { abortDataParallel(parallel, error) }
             print("mr2ct: \(error)", to: &standardError)
             throw ExitCode.failure
         }
         try session.finish(outcome, model: "\(runDirectory)/checkpoints/latest/G_A.safetensors",
-                           resume: "mr2ct train --run \(runDirectory) --resume")
+                           resume: "mr2ct train --run \(runDirectory) --resume", parallel: parallel)
     }
 }
 

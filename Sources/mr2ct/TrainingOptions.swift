@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataParallel
 import Foundation
 import MR2CTSupport
 import NeuralNetwork
@@ -28,12 +29,29 @@ struct TrainingSessionOptions: ParsableArguments {
     var keepCheckpoints: Int?
     @Flag(name: .long, help: "No progress display.")
     var quiet = false
+    @Option(name: .customLong("hash-every"), help: ArgumentHelp("Under mpirun/srun: compare the ranks' weight hashes every K iterations (and at the end and at a stop); a mismatch stops every rank with an error. (default: 50)", valueName: "K"))
+    var hashEvery: Int?
 
     func validate() throws {
         for (value, name) in [(threads, "threads"), (checkpointEvery, "checkpoint-every"), (sampleEvery, "sample-every")] {
             if let value, value < 1 { throw ValidationError("--\(name) must be at least 1") }
         }
         if let keepCheckpoints, keepCheckpoints < 0 { throw ValidationError("--keep-checkpoints must be 0 or more") }
+        if let hashEvery, hashEvery < 1 { throw ValidationError("--hash-every must be at least 1") }
+    }
+
+    /// The data-parallel session when mpirun or srun started this process with more than one rank (MPI is
+    /// initialised then, never otherwise), nil for one process.
+    func dataParallel() throws -> DataParallelSession? {
+        guard let communicator = try Communicator.world() else { return nil }
+        // Without --threads, the ranks on one machine share its cores instead of each taking all of them.
+        if threads == nil {
+            let environment = ProcessInfo.processInfo.environment
+            let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+                .lazy.compactMap { environment[$0].flatMap { Int($0) } }.first ?? 1
+            ComputeThreads.set(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local)))
+        }
+        return DataParallelSession(communicator: communicator, hashEvery: hashEvery ?? 50)
     }
 
     /// The options given, over a run's loop options.
@@ -53,14 +71,26 @@ struct TrainingSessionOptions: ParsableArguments {
 
     /// A progress display for `total` iterations from `completed`, silent under --quiet; and the line lead that
     /// starts messages on a new line while a terminal's progress bar holds the current one.
-    func progress(label: String, total: Int, completed: Int) -> (reporter: ProgressReporter, lead: String) {
-        (ProgressReporter(label: label, total: total, unit: "it", style: quiet ? .silent : .automatic, initialCompleted: completed),
-         !quiet && isTerminal(STDERR_FILENO) ? "\n" : "")
+    func progress(label: String, total: Int, completed: Int, silent: Bool = false) -> (reporter: ProgressReporter, lead: String) {
+        let quiet = self.quiet || silent
+        return (ProgressReporter(label: label, total: total, unit: "it", style: quiet ? .silent : .automatic, initialCompleted: completed),
+                !quiet && isTerminal(STDERR_FILENO) ? "\n" : "")
     }
 
     /// The end of a session: where the model is (unless --quiet), or how to continue a stopped run (exit 128 + signal).
-    func finish(_ outcome: LoopOutcome, model: String, resume: String) throws {
+    /// In a data-parallel job every rank finalises MPI first and only rank 0 prints.
+    func finish(_ outcome: LoopOutcome, model: String, resume: String, parallel: DataParallelSession? = nil) throws {
         var standardError = StandardErrorStream()
+        if let parallel {
+            // Every rank waits for rank 0's last checkpoint: a rank that exits first with 130/143 makes mpirun
+            // end the job, rank 0 included.
+            try? parallel.communicator.barrier()
+            parallel.communicator.finalize()
+            if !parallel.isRoot {
+                if case .stopped(let signal, _) = outcome { throw ExitCode(128 + signal) }
+                return
+            }
+        }
         switch outcome {
         case .completed(let iteration):
             if !quiet { print("mr2ct: done, \(iteration) iterations; model: \(model)", to: &standardError) }
@@ -69,4 +99,13 @@ struct TrainingSessionOptions: ParsableArguments {
             throw ExitCode(128 + signal)
         }
     }
+}
+
+/// A training failure in a data-parallel job: the line (rank 0's as one process prints it, the other ranks' with
+/// their rank), then MPI_Abort, which ends every rank of the job with status 1 so none waits in a collective.
+func abortDataParallel(_ parallel: DataParallelSession, _ error: any Error) -> Never {
+    var standardError = StandardErrorStream()
+    let rank = parallel.communicator.rank
+    print("mr2ct: " + (rank == 0 ? "" : "rank \(rank): ") + "\(error)", to: &standardError)
+    parallel.communicator.abort(code: 1)
 }

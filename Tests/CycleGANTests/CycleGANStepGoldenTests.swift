@@ -27,8 +27,11 @@ import Networks
         var lambdaA: Float, lambdaB: Float, lambdaIdentity: Float, poolSize: Int, learningRate: Float, beta1: Float
     }
 
-    @Test func oneIterationMatchesPyTorch() throws {
-        let archive = try TorchGoldens.archive("cyclegan_step.safetensors")
+    /// Batch 1 (the reference's default) and a batch of 2 (issue 21: per-image InstanceNorm, mean losses, the pools
+    /// deciding per image).
+    @Test(arguments: ["cyclegan_step.safetensors", "cyclegan_step_batch2.safetensors"])
+    func oneIterationMatchesPyTorch(fixture: String) throws {
+        let archive = try TorchGoldens.archive(fixture)
         let settings = try TorchGoldens.metadata(archive, "cyclegan", as: Settings.self)
         var configuration = CycleGANConfiguration()
         configuration.generator = try TorchGoldens.metadata(archive, "generator", as: GeneratorConfiguration.self)

@@ -29,6 +29,8 @@ Files (all safetensors, metadata = JSON strings):
                                   identity 0.5, fresh image pools): weights before ("before.G_A.model.1.weight"),
                                   the parameter gradients of the step ("grad.G_A..."), weights after ("after...."),
                                   real_A, real_B and the generated images; metadata "losses".
+  cyclegan_step_batch2.safetensors the same on a batch of 2 images per domain (made alone, with its own seed:
+                                  python3 make_goldens.py --only cyclegan_step_batch2).
 """
 import copy
 import json
@@ -318,14 +320,14 @@ def make_adam():
 
 # MARK: - One CycleGAN iteration
 
-def make_cyclegan_step():
+def make_cyclegan_step(batch=1, name="cyclegan_step"):
     gconf = {"inputChannels": 1, "outputChannels": 1, "ngf": 4, "residualBlocks": 2, "dropout": False}
     dconf = {"inputChannels": 1, "ndf": 4, "layers": 3}
     nets = {"G_A": ResnetGenerator(1, 1, ngf=4, n_blocks=2), "G_B": ResnetGenerator(1, 1, ngf=4, n_blocks=2),
             "D_A": NLayerDiscriminator(1, ndf=4, n_layers=3), "D_B": NLayerDiscriminator(1, ndf=4, n_layers=3)}
     for net in nets.values():
         init_weights(net, random_biases=True, generator=GEN)
-    real_A, real_B = uniform(1, 1, 32, 32), uniform(1, 1, 32, 32)
+    real_A, real_B = uniform(batch, 1, 32, 32), uniform(batch, 1, 32, 32)
     lambda_A = lambda_B = 10.0
     lambda_idt = 0.5
 
@@ -402,7 +404,7 @@ def make_cyclegan_step():
         "gradients": max(rel_error(grads32[k], grads[k]) for k in grads if k not in zero),
         "images": max(rel_error(images32[k], images[k]) for k in images),
     }
-    save(HERE / "cyclegan_step.safetensors", tensors, {
+    save(HERE / f"{name}.safetensors", tensors, {
         "generator": gconf, "discriminator": dconf,
         "cyclegan": {"ganLoss": "lsgan", "lambdaA": lambda_A, "lambdaB": lambda_B, "lambdaIdentity": lambda_idt,
                      "poolSize": 50, "learningRate": 2e-4, "beta1": 0.5},
@@ -412,6 +414,12 @@ def make_cyclegan_step():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--only", "cyclegan_step_batch2"]:
+        # Issue 21: the same iteration on a batch of 2 (InstanceNorm per image, mean losses, ImagePool.query per
+        # image), from its own seed so that the other fixtures are not regenerated.
+        GEN.manual_seed(20261201)
+        print(json.dumps(make_cyclegan_step(batch=2, name="cyclegan_step_batch2"), indent=1))
+        sys.exit(0)
     summary = {
         "layers": {c["name"]: c["torch_f32_error"] for c in make_layers()},
         "losses": {c["name"]: c["torch_f32_error"] for c in make_losses()},
