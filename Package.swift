@@ -100,8 +100,12 @@ let package = Package(
         ),
 
         // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Tests/Fuzz/README.md)
-        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
+        .target(name: "FuzzingSupport"),
+        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors", "FuzzingSupport"]),
         .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
+        // Issue 19: the DICOM reader's harness (a library, so that the test suite replays the corpus in-process).
+        .target(name: "DICOMFuzzing", dependencies: ["VolumeIO", "DICOM", "NIfTI"]),
+        .executableTarget(name: "FuzzDICOMReader", dependencies: ["DICOMFuzzing", "FuzzingSupport"]),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
@@ -109,13 +113,13 @@ let package = Package(
         .testTarget(name: "MR2CTSupportTests", dependencies: ["MR2CTSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NIfTI", "TestSupport"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "NIfTI", "TestSupport"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMFuzzing", "VolumeIO", "NIfTI", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Networks", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
         .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "SyntheticCTTests", dependencies: ["SyntheticCT", "CycleGAN", "Training", "Networks", "NeuralNetwork",
-                                                             "Safetensors", "MR2CTSupport", "TestSupport"]),
+                                                             "Safetensors", "MR2CTSupport", "NIfTI", "TestSupport"]),
         .testTarget(name: "ConversionTests", dependencies: ["Conversion", "SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI",
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),
