@@ -46,5 +46,5 @@ for name in sorted(os.listdir(work), key=lambda n: (int(n.split('-')[0]), n)):
     mb = statistics.median(l.get("allreduce_bytes", 0) for l in train) / 1e6
     red = statistics.median(l.get("allreduce_seconds", 0) for l in train)
     wait = statistics.median(l.get("allreduce_wait_seconds", 0) for l in train)
-    print(f"{name:<14} {sec:>8.3f} {samples / sec:>10.2f} {mb:>18.2f} {red:>17.4f} {wait:>14.4f}")
+    print(f"{name:<14} {sec:>8.3f} {samples / sec:>10.4f} {mb:>18.2f} {red:>17.4f} {wait:>14.4f}")
 PY
