@@ -22,7 +22,7 @@ SWIFT_BACKTRACE=enable=no nice .build-fuzz/release/FuzzDICOMReader "$work/corpus
     -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
     -max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/log.txt"
 rm -rf "$work/merged" && mkdir -p "$work/merged"
-nice .build-fuzz/release/FuzzDICOMReader -merge=1 -max_len=8192 -timeout=10 "$work/merged" \
+nice .build-fuzz/release/FuzzDICOMReader -merge=1 -use_counters=0 -max_len=8192 -timeout=10 "$work/merged" \
     "$work/seeds" "$work/corpus" Tests/Fuzz/dicom/corpus 2>&1 | tail -3
 rm -rf Tests/Fuzz/dicom/corpus && cp -r "$work/merged" Tests/Fuzz/dicom/corpus
 echo "corpus: $(ls Tests/Fuzz/dicom/corpus | wc -l) inputs, $(du -sk Tests/Fuzz/dicom/corpus | cut -f1) KB; crashes: $(ls $work/artifacts | wc -l) in $work/artifacts"
