@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),
         .testTarget(name: "CycleGANTests", dependencies: ["CycleGAN", "Training", "Networks", "NeuralNetwork", "MR2CTSupport", "TestSupport"]),
         .testTarget(name: "SyntheticCTTests", dependencies: ["SyntheticCT", "CycleGAN", "Training", "Networks", "NeuralNetwork",
-                                                             "Safetensors", "MR2CTSupport", "TestSupport"]),
+                                                             "Safetensors", "MR2CTSupport", "NIfTI", "TestSupport"]),
         .testTarget(name: "ConversionTests", dependencies: ["Conversion", "SyntheticCT", "CycleGAN", "Networks", "NeuralNetwork", "Preprocessing", "NIfTI",
                                                              "Safetensors", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TestSupport"]),

@@ -22,14 +22,6 @@ public struct EvaluationPair: Sendable, Hashable {
 /// whose stem is the longest one that equals the prediction's stem or starts it followed by `_`, `-` or `.`;
 /// a mask or label map goes with the reference whose stem it matches the same way (`x_mask.nii.gz` ↔ `x.nii.gz`).
 public enum EvaluationMatching {
-    /// The reference stem (longest) that `candidate` equals or extends after a separator; nil if none.
-    public static func bestKey(for candidate: String, among keys: [String]) -> String? {
-        keys.filter { key in
-            candidate == key || (candidate.hasPrefix(key)
-                && candidate.dropFirst(key.count).first.map { "_-.".contains($0) } == true)
-        }.max { $0.count < $1.count }
-    }
-
     /// Files when `path` is a volume file, its volume files when it is a folder.
     static func files(_ path: String) throws -> (urls: [URL], isFolder: Bool) {
         let url = URL(fileURLWithPath: path).standardizedFileURL
@@ -62,7 +54,7 @@ public enum EvaluationMatching {
             var pair = EvaluationPair(prediction: p, reference: nil, mask: nil, problem: nil)
             if !references.isFolder {
                 pair.reference = references.urls[0]
-            } else if let key = bestKey(for: VolumeSource.stem(of: p), among: stems) {
+            } else if let key = VolumeSource.matchingStem(for: VolumeSource.stem(of: p), among: stems) {
                 pair.reference = referenceByStem[key]
             } else {
                 pair.problem = "no reference CT in \(reference) matches the name \(VolumeSource.stem(of: p))"
@@ -105,7 +97,7 @@ public enum EvaluationMatching {
             var byReference: [String: [URL]] = [:]
             if isFolder {
                 for url in urls {
-                    if let key = bestKey(for: NIfTIFile.stem(of: url), among: referenceStems) { byReference[key, default: []].append(url) }
+                    if let key = VolumeSource.matchingStem(for: NIfTIFile.stem(of: url), among: referenceStems) { byReference[key, default: []].append(url) }
                 }
             }
             self.byReference = byReference

@@ -16,6 +16,9 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
     public var poolSize = 50
     public var learningRate: Float = 2e-4
     public var beta1: Float = 0.5
+    /// Semi-supervised training: the weight of a supervised L1 term on registered (A, B) pairs; nil = unpaired
+    /// training (the reference), and the key is absent from the JSON.
+    public var supervised: CycleGANSupervision? = nil
 
     public init(generator: GeneratorConfiguration = .init(), discriminator: DiscriminatorConfiguration = .init(),
                 ganLoss: GANLoss = .lsgan, lambdaA: Float = 10, lambdaB: Float = 10, lambdaIdentity: Float = 0.5,
@@ -34,6 +37,7 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case generator, discriminator, ganLoss, lambdaA, lambdaB, lambdaIdentity, lambdaStructure, poolSize, learningRate, beta1
+        case supervised
     }
 
     /// Decodes configurations written before `lambdaStructure` existed as having none.
@@ -49,6 +53,40 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
         poolSize = try c.decode(Int.self, forKey: .poolSize)
         learningRate = try c.decode(Float.self, forKey: .learningRate)
         beta1 = try c.decode(Float.self, forKey: .beta1)
+        supervised = try c.decodeIfPresent(CycleGANSupervision.self, forKey: .supervised)
+    }
+}
+
+/// The supervised term of semi-supervised CycleGAN training: λ_sup · mean |G_A(A_p) − B_p| on one registered pair
+/// (A_p, B_p) per iteration, over the pair's body mask with `inBody`, added to the generators' objective (its
+/// gradient reaches G_A only). Unpaired CycleGAN (Zhu et al. 2017) has no such term; it is pix2pix's L1 term
+/// (Isola et al. 2017) on the pairs one has.
+public struct CycleGANSupervision: Codable, Sendable, Hashable {
+    /// λ_sup; 0 keeps the step exactly the unpaired one.
+    public var lambda: Float
+    /// The L1 term only where the pair's mask (the MR's body mask) is 1.
+    public var inBody: Bool
+
+    /// The default weight, pix2pix's λ_L1 (README "Semi-supervised training" argues it).
+    public static let defaultLambda: Float = 100
+
+    public init(lambda: Float = CycleGANSupervision.defaultLambda, inBody: Bool = false) {
+        self.lambda = lambda
+        self.inBody = inBody
+    }
+}
+
+/// A registered pair for the supervised term: an image of domain A (1 × C_A × H × W), its registered image of
+/// domain B (1 × C_B × H × W) and a mask on the H × W plane (1 inside; nil: everywhere).
+public struct CycleGANPair {
+    public var realA: Tensor
+    public var realB: Tensor
+    public var mask: [Float]?
+
+    public init(realA: Tensor, realB: Tensor, mask: [Float]? = nil) {
+        self.realA = realA
+        self.realB = realB
+        self.mask = mask
     }
 }
 
@@ -73,10 +111,12 @@ public final class CycleGANModel: @unchecked Sendable {
     private let recordFakeA = LayerRecord(), recordRecA = LayerRecord(), recordIdtB = LayerRecord()
     private let recordDA = LayerRecord(), recordDB = LayerRecord()
     private let structureA = StructureLoss(), structureB = StructureLoss()
+    private let recordSupervised = LayerRecord()
     /// The step's scratch tensors, reused every iteration.
     private enum Buffer: Hashable {
         case gradFakeB, gradFakeA, gradCycleToFakeB, gradCycleToFakeA, gradRecA, gradRecB, gradIdtA, gradIdtB
         case gradPredictionA, gradPredictionB, mindRealA, mindRealB
+        case gradSupervised
     }
     private var buffers: [Buffer: Tensor] = [:]
     private var visuals: [CycleGANImageKey: Tensor] = [:]
@@ -134,14 +174,16 @@ public final class CycleGANModel: @unchecked Sendable {
     /// the discriminator step on real images and on pooled fakes (each D loss × 0.5); Adam on both.
     /// `realA`, `realB`: B × C × H × W (a batch of B unpaired images each; B = 1 is the reference's default):
     /// instance normalisation normalises each image by its own statistics, every loss is the mean over the batch,
-    /// and the pools decide per image (`ImagePool.query`).
+    /// and the pools decide per image (`ImagePool.query`). With `pair` (semi-supervised training,
+    /// `configuration.supervised`), the generator step adds the supervised term on it (`supervisedTerm`) before G's
+    /// Adam step begins (so that data-parallel training averages its gradient with the others).
     /// The generators' Adam step is begun before the discriminators' pass and finished after it: the pass reads
     /// only the fakes, so under data-parallel training G's gradients are averaged over the ranks meanwhile
     /// (`Adam.beginStep`); on one process the update is the same, only later.
     ///
     /// The work is split into two chains that run at once, one per core: everything G_A and D_A do, and
     /// everything G_B and D_B do, meeting only where the cycle gradients cross over (`ComputeThreads.pair`).
-    public func trainStep(realA: Tensor, realB: Tensor) -> CycleGANLosses {
+    public func trainStep(realA: Tensor, realB: Tensor, pair: CycleGANPair? = nil) -> CycleGANLosses {
         let c = configuration
         let shapeB = gA.network.outputShape(for: realA.shape), shapeA = gB.network.outputShape(for: realB.shape)
         let gradFakeB = buffer(.gradFakeB, like: shapeB), gradFakeA = buffer(.gradFakeA, like: shapeA)
@@ -223,6 +265,7 @@ public final class CycleGANModel: @unchecked Sendable {
                         generatorRecord: self.recordFakeA, structure: self.structureB, source: realB,
                         sourceDescriptor: mindRealB)
         })
+        let supervised = pair.map { supervisedTerm($0) }
         let stepG = optimizerG.beginStep()
 
         // Discriminator step on detached fakes from the history pools.
@@ -236,9 +279,30 @@ public final class CycleGANModel: @unchecked Sendable {
 
         visuals = [.realA: realA, .fakeB: fakeB, .recA: recA, .realB: realB, .fakeA: fakeA, .recB: recB]
         if let idtA = chainA.idt, let idtB = chainB.idt { visuals[.idtA] = idtA; visuals[.idtB] = idtB }
-        return CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
+        if let pair, let fake = supervised??.fake {
+            visuals[.pairA] = pair.realA; visuals[.pairFakeB] = fake; visuals[.pairB] = pair.realB
+        }
+        var losses = CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
                               structureA: adversarialA.structure, dB: lossDB, gB: adversarialB.adversarial,
                               cycleB: chainA.cycle, idtB: chainB.idtLoss, structureB: adversarialB.structure)
+        losses.supervised = supervised.map { $0?.loss ?? 0 }
+        return losses
+    }
+
+    /// The supervised term of semi-supervised training (`CycleGANSupervision`, part of the generator step):
+    /// λ_sup · mean |G_A(A_p) − B_p| over the pair's mask with `inBody` (else over all pixels), through its own
+    /// application of G_A, whose backward pass adds the term's gradient into G_A's parameter gradients (G_B and the
+    /// discriminators get none). Call between `optimizerG.zeroGradients()` and `optimizerG.step()`. nil when λ_sup
+    /// is 0 or the configuration has no supervision: then nothing runs and the step is exactly the unpaired one.
+    func supervisedTerm(_ pair: CycleGANPair) -> (loss: Float, fake: Tensor)? {
+        guard let supervision = configuration.supervised, supervision.lambda > 0 else { return nil }
+        let fake = gA.forward(pair.realA, record: recordSupervised)
+        let gradient = buffer(.gradSupervised, like: fake.shape)
+        gradient.fill(0)
+        let loss = Loss.l1(fake, target: pair.realB, mask: supervision.inBody ? pair.mask : nil, scale: supervision.lambda,
+                           accumulatingInto: gradient)
+        gA.backward(gradient, record: recordSupervised)
+        return (loss, fake)
     }
 
     /// (loss(D(real), real) + loss(D(fake), fake)) × 0.5, accumulating D's parameter gradients.

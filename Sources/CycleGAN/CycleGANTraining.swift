@@ -6,19 +6,23 @@ import Training
 
 /// The loss terms of a CycleGAN step under the reference's names (pytorch-CycleGAN-and-pix2pix
 /// `CycleGANModel.loss_names`: D_A, G_A, cycle_A, idt_A, D_B, G_B, cycle_B, idt_B; struct_A/B are MR2CT's MIND
-/// structure terms), in the order the log writes them (direction A, then B).
+/// structure terms), in the order the log writes them (direction A, then B); G_sup is the supervised term of
+/// semi-supervised runs (`CycleGANSupervision`), logged only by them.
 public enum CycleGANLossKey: String, TrainingKey {
     case dA = "D_A", gA = "G_A", cycleA = "cycle_A", idtA = "idt_A", structureA = "struct_A"
     case dB = "D_B", gB = "G_B", cycleB = "cycle_B", idtB = "idt_B", structureB = "struct_B"
+    case supervised = "G_sup"
 
     /// The discriminators' terms (the report's second chart).
     public var isDiscriminatorLoss: Bool { self == .dA || self == .dB }
 }
 
 /// The images of a step (the reference's `visual_names`: real_A, fake_B, rec_A, real_B, fake_A, rec_B, and idt_A,
-/// idt_B when the identity term is on).
+/// idt_B when the identity term is on; pairA, pairFakeB = G_A(pairA), pairB: the registered pair of a
+/// semi-supervised step).
 public enum CycleGANImageKey: String, TrainingKey {
     case realA, fakeB, recA, realB, fakeA, recB, idtA, idtB
+    case pairA, pairFakeB, pairB
 }
 
 /// The four networks of a checkpoint set, by their file names' roles.
@@ -26,14 +30,17 @@ public enum CycleGANNetworkRole: String, CaseIterable, Sendable {
     case gA = "G_A", gB = "G_B", dA = "D_A", dB = "D_B"
 }
 
-/// One training batch: B images of domain A and B of domain B (unpaired), each B × C × H × W.
+/// One training batch: B images of domain A and B of domain B (unpaired), each B × C × H × W; in semi-supervised
+/// training also one registered pair for the supervised term.
 public struct CycleGANBatch {
     public var realA: Tensor
     public var realB: Tensor
+    public var pair: CycleGANPair? = nil
 
-    public init(realA: Tensor, realB: Tensor) {
+    public init(realA: Tensor, realB: Tensor, pair: CycleGANPair? = nil) {
         self.realA = realA
         self.realB = realB
+        self.pair = pair
     }
 }
 
@@ -43,7 +50,7 @@ public struct CycleGANBatch {
 extension CycleGANModel: TrainableModel {
     public func trainStep(_ batch: CycleGANBatch, learningRate: Float) -> StepLosses<CycleGANLossKey> {
         self.learningRate = learningRate
-        return trainStep(realA: batch.realA, realB: batch.realB).keyed
+        return trainStep(realA: batch.realA, realB: batch.realB, pair: batch.pair).keyed
     }
 
     public var checkpointComponents: [CheckpointComponent] {

@@ -33,6 +33,9 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
     public var idtB: Float
     /// λ_structure × mean |MIND(G_B(B)) − MIND(B)|.
     public var structureB: Float
+    /// λ_sup × mean |G_A(A_p) − B_p| on the iteration's registered pair (`G_sup`); nil in unpaired training, where
+    /// the log has no such column.
+    public var supervised: Float? = nil
 
     public init(dA: Float = 0, gA: Float = 0, cycleA: Float = 0, idtA: Float = 0, structureA: Float = 0,
                 dB: Float = 0, gB: Float = 0, cycleB: Float = 0, idtB: Float = 0, structureB: Float = 0) {
@@ -40,8 +43,8 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
         self.dB = dB; self.gB = gB; self.cycleB = cycleB; self.idtB = idtB; self.structureB = structureB
     }
 
-    /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB.
-    public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB }
+    /// The generator objective: gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB (+ supervised).
+    public var generatorTotal: Float { gA + gB + cycleA + cycleB + idtA + idtB + structureA + structureB + (supervised ?? 0) }
 
     /// The value of one term.
     public subscript(_ key: CycleGANLossKey) -> Float {
@@ -56,12 +59,14 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
         case .cycleB: cycleB
         case .idtB: idtB
         case .structureB: structureB
+        case .supervised: supervised ?? 0
         }
     }
 
-    /// The terms under their typed keys (the training loop's form).
+    /// The terms under their typed keys (the training loop's form); `G_sup` only when the step had a pair.
     public var keyed: StepLosses<CycleGANLossKey> {
-        StepLosses(Dictionary(uniqueKeysWithValues: CycleGANLossKey.allCases.map { ($0, self[$0]) }))
+        StepLosses(Dictionary(uniqueKeysWithValues: CycleGANLossKey.allCases.filter { $0 != .supervised || supervised != nil }
+            .map { ($0, self[$0]) }))
     }
 
     /// The terms of a step as the training loop reports them (name, value); names that are no term are ignored.
@@ -71,11 +76,13 @@ public struct CycleGANLosses: Codable, Sendable, Hashable {
         self.init(dA: byKey[.dA] ?? 0, gA: byKey[.gA] ?? 0, cycleA: byKey[.cycleA] ?? 0, idtA: byKey[.idtA] ?? 0,
                   structureA: byKey[.structureA] ?? 0, dB: byKey[.dB] ?? 0, gB: byKey[.gB] ?? 0, cycleB: byKey[.cycleB] ?? 0,
                   idtB: byKey[.idtB] ?? 0, structureB: byKey[.structureB] ?? 0)
+        supervised = byKey[.supervised]
     }
 
     /// The terms under their names in `log.ndjson` and the report, in log order (direction A, then B).
     public var named: [(name: String, value: Float)] { keyed.named }
 
-    /// The log names of the terms, in log order.
-    public static let names = CycleGANLossKey.allCases.map(\.rawValue)
+    /// The log names of the ten terms every CycleGAN step has, in log order (`G_sup`, semi-supervised runs' own
+    /// term, follows them in their log).
+    public static let names = CycleGANLossKey.allCases.filter { $0 != .supervised }.map(\.rawValue)
 }

@@ -30,6 +30,31 @@ public enum Loss {
         }
     }
 
+    /// scale · mean |x − t| over the elements where `mask` is 1 (all elements when it is nil), the supervised L1
+    /// of pix2pix (`--l1-in-body`) and of semi-supervised CycleGAN training; adds scale · d/dx into `gradient`
+    /// (sign(0) = 0 as in PyTorch; elements outside the mask get nothing). An empty mask gives 0.
+    public static func l1(_ prediction: Tensor, target: Tensor, mask: [Float]?, scale: Float, accumulatingInto gradient: Tensor) -> Float {
+        let n = prediction.count
+        precondition(target.count == n && gradient.count == n && (mask?.count ?? n) == n,
+                     "Loss: target \(target.shape), gradient \(gradient.shape), mask \(mask?.count ?? n) for prediction \(prediction.shape)")
+        let x = prediction.pointer, t = target.pointer, g = gradient.pointer
+        func sum(_ m: UnsafeBufferPointer<Float>?) -> Float {
+            let count = m.map { $0.reduce(0, +) } ?? Float(n)
+            guard count > 0 else { return 0 }
+            let step = scale / count
+            var total = 0.0
+            for i in 0..<n {
+                if let m, m[i] == 0 { continue }
+                let d = x[i] - t[i]
+                total += Double(abs(d))
+                g[i] += d > 0 ? step : (d < 0 ? -step : 0)
+            }
+            return Float(Double(scale) * total / Double(count))
+        }
+        guard let mask else { return sum(nil) }
+        return mask.withUnsafeBufferPointer { sum($0) }
+    }
+
     /// `nn.BCEWithLogitsLoss`: mean(max(x, 0) − x·t + log(1 + e^(−|x|))), gradient (σ(x) − t)/n.
     public static func binaryCrossEntropyWithLogits(_ logits: Tensor, target: Float, scale: Float = 1,
                                                     gradient: Tensor? = nil, accumulate: Bool = false) -> Float {

@@ -148,28 +148,10 @@ public final class Pix2PixModel: TrainableModel {
             optimizerG.zeroGradients()
             gradFake.fill(0)
         }
-        values[.gL1] = Self.l1(fake, target: batch.ct, mask: m.l1InBody ? batch.body : nil, scale: m.lambdaL1, gradient: gradFake)
+        values[.gL1] = Loss.l1(fake, target: batch.ct, mask: m.l1InBody ? batch.body : nil, scale: m.lambdaL1, accumulatingInto: gradFake)
         generator.backward(gradFake, record: recordG)
         optimizerG.step()
         return StepLosses(values)
-    }
-
-    /// scale · mean |x − t| (over the pixels where `mask` is 1, when given); adds its gradient into `gradient`.
-    static func l1(_ x: Tensor, target t: Tensor, mask: [Float]?, scale: Float, gradient: Tensor) -> Float {
-        let n = x.count
-        var count = n
-        if let mask { count = Int(mask.reduce(0, +)) }
-        guard count > 0 else { return 0 }
-        let step = scale / Float(count)
-        var sum = 0.0
-        let a = x.data, b = t.data, g = gradient.data
-        for i in 0..<n {
-            if let mask, mask[i] == 0 { continue }
-            let d = a[i] - b[i]
-            sum += Double(abs(d))
-            g[i] += d > 0 ? step : (d < 0 ? -step : 0)
-        }
-        return Float(Double(scale) * sum / Double(count))
     }
 
     // MARK: TrainableModel
@@ -219,19 +201,10 @@ public final class Pix2PixModel: TrainableModel {
     /// and |sCT − CT| (HU, 0…300).
     public func sampleImages() -> [[SampleImage<Pix2PixImageKey>]] {
         guard let batch = sampleBatch else { return [] }
-        let fake = translator.infer(batch.mr)
-        let h = batch.mr.shape[2], w = batch.mr.shape[3], plane = h * w
-        let centre = batch.mr.shape[1] / 2
-        let mr = Array(batch.mr.data[(centre * plane)..<((centre + 1) * plane)])
-        let map = IntensityMap.ctWindow(configuration.preprocessing)
-        let sct = fake.toArray().map { map.denormalize($0) }
-        let ct = batch.ct.toArray().map { map.denormalize($0) }
-        let error = zip(sct, ct).map { abs($0 - $1) }
-        let hu = IntensityWindow(lower: -1000, upper: 1500)
-        return [[SampleImage(key: .mr, label: "MR", width: w, height: h, pixels: mr),
-                 SampleImage(key: .syntheticCT, label: "sCT", width: w, height: h, pixels: sct, window: hu),
-                 SampleImage(key: .ct, label: "CT", width: w, height: h, pixels: ct, window: hu),
-                 SampleImage(key: .error, label: "|err| 0-300", width: w, height: h, pixels: error,
-                             window: IntensityWindow(lower: 0, upper: 300))]]
+        let images = PairedSampleRow.images(mr: batch.mr, syntheticCT: translator.infer(batch.mr), ct: batch.ct,
+                                            preprocessing: configuration.preprocessing)
+        return [zip([Pix2PixImageKey.mr, .syntheticCT, .ct, .error], images).map { key, image in
+            SampleImage(key: key, label: image.label, width: image.width, height: image.height, pixels: image.pixels, window: image.window)
+        }]
     }
 }

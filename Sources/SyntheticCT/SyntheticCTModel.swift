@@ -16,7 +16,8 @@ import Networks
 /// normalised intensities of the training MR inside the body, for conversion's `input_unlike_training` check).
 /// A paired (pix2pix) model (`mr2ct train --paired`: `checkpoints/…/G.safetensors`) has the same entries plus
 /// "architecture": "unet" when "generator" is a `UNetConfiguration` (absent or "resnet": a ResNet generator) and
-/// "training": "paired".
+/// "training": "paired". A semi-supervised CycleGAN generator (`train --paired-mr --paired-ct`) has "training":
+/// "semi-supervised" (`TrainingCheckpoint.generatorMetadata`); an unpaired one no "training" entry. All convert alike.
 public struct SyntheticCTModel {
     /// The MR→CT generator (ResNet, or U-Net for paired models with `--generator unet_*`).
     public let generator: any SliceTranslationNetwork

@@ -6,6 +6,15 @@ import Preprocessing
 import Safetensors
 import Training
 
+/// A semi-supervised generator's "training_data" metadata: the unpaired folders' MR and CT files, the registered
+/// pairs and their usable slices.
+public struct TrainingDataCounts: Codable, Sendable, Hashable {
+    public var mrFiles: Int
+    public var ctFiles: Int
+    public var pairs: Int
+    public var pairSlices: Int
+}
+
 /// The non-tensor state of a checkpoint set (`state.json`): where the run stands, so that a resumed run continues
 /// exactly (the loader's pairs are a pure function of the seed and the iteration; the pools carry their own
 /// generators; Adam its step count).
@@ -44,7 +53,10 @@ public enum TrainingCheckpoint {
                                "optimizer_G.safetensors", "optimizer_D.safetensors", "pools.safetensors", "state.json"]
 
     /// The metadata of a generator file; with `mrHistogram` (non-empty) the training MR's normalised body-intensity
-    /// histogram under `IntensityHistogram.metadataKey`, for conversion's input check.
+    /// histogram under `IntensityHistogram.metadataKey`, for conversion's input check. A semi-supervised run's
+    /// generators add "training": "semi-supervised", "supervision" (JSON of `CycleGANSupervision`) and
+    /// "training_data" (JSON: the unpaired folders' MR and CT file counts, the pairs, their usable slices); an
+    /// unpaired run's have no "training" entry.
     public static func generatorMetadata(_ configuration: TrainingConfiguration, role: String, iteration: Int,
                                          mrHistogram: IntensityHistogram? = nil) -> [String: String] {
         let encoder = JSONEncoder()
@@ -55,6 +67,15 @@ public enum TrainingCheckpoint {
                         "direction": role == "G_A" ? "MR->CT" : "CT->MR",
                         "generator": generator, "preprocessing": preprocessing]
         if let mrHistogram, mrHistogram.total > 0 { metadata[IntensityHistogram.metadataKey] = mrHistogram.json }
+        // How it was trained: semi-supervised runs say so, with their supervision and their data's counts.
+        if let supervision = configuration.model.supervised {
+            let d = configuration.data
+            metadata["training"] = "semi-supervised"
+            metadata["supervision"] = (try? encoder.encode(supervision)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let counts = TrainingDataCounts(mrFiles: d.mrFiles.count, ctFiles: d.ctFiles.count,
+                                            pairs: d.pairedMRFiles?.count ?? 0, pairSlices: d.pairedSlices ?? 0)
+            metadata["training_data"] = (try? encoder.encode(counts)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        }
         return metadata
     }
 

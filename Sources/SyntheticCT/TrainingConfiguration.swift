@@ -65,7 +65,27 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         guard Self.poolSizeRange.contains(model.poolSize) else {
             throw fail("pool size is \(model.poolSize), outside 0…\(Self.poolSizeRange.upperBound)")
         }
+        // Semi-supervised training: both pair folders or neither, and a supervision weight exactly when they are given.
+        let pairedMR = options.pairedMRDirectory != nil, pairedCT = options.pairedCTDirectory != nil
+        guard pairedMR == pairedCT else {
+            throw fail(pairedMR ? "--paired-mr needs --paired-ct (the registered CTs of the pairs)"
+                                : "--paired-ct needs --paired-mr (the registered MRs of the pairs)")
+        }
+        if let supervision = model.supervised {
+            guard supervision.lambda.isFinite, supervision.lambda >= 0 else {
+                throw fail("--lambda-supervised must be a number ≥ 0, not \(supervision.lambda)")
+            }
+        }
+        if pairedMR, model.supervised == nil {
+            throw fail("--paired-mr and --paired-ct need the supervised term's weight (--lambda-supervised)")
+        }
+        if !pairedMR, model.supervised != nil {
+            throw fail("--lambda-supervised and --l1-in-body need --paired-mr and --paired-ct (semi-supervised training)")
+        }
     }
+
+    /// Whether this is a semi-supervised run (the CycleGAN losses on all data plus a supervised term on pairs).
+    public var isSemiSupervised: Bool { model.supervised != nil }
 
     /// The preprocessing settings whose input channels the generator's must match.
     public mutating func synchroniseChannels() {
@@ -196,6 +216,12 @@ public struct TrainingData: Codable, Sendable, Hashable {
     public var mrFiles: [String] = []
     public var ctFiles: [String] = []
     public var epochLength = 0
+    /// Semi-supervised runs: the registered pairs' MR and CT file names (matched by name; their MR also joined the
+    /// MR pool, their CT the CT pool, so `epochLength` counts them) and their usable pair slices. nil (absent from
+    /// the JSON) in unpaired runs.
+    public var pairedMRFiles: [String]? = nil
+    public var pairedCTFiles: [String]? = nil
+    public var pairedSlices: Int? = nil
     public init() {}
 }
 
@@ -204,6 +230,9 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     /// The MR and CT training folders (absolute paths).
     public var mrDirectory: String?
     public var ctDirectory: String?
+    /// Semi-supervised training: the folders of registered MR/CT pairs (absolute paths).
+    public var pairedMRDirectory: String?
+    public var pairedCTDirectory: String?
     /// Save a checkpoint set every N iterations (and at the end, and when stopped by a signal).
     public var checkpointEvery = 500
     /// Write a picture grid and the report every N iterations.

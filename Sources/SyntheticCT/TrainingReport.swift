@@ -8,6 +8,8 @@ import Training
 /// The run's curves, from `log.ndjson`, for the report.
 final class TrainingHistory {
     static let lossNames = CycleGANLosses.names
+    /// The names read from the log: the ten terms and semi-supervised runs' `G_sup` (NaN where a run has none).
+    static let recordedNames = lossNames + [CycleGANLossKey.supervised.rawValue]
     private(set) var iterations: [Double] = []
     private(set) var losses: [String: [Double]] = [:]
     private(set) var learningRates: [Double] = []
@@ -15,7 +17,7 @@ final class TrainingHistory {
     var latestSample: String?
 
     init(records: [LogRecord]) {
-        for name in Self.lossNames { losses[name] = [] }
+        for name in Self.recordedNames { losses[name] = [] }
         for record in records { append(record) }
     }
 
@@ -25,7 +27,7 @@ final class TrainingHistory {
         case .train:
             iterations.append(Double(record.iteration))
             learningRates.append(value("lr"))
-            for name in Self.lossNames { losses[name, default: []].append(value(name)) }
+            for name in Self.recordedNames { losses[name, default: []].append(value(name)) }
         case .validation:
             validation.append((record.iteration, Int(value("epoch").isFinite ? value("epoch") : 0),
                                value(ValidationValue.mae.rawValue), value(ValidationValue.me.rawValue),
@@ -36,7 +38,8 @@ final class TrainingHistory {
 }
 
 /// The run's pictures and `report.html`: the latest sample grid (real MR | synthetic CT | reconstructed MR over
-/// real CT | synthetic MR | reconstructed CT; CT in the head window W 1500 / L 300 HU), loss curves, validation
+/// real CT | synthetic MR | reconstructed CT; CT in the head window W 1500 / L 300 HU; in semi-supervised runs a
+/// third row MR | sCT | true CT | error map of the iteration's registered pair, `PairedSampleRow`), loss curves, validation
 /// results and the configuration, in one self-contained page (PNG embedded, SVG inline) that opens offline.
 struct TrainingReport {
     var configuration: TrainingConfiguration
@@ -61,10 +64,19 @@ struct TrainingReport {
             [image(.realA, mr, "real MR"), image(.fakeB, ct, "synthetic CT"), image(.recA, mr, "reconstructed MR")],
             [image(.realB, ct, "real CT"), image(.fakeA, mr, "synthetic MR"), image(.recB, ct, "reconstructed CT")],
         ].map { $0.compactMap { $0 } }
+            + pairRow(visuals: visuals, preprocessing: preprocessing)
         // The images' own side (a --crop-size window, else the slice size) sets the magnification.
         let size = visuals[.realA]?.shape.last ?? preprocessing.sliceSize
         let scale = size <= 64 ? 4 : (size <= 128 ? 2 : 1)
         try ImageGrid(rows: rows, scale: scale, spacing: 4, labelScale: size < 64 ? 1 : 2).write(to: url)
+    }
+
+    /// The registered pair's row of a semi-supervised step (none without one).
+    static func pairRow(visuals: [CycleGANImageKey: Tensor], preprocessing: PreprocessingConfiguration) -> [[GridImage]] {
+        guard let mr = visuals[.pairA], let fake = visuals[.pairFakeB], let ct = visuals[.pairB] else { return [] }
+        return [PairedSampleRow.images(mr: mr, syntheticCT: fake, ct: ct, preprocessing: preprocessing).map {
+            GridImage(width: $0.width, height: $0.height, pixels: $0.pixels, window: $0.window, label: "pair " + $0.label)
+        }]
     }
 
     func write(to url: URL) throws {
@@ -78,14 +90,15 @@ struct TrainingReport {
         var sections: [HTMLReport.Section] = []
 
         let x = history.iterations
-        let generatorSeries = CycleGANLossKey.allCases.filter { !$0.isDiscriminatorLoss }.map {
+        let generatorSeries = CycleGANLossKey.allCases.filter { !$0.isDiscriminatorLoss && ($0 != .supervised || configuration.isSemiSupervised) }.map {
             ChartSeries(name: $0.rawValue, x: x, y: history.losses[$0.rawValue] ?? [])
         }
         let discriminatorSeries = CycleGANLossKey.allCases.filter(\.isDiscriminatorLoss).map {
             ChartSeries(name: $0.rawValue, x: x, y: history.losses[$0.rawValue] ?? [])
         }
         sections.append(.init(title: "Losses", blocks: [
-            .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity, struct: MIND structure)",
+            .svg(LineChartSVG(title: "Generator losses (G: adversarial, cycle: λ-weighted L1, idt: identity, struct: MIND structure"
+                              + (configuration.isSemiSupervised ? ", G_sup: λ_sup-weighted L1 on the registered pairs)" : ")"),
                               xLabel: "iteration", yLabel: "loss", series: generatorSeries, logarithmicY: true).render()),
             .svg(LineChartSVG(title: "Discriminator losses", xLabel: "iteration", yLabel: "loss",
                               series: discriminatorSeries).render()),
@@ -111,7 +124,8 @@ struct TrainingReport {
             let url = url.deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(sample)
             sections.append(.init(title: "Latest samples", blocks: [
                 .picture(.file(url), caption: "\(sample): real MR | synthetic CT | reconstructed MR (top); "
-                    + "real CT | synthetic MR | reconstructed CT (bottom); CT window W 1500 / L 300 HU"),
+                    + "real CT | synthetic MR | reconstructed CT (second row); CT window W 1500 / L 300 HU"
+                    + (configuration.isSemiSupervised ? "; registered pair: MR | sCT | true CT | |sCT − CT| 0–300 HU (third row; CT −1000…1500 HU)" : "")),
             ]))
         }
 

@@ -29,6 +29,11 @@ public struct TrainingProgress: Sendable {
 /// Each iteration is the reference's (`CycleGANModel.trainStep`) on the loader's pair for that iteration, at the
 /// learning rate of `TrainingSchedule`; since the pair, the rate, the networks, the optimisers and the pools are all
 /// restored from a checkpoint, an interrupted and resumed run computes the same losses as an uninterrupted one.
+///
+/// Semi-supervised runs (`options.pairedMRDirectory`/`pairedCTDirectory`, `model.supervised`): the registered pairs
+/// are matched and grid-checked as `train --paired` does (`PairedSliceDataset`), their MR and CT join the loader's
+/// MR and CT pools, and each iteration's batch carries one pair slice (drawn from (`pairSeed(seed)`, iteration)) for
+/// the step's supervised term.
 public final class TrainingSession {
     public let runFolder: RunDirectory
     public let configuration: TrainingConfiguration
@@ -70,8 +75,12 @@ public final class TrainingSession {
         let folder = isRoot ? try RunDirectory(url: runDirectory) : try RunDirectory(readingAt: runDirectory)
         var configuration = requested
         configuration.synchroniseChannels()
-        try configuration.validate()
         let stored = folder.hasConfiguration ? try TrainingConfiguration.read(folder.configurationURL) : nil
+        if configuration.options.pairedMRDirectory == nil, configuration.options.pairedCTDirectory == nil {
+            configuration.options.pairedMRDirectory = stored?.options.pairedMRDirectory
+            configuration.options.pairedCTDirectory = stored?.options.pairedCTDirectory
+        }
+        try configuration.validate()
         if stored == nil, requireExisting {
             throw TrainingError(path: folder.url.path, reason: "no training run to resume here (no config.json)")
         }
@@ -87,9 +96,18 @@ public final class TrainingSession {
         let ctFiles = try Self.volumeFiles(in: URL(fileURLWithPath: ctPath), what: "CT")
         configuration.data.mrFiles = mrFiles.map(\.lastPathComponent)
         configuration.data.ctFiles = ctFiles.map(\.lastPathComponent)
+        // Semi-supervised: the registered pairs, matched and (when read) grid-checked as `train --paired` does.
+        var pairs: [VolumePair] = []
+        if let pairedMR = configuration.options.pairedMRDirectory, let pairedCT = configuration.options.pairedCTDirectory {
+            pairs = try PairedSliceDataset.match(mrFiles: Self.volumeFiles(in: URL(fileURLWithPath: pairedMR), what: "paired MR"),
+                                                 ctFiles: Self.volumeFiles(in: URL(fileURLWithPath: pairedCT), what: "paired CT"))
+            configuration.data.pairedMRFiles = pairs.map(\.mr.lastPathComponent)
+            configuration.data.pairedCTFiles = pairs.map(\.ct.lastPathComponent)
+        }
         var extendedFrom: TrainingLength?
         if let stored {
             configuration.data.epochLength = stored.data.epochLength
+            configuration.data.pairedSlices = stored.data.pairedSlices
             var differences = stored.differences(from: configuration)
             // A longer schedule extends the run (checked against the epoch length below); a shorter one is refused.
             if differences.contains(where: { $0.hasPrefix("length.") }) {
@@ -110,9 +128,25 @@ public final class TrainingSession {
             }
         }
 
+        // The supervised term's pairs, read and checked first (a pair on two grids fails before the long preparation),
+        // kept in memory; their draw is independent of the loader's (another seed).
+        var pairData: PairedSliceDataset?
+        if !pairs.isEmpty {
+            // Matching, grid check and slice selection are `train --paired`'s (RunError, one line naming the files).
+            let data = try PairedSliceDataset(pairs: pairs, configuration: configuration.preprocessing,
+                                              seed: Self.pairSeed(configuration.seed), augment: configuration.augment,
+                                              cropSize: configuration.cropSize, messages: messages)
+            if let stored, stored.data.pairedSlices != data.epochLength {
+                throw TrainingError(path: folder.url.path, reason: "the registered pairs changed since the run began "
+                    + "(\(stored.data.pairedSlices.map(String.init) ?? "no") pair slices, now \(data.epochLength))")
+            }
+            configuration.data.pairedSlices = data.epochLength
+            pairData = data
+        }
         let loader: UnpairedSliceLoader
         do {
-            loader = try UnpairedSliceLoader(mrFiles: mrFiles, ctFiles: ctFiles,
+            // The pairs' MR join the MR pool and their CT the CT pool: the CycleGAN losses see all data.
+            loader = try UnpairedSliceLoader(mrFiles: mrFiles + pairs.map(\.mr), ctFiles: ctFiles + pairs.map(\.ct),
                                              configuration: configuration.preprocessing,
                                              seed: configuration.seed, augment: configuration.augment,
                                              cropSize: configuration.cropSize,
@@ -133,8 +167,9 @@ public final class TrainingSession {
         for skipped in skipped { messages("skipped \(skipped.url.path): \(skipped.reason)") }
         let mrUsed = loader.preparedCounts(.mr), ctUsed = loader.preparedCounts(.ct)
         usedVolumes = (mrUsed.volumes, ctUsed.volumes)
-        messages("using \(mrUsed.volumes) of \(mrFiles.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
-                 + "\(ctFiles.count) CT volumes (\(ctUsed.slices) slices)"
+        messages("using \(mrUsed.volumes) of \(mrFiles.count + pairs.count) MR volumes (\(mrUsed.slices) slices) and \(ctUsed.volumes) of "
+                 + "\(ctFiles.count + pairs.count) CT volumes (\(ctUsed.slices) slices)"
+                 + (pairs.isEmpty ? "" : ", the \(pairs.count) pairs' volumes among them")
                  + (skipped.isEmpty ? "" : "; \(skipped.count) skipped (above)"))
         guard loader.epochLength > 0 else {
             throw TrainingError(path: folder.url.path, reason: "the training folders hold no usable slices")
@@ -168,7 +203,8 @@ public final class TrainingSession {
                                                     outputChannels: gan.configuration.generator.outputChannels,
                                                     plan: BatchPlan(batchSize: configuration.slicesPerIteration,
                                                                     rank: parallel?.communicator.rank ?? 0,
-                                                                    ranks: parallel?.communicator.size ?? 1)),
+                                                                    ranks: parallel?.communicator.size ?? 1),
+                                                    pairs: pairData),
                             schedule: schedule.iterationSchedule, initialLearningRate: configuration.model.learningRate,
                             options: LoopOptions(checkpointEvery: options.checkpointEvery, sampleEvery: options.sampleEvery,
                                                  validateEvery: options.validateEvery, keepCheckpoints: options.keepCheckpoints))
@@ -203,6 +239,14 @@ public final class TrainingSession {
             SyntheticCTValidator.MessageCallback { [unowned self] in self.onMessage($0) },
             SyntheticCTReportCallback(session: self),
         ]
+    }
+
+    /// The seed of a semi-supervised run's pair draws (`PairedSliceDataset`): derived from the run's seed, so that
+    /// iteration i's pair is a pure function of (seed, i) and independent of the loader's unpaired draw (which uses
+    /// the seed itself with stream i).
+    static func pairSeed(_ seed: UInt64) -> UInt64 {
+        var random = SeededRandom(seed: seed, stream: 0x7061_6972_7300)   // "pairs"
+        return random.next()
     }
 
     /// The volumes of a training folder (NIfTI files and DICOM series, `VolumeSource.volumes`); a clear error when
@@ -245,13 +289,17 @@ final class UnpairedSliceData: ShardedTrainingData {
     // A (MR) has the 2.5-D context channels; B (CT) is the single slice the MR→CT generator predicts.
     let realA: Tensor
     let realB: Tensor
+    /// Semi-supervised runs: the registered pairs, one drawn per iteration for the supervised term.
+    let pairs: PairedSliceDataset?
 
-    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int, plan: BatchPlan = BatchPlan()) {
+    init(loader: UnpairedSliceLoader, inputChannels: Int, outputChannels: Int, plan: BatchPlan = BatchPlan(),
+         pairs: PairedSliceDataset? = nil) {
         self.loader = loader
         batchPlan = plan
         let size = loader.outputSize
         realA = Tensor(shape: [plan.batchSize, inputChannels, size, size])
         realB = Tensor(shape: [plan.batchSize, outputChannels, size, size])
+        self.pairs = pairs
     }
 
     var epochLength: Int { loader.epochLength }
@@ -262,7 +310,10 @@ final class UnpairedSliceData: ShardedTrainingData {
             try Self.copy(pair.mr, into: realA, image: k)
             try Self.copy(pair.ct, into: realB, image: k)
         }
-        return CycleGANBatch(realA: realA, realB: realB)
+        // Semi-supervised: one registered pair per iteration (the same on every rank of a data-parallel job).
+        let registered = try pairs.map { try $0.batch(at: iteration) }
+        return CycleGANBatch(realA: realA, realB: realB,
+                             pair: registered.map { CycleGANPair(realA: $0.mr, realB: $0.ct, mask: $0.body) })
     }
 
     /// Copies a loader slice into image `image` of a network input; a slice with more (context) channels than the

@@ -59,6 +59,16 @@ public enum VolumeSource {
         return NIfTIFile.stem(of: url)
     }
 
+    /// The stem among `keys` that `candidate` belongs to, matched as `mr2ct evaluate` matches a prediction to its
+    /// reference and `train --paired` an MR to its CT: the longest key that equals `candidate` or starts it followed
+    /// by `_`, `-` or `.` (`p1_sct` and `p1` ↔ `p1`); nil if none.
+    public static func matchingStem(for candidate: String, among keys: [String]) -> String? {
+        keys.filter { key in
+            candidate == key || (candidate.hasPrefix(key)
+                && candidate.dropFirst(key.count).first.map { "_-.".contains($0) } == true)
+        }.max { $0.count < $1.count }
+    }
+
     /// The volumes of a folder: its NIfTI files (not recursive, as `NIfTIFile.volumeFiles`), the DICOM series among
     /// its files, and the DICOM series of its immediate subfolders (the usual one-folder-per-series export).
     /// Refused series and unreadable DICOM files are entries with a problem, so that a batch reports each and goes

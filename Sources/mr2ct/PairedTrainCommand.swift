@@ -16,7 +16,7 @@ extension TrainCommand {
     /// Options of one kind of training given with the other.
     func validatePairedOptions() throws {
         let pairedOnly: [(Bool, String)] = [(generator != nil, "--generator"), (lambdaL1 != nil, "--lambda-l1"),
-                                            (l1InBody, "--l1-in-body"), (lambdaGAN != nil, "--lambda-gan"),
+                                            (lambdaGAN != nil, "--lambda-gan"),
                                             (norm != nil, "--norm"), (noDropout, "--no-dropout"),
                                             (ctMap != nil, "--ct-map")]
         let unpairedOnly: [(Bool, String)] = [(lambdaA != nil, "--lambda-a"), (lambdaB != nil, "--lambda-b"),
@@ -28,6 +28,16 @@ extension TrainCommand {
         }
         if !paired, let (_, name) = pairedOnly.first(where: { $0.0 }) {
             throw ValidationError("\(name) needs --paired")
+        }
+        // Semi-supervised training is CycleGAN training with pairs besides: its options do not go with --paired.
+        let semiSupervised: [(Bool, String)] = [(pairedMR != nil, "--paired-mr"), (pairedCT != nil, "--paired-ct"),
+                                                (lambdaSupervised != nil, "--lambda-supervised")]
+        if paired, let (_, name) = semiSupervised.first(where: { $0.0 }) {
+            throw ValidationError("\(name) is a semi-supervised (CycleGAN) option; it does not apply with --paired "
+                                  + "(--paired trains pix2pix on the --mr/--ct pairs alone)")
+        }
+        if !paired, l1InBody, pairedMR == nil {
+            throw ValidationError("--l1-in-body needs --paired, or --paired-mr and --paired-ct")
         }
         for (value, name) in [(lambdaL1, "lambda-l1"), (lambdaGAN, "lambda-gan")] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("--\(name) must be a number ≥ 0") }
@@ -90,7 +100,8 @@ extension TrainCommand {
         let isRoot = parallel?.isRoot ?? true
         let outcome: LoopOutcome
         do {
-            if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset")]
+            if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset"),
+                                         (pairedMR != nil, "--paired-mr"), (lambdaSupervised != nil, "--lambda-supervised")]
                 .first(where: { $0.0 }) {
                 throw ValidationError("\(runFolder.runDirectory) holds a paired run; \(name) does not apply to it")
             }

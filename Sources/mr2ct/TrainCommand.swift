@@ -37,6 +37,11 @@ struct TrainCommand: ParsableCommand {
         pix2pix's batch normalisation at batch size 1 normalises, in training and in the paper's inference) and \
         the soft-tissue CT map of --preset sct. The run folder's generator (G.safetensors in checkpoints/best or \
         checkpoints/latest) is what `mr2ct convert --model RUN` uses.
+
+        With --paired-mr and --paired-ct (registered pairs, matched and checked as with --paired) besides --mr and \
+        --ct the run is semi-supervised: the CycleGAN losses on all data (the pairs' MR join the MR pool, their CT \
+        the CT pool) plus λ_sup · mean |G_A(MR) − CT| on one pair slice per iteration (--lambda-supervised, default \
+        100; --l1-in-body for the body mask only). Its G_A converts like any unpaired model.
         """
     )
 
@@ -58,7 +63,7 @@ struct TrainCommand: ParsableCommand {
     var generator: PairedGenerator?
     @Option(name: .customLong("lambda-l1"), help: "With --paired: weight of the L1 term |G(MR) − CT|. (default: 100)")
     var lambdaL1: Float?
-    @Flag(name: .customLong("l1-in-body"), help: "With --paired: the L1 term only inside the MR's body mask (the voxels conversion keeps).")
+    @Flag(name: .customLong("l1-in-body"), help: "With --paired, or --paired-mr/--paired-ct: the L1 term (the supervised term of semi-supervised training) only inside the MR's body mask (the voxels conversion keeps).")
     var l1InBody = false
     @Option(name: .customLong("lambda-gan"), help: "With --paired: weight of the conditional adversarial term; 0 trains pure supervised L1 regression without a discriminator. (default: 1)")
     var lambdaGAN: Float?
@@ -68,6 +73,14 @@ struct TrainCommand: ParsableCommand {
     var ctMap: CTMapOption?
     @Flag(name: .customLong("no-dropout"), help: "With --paired: no dropout in the U-Net (pix2pix trains with dropout 0.5 in its inner blocks).")
     var noDropout = false
+
+    // MARK: Semi-supervised training (issue 18)
+    @Option(name: .customLong("paired-mr"), help: ArgumentHelp("Semi-supervised training: a folder of MR volumes registered to the CT volumes of --paired-ct (matched by name and each pair on one grid, as with --paired). Their MR join the --mr pool and their CT the --ct pool for the CycleGAN losses, and every iteration adds the supervised term λ_sup · mean |G_A(MR) − CT| on one of their slices.", valueName: "DIR"))
+    var pairedMR: String?
+    @Option(name: .customLong("paired-ct"), help: ArgumentHelp("Semi-supervised training: the registered CT volumes (HU) of the --paired-mr subjects, same names.", valueName: "DIR"))
+    var pairedCT: String?
+    @Option(name: .customLong("lambda-supervised"), help: "With --paired-mr/--paired-ct: weight λ_sup of the supervised L1 term on the pairs (pix2pix's λ_L1; the cycle terms weigh 10 and the adversarial terms 1); 0 trains exactly as unpaired on the pooled data. (default: 100)")
+    var lambdaSupervised: Float?
 
     // MARK: Preset
     @Option(name: .long, help: ArgumentHelp("Start from a named recipe; every option given explicitly overrides its value. "
@@ -222,6 +235,15 @@ struct TrainCommand: ParsableCommand {
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         if let mr { c.options.mrDirectory = absolute(mr) }
         if let ct { c.options.ctDirectory = absolute(ct) }
+        if let pairedMR { c.options.pairedMRDirectory = absolute(pairedMR) }
+        if let pairedCT { c.options.pairedCTDirectory = absolute(pairedCT) }
+        // Semi-supervised: the supervision's options (checked with the pair folders in TrainingConfiguration.validate).
+        if pairedMR != nil || pairedCT != nil || lambdaSupervised != nil || l1InBody {
+            var supervision = c.model.supervised ?? CycleGANSupervision()
+            if let lambdaSupervised { supervision.lambda = lambdaSupervised }
+            if l1InBody { supervision.inBody = true }
+            c.model.supervised = supervision
+        }
         if let validationMR { c.options.validationMRDirectory = absolute(validationMR) }
         if let validationCT { c.options.validationCTDirectory = absolute(validationCT) }
         if let checkpointEvery = session.checkpointEvery { c.options.checkpointEvery = checkpointEvery }
@@ -271,13 +293,18 @@ struct TrainCommand: ParsableCommand {
                 let l = p.losses
                 progress.update(completed: p.iteration, detail: String(
                     format: "epoch %d/%d lr %.1e G %.3f/%.3f cyc %.3f/%.3f D %.3f/%.3f",
-                    p.epoch, p.epochs, p.learningRate, l.gA, l.gB, l.cycleA, l.cycleB, l.dA, l.dB))
+                    p.epoch, p.epochs, p.learningRate, l.gA, l.gB, l.cycleA, l.cycleB, l.dA, l.dB)
+                    + (l.supervised.map { String(format: " sup %.3f", $0) } ?? ""))
             }
             if !quiet {
                 let c = training.configuration
                 let length = if case .epochs = c.length { "\(c.length) = \(total) iterations" } else { "\(total) iterations" }
+                let semi = c.model.supervised.map { s in
+                    ", semi-supervised: \(c.data.pairedMRFiles?.count ?? 0) registered pairs (\(c.data.pairedSlices ?? 0) slices), "
+                        + "λ_sup \(s.lambda)" + (s.inBody ? " inside the body" : "")
+                } ?? ""
                 print("mr2ct: training \(length) (epoch: \(c.data.epochLength) slices from \(training.usedVolumes.mr) MR and "
-                      + "\(training.usedVolumes.ct) CT volumes) in \(training.runFolder.url.path)", to: &standardError)
+                      + "\(training.usedVolumes.ct) CT volumes\(semi)) in \(training.runFolder.url.path)", to: &standardError)
             }
             if isRoot, let parallel {
                 let batch = training.configuration.slicesPerIteration, ranks = parallel.communicator.size

@@ -139,13 +139,13 @@ import Training
         let x = Tensor(shape: [1, 1, 2, 2], values: [0.5, -0.2, 0.1, 0.9])
         let t = Tensor(shape: [1, 1, 2, 2], values: [0, 0, 0, 1])
         let g = Tensor(shape: [1, 1, 2, 2])
-        let masked = Pix2PixModel.l1(x, target: t, mask: [1, 0, 1, 1], scale: 2, gradient: g)
+        let masked = Loss.l1(x, target: t, mask: [1, 0, 1, 1], scale: 2, accumulatingInto: g)
         #expect(abs(masked - 2 * 0.7 / 3) < 1e-6)
         let third = 2.0 / 3
         let expectedMasked: [Double] = [third, 0, third, -third]
         #expect(TorchGoldens.maximumAbsoluteDifference(g.toArray(), expectedMasked.map { Float($0) }) < 1e-6)
         g.fill(0)
-        let whole = Pix2PixModel.l1(x, target: t, mask: nil, scale: 2, gradient: g)
+        let whole = Loss.l1(x, target: t, mask: nil, scale: 2, accumulatingInto: g)
         #expect(abs(whole - 2 * 0.9 / 4) < 1e-6)
         #expect(TorchGoldens.maximumAbsoluteDifference(g.toArray(), [0.5, -0.5, 0.5, -0.5]) < 1e-6)
     }

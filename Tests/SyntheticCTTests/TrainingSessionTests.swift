@@ -29,6 +29,14 @@ enum TinyRun {
         return c
     }
 
+    /// Trains `configuration` in `run` until iteration `iteration`, then stops it as SIGINT does (saving a checkpoint).
+    static func stop(_ run: URL, configuration: TrainingConfiguration, at iteration: Int) throws -> LoopOutcome {
+        let session = try TrainingSession(runDirectory: run, configuration: configuration)
+        let stop = StopSignal()
+        session.onProgress = { if $0.iteration == iteration { _ = stop.request(SIGINT) } }
+        return try session.run(stop: stop)
+    }
+
     /// The per-iteration losses of a run's log, as Floats in log order.
     static func losses(_ run: URL) throws -> [[Float]] {
         try RunLog.read(run.appendingPathComponent("log.ndjson")).filter { $0.kind == .train }.map { record in
@@ -117,12 +125,7 @@ struct TrainingSessionTests {
         #expect(try TrainingSession(runDirectory: straight, configuration: configuration).run() == .completed(iteration: 8))
 
         let interrupted = root.appendingPathComponent("interrupted")
-        do {
-            let session = try TrainingSession(runDirectory: interrupted, configuration: configuration)
-            let stop = StopSignal()
-            session.onProgress = { if $0.iteration == 3 { _ = stop.request(SIGINT) } }
-            #expect(try session.run(stop: stop) == .stopped(signal: SIGINT, iteration: 3))
-        }
+        #expect(try TinyRun.stop(interrupted, configuration: configuration, at: 3) == .stopped(signal: SIGINT, iteration: 3))
         #expect(try TinyRun.losses(interrupted).count == 3)
         let resumed = try TrainingSession(runDirectory: interrupted, configuration: configuration, requireExisting: true)
         #expect(resumed.iteration == 3)

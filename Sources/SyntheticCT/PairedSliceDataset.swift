@@ -1,6 +1,3 @@
-import SyntheticCT
-import Networks
-import Conversion
 import Foundation
 import MR2CTSupport
 import NIfTI
@@ -22,11 +19,18 @@ public struct PairedBatch {
     public var mr: Tensor
     public var ct: Tensor
     public var body: [Float]
+
+    public init(mr: Tensor, ct: Tensor, body: [Float]) {
+        self.mr = mr
+        self.ct = ct
+        self.body = body
+    }
 }
 
-/// Registered MR/CT pairs as training data for pix2pix.
+/// Registered MR/CT pairs as training data: pix2pix's (`train --paired`) and the supervised term of semi-supervised
+/// CycleGAN training (`train --paired-mr --paired-ct`).
 ///
-/// Pairs are matched by name as `mr2ct evaluate` matches predictions to references (`EvaluationMatching`): the
+/// Pairs are matched by name as `mr2ct evaluate` matches predictions to references (`VolumeSource.matchingStem`): the
 /// CT whose stem is the longest that equals the MR's stem or starts it before `_`, `-` or `.`. Both volumes of a
 /// pair must be on the same grid (dims and affine, as `evaluate` compares them); nothing is resampled.
 ///
@@ -68,7 +72,7 @@ public final class PairedSliceDataset: ShardedTrainingData {
         let stems = Dictionary(ctFiles.map { (NIfTIFile.stem(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
         var pairs: [VolumePair] = [], used = Set<String>()
         for mr in mrFiles {
-            guard let key = EvaluationMatching.bestKey(for: NIfTIFile.stem(of: mr), among: Array(stems.keys)), let ct = stems[key] else {
+            guard let key = VolumeSource.matchingStem(for: NIfTIFile.stem(of: mr), among: Array(stems.keys)), let ct = stems[key] else {
                 throw RunError.data(path: mr.path, reason: "no CT in \(ctFiles.first?.deletingLastPathComponent().path ?? "the CT folder") "
                                     + "matches the name \(NIfTIFile.stem(of: mr)) (paired training needs a registered CT for every MR)")
             }
@@ -149,7 +153,8 @@ public final class PairedSliceDataset: ShardedTrainingData {
         mrHistogram = histogram
     }
 
-    static func reason(_ error: any Error) -> String {
+    /// The reason of a reading error without the file name its description may start with (the caller names the file).
+    public static func reason(_ error: any Error) -> String {
         if let e = error as? PreprocessingError { return e.reason }
         let text = "\(error)"
         if let range = text.range(of: ": "), text[..<range.lowerBound].contains("/") { return String(text[range.upperBound...]) }
