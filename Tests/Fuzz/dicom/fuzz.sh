@@ -6,7 +6,8 @@
 #    still check the memory functions it calls);
 # 2. writes the seeds (Tests/Fuzz/dicom/make_seeds.py: the committed fixture series, up to three files an input);
 # 3. fuzzes one worker for SECONDS with the DICOM dictionary, a 10 s timeout per input, crash inputs kept in
-#    /tmp/dicom-fuzz/artifacts (fork mode with -ignore_crashes, so that a crash does not end the run);
+#    /tmp/dicom-fuzz/artifacts (fork mode with -ignore_crashes, so that a crash does not end the run; Swift's
+#    backtracer off, so that libFuzzer, not it, handles the signal);
 # 4. merges seeds and the run's corpus into a fresh minimal set (-merge=1) that replaces Tests/Fuzz/dicom/corpus,
 #    which DICOMFuzzRegressionTests replays in every `swift test`.
 set -eu
@@ -16,12 +17,12 @@ mkdir -p "$work/corpus" "$work/artifacts" "$work/seeds"
 nice swift build -c release --product FuzzDICOMReader --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcxx -fsanitize=fuzzer-no-link,address -Xswiftc -DFUZZING
 python3 Tests/Fuzz/dicom/make_seeds.py "$work/seeds"
-nice .build-fuzz/release/FuzzDICOMReader "$work/corpus" "$work/seeds" Tests/Fuzz/dicom/corpus \
+SWIFT_BACKTRACE=enable=no nice .build-fuzz/release/FuzzDICOMReader "$work/corpus" "$work/seeds" Tests/Fuzz/dicom/corpus \
     -dict=Tests/Fuzz/dicom/dicom.dict -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
     -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
     -max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1 2>&1 | tee "$work/log.txt"
 rm -rf "$work/merged" && mkdir -p "$work/merged"
-nice .build-fuzz/release/FuzzDICOMReader -merge=1 -max_len=8192 -timeout=10 "$work/merged" \
+nice .build-fuzz/release/FuzzDICOMReader -merge=1 -use_counters=0 -max_len=8192 -timeout=10 "$work/merged" \
     "$work/seeds" "$work/corpus" Tests/Fuzz/dicom/corpus 2>&1 | tail -3
 rm -rf Tests/Fuzz/dicom/corpus && cp -r "$work/merged" Tests/Fuzz/dicom/corpus
 echo "corpus: $(ls Tests/Fuzz/dicom/corpus | wc -l) inputs, $(du -sk Tests/Fuzz/dicom/corpus | cut -f1) KB; crashes: $(ls $work/artifacts | wc -l) in $work/artifacts"
