@@ -100,8 +100,12 @@ let package = Package(
         ),
 
         // MARK: Fuzzing (issue 9): libFuzzer entry points, replay tools in ordinary builds (see Tests/Fuzz/README.md)
-        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors"]),
+        .target(name: "FuzzingSupport"),
+        .executableTarget(name: "SafetensorsFuzzer", dependencies: ["Safetensors", "FuzzingSupport"]),
         .executableTarget(name: "FuzzNIfTIReader", dependencies: ["NIfTI"]),
+        // Issue 19: the DICOM reader's harness (a library, so that the test suite replays the corpus in-process).
+        .target(name: "DICOMFuzzing", dependencies: ["VolumeIO", "DICOM", "NIfTI"]),
+        .executableTarget(name: "FuzzDICOMReader", dependencies: ["DICOMFuzzing", "FuzzingSupport"]),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NIfTI", "Safetensors"], path: "Tests/TestSupport",
@@ -109,7 +113,7 @@ let package = Package(
         .testTarget(name: "MR2CTSupportTests", dependencies: ["MR2CTSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NIfTI", "TestSupport"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "TestSupport"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "NIfTI", "TestSupport"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMFuzzing", "VolumeIO", "NIfTI", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Networks", "Safetensors", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "NIfTI", "TestSupport"]),

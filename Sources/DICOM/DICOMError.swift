@@ -24,6 +24,8 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         case multiFrame(frames: Int)
         case unsupportedPixels(String)
         case missingAttribute(String)
+        /// A SeriesInstanceUID that cannot name a series (control characters or "/"; PS3.5 §9.1 allows digits and dots).
+        case unusableUID(String)
         case gantryTilt(degrees: Double)
         case duplicateSlices(slices: Int, positions: Int)
         case missingSlices(gap: Double, spacing: Double, at: Double)
@@ -32,7 +34,11 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         case tooManyVoxels(Int, limit: Int)
         case pixelData(name: String, reason: String)
 
-        public var description: String {
+        /// One line whatever the file held: control characters in attribute values quoted here (PhotometricInterpretation
+        /// "MONO\rME2" once split a message; found by fuzzing) are written as \u{…} escapes.
+        public var description: String { DICOMError.oneLine(text) }
+
+        var text: String {
             switch self {
             case .noSuchFolder: return "no such folder"
             case .cannotList: return "cannot list folder"
@@ -51,6 +57,8 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
                 return "multi-frame objects (\(n) frames, e.g. enhanced MR) are not supported: export the series as single-frame images"
             case .unsupportedPixels(let what): return "unsupported pixel format: \(what)"
             case .missingAttribute(let name): return "a slice lacks \(name)"
+            case .unusableUID(let uid):
+                return "SeriesInstanceUID \(uid.debugDescription) holds control characters or \"/\" (PS3.5 §9.1: digits and dots)"
             case .gantryTilt(let degrees):
                 return String(format: "gantry tilt or sheared slice stack (%.3f°) is not supported: the slices do not stack along their normal", degrees)
             case .duplicateSlices(let slices, let positions):
@@ -66,5 +74,17 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { Self.oneLine(path) + ": \(reason)" }
+
+    /// `text` with every C0/C1 control character (line breaks included) and DEL as a \u{…} escape.
+    static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) { out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
 }

@@ -14,16 +14,24 @@ public struct DICOMSeriesLocation: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A path naming a series: an existing folder, or "FOLDER#SERIES" whose FOLDER exists (and which is not itself
-    /// an existing file). Nil for anything else (a NIfTI file, a missing path).
+    /// an existing file). Nil for anything else (a NIfTI file, a missing path). SERIES may itself hold a "#" (a
+    /// non-conforming UID; found by fuzzing): the cut is the last "#" whose left part is an existing folder.
     public init?(path: String) {
         if FileKind.of(path) == .directory {
             self.init(folder: URL(fileURLWithPath: path))
             return
         }
-        guard let hash = path.lastIndex(of: "#"), FileKind.of(path) == .missing else { return nil }
-        let folder = String(path[..<hash]), selector = String(path[path.index(after: hash)...])
-        guard !selector.isEmpty, !selector.contains("/"), FileKind.of(folder) == .directory else { return nil }
-        self.init(folder: URL(fileURLWithPath: folder), selector: selector)
+        guard FileKind.of(path) == .missing else { return nil }
+        var end = path.endIndex
+        while let hash = path[..<end].lastIndex(of: "#") {
+            let folder = String(path[..<hash]), selector = String(path[path.index(after: hash)...])
+            if !selector.isEmpty, !selector.contains("/"), FileKind.of(folder) == .directory {
+                self.init(folder: URL(fileURLWithPath: folder), selector: selector)
+                return
+            }
+            end = hash
+        }
+        return nil
     }
 
     /// The command-line form: FOLDER or FOLDER#SERIES.
@@ -168,6 +176,9 @@ public enum DICOMFolder {
             case .image:
                 if object.seriesInstanceUID.isEmpty {
                     unreadable.append(DICOMError(path: url.path, reason: .missingAttribute("SeriesInstanceUID")))
+                } else if object.seriesInstanceUID.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "/" }) {
+                    // It names the series on the command line (FOLDER#SERIES) and in one-line messages.
+                    unreadable.append(DICOMError(path: url.path, reason: .unusableUID(object.seriesInstanceUID)))
                 } else {
                     images.append(object)
                 }
@@ -260,12 +271,23 @@ public enum DICOMFolder {
                 throw fail(.unsupportedPixels("BitsAllocated \(object.bitsAllocated)"))
             }
             guard object.rows > 0, object.columns > 0 else { throw fail(.missingAttribute("Rows/Columns")) }
-            guard object.position != nil else { throw fail(.missingAttribute("ImagePositionPatient")) }
-            guard object.orientation != nil else { throw fail(.missingAttribute("ImageOrientationPatient")) }
+            guard let position = object.position else { throw fail(.missingAttribute("ImagePositionPatient")) }
+            guard let orientation = object.orientation else { throw fail(.missingAttribute("ImageOrientationPatient")) }
+            // Non-finite values ("NaN", "inf", 1e999 parse as such) would make a non-finite affine.
+            guard position.x.isFinite, position.y.isFinite, position.z.isFinite else {
+                throw fail(.missingAttribute("a finite ImagePositionPatient"))
+            }
+            guard [orientation.row, orientation.column].allSatisfy({ $0.x.isFinite && $0.y.isFinite && $0.z.isFinite }) else {
+                throw fail(.missingAttribute("a finite ImageOrientationPatient"))
+            }
             guard let spacing = object.pixelSpacing, spacing.x > 0, spacing.y > 0, spacing.x.isFinite, spacing.y.isFinite else {
                 throw fail(.missingAttribute("a positive PixelSpacing"))
             }
-            guard object.rescaleSlope.isFinite, object.rescaleIntercept.isFinite, object.rescaleSlope != 0 else {
+            // Rescaled values are Float32: the slope and intercept, and the extreme rescaled value, must be finite
+            // (and the slope non-zero) there, not only as Double.
+            let slope = Float(object.rescaleSlope), intercept = Float(object.rescaleIntercept)
+            let extreme = Double(1 << min(max(object.bitsAllocated, 1), 16)) * abs(object.rescaleSlope) + abs(object.rescaleIntercept)
+            guard slope.isFinite, intercept.isFinite, slope != 0, Float(extreme).isFinite else {
                 throw fail(.unsupportedPixels("RescaleSlope \(object.rescaleSlope), RescaleIntercept \(object.rescaleIntercept)"))
             }
             if let tilt = object.gantryTilt, abs(tilt) > 1e-3 { throw fail(.gantryTilt(degrees: tilt)) }

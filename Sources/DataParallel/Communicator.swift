@@ -42,6 +42,9 @@ public final class Communicator: @unchecked Sendable {
 
     public var isRoot: Bool { rank == 0 }
 
+    /// Whether a launcher started this process as one of several (without initialising MPI).
+    public static var isLaunchedInParallel: Bool { mr2ct_mpi_launched() != 0 }
+
     static func check(_ code: Int32, _ operation: String) throws {
         if code != 0 { throw DataParallelError.mpi(operation: operation, code: Int(code)) }
     }

@@ -5,6 +5,7 @@
 //   normally: a replay tool, `SafetensorsFuzzer FILE...`, that runs the same entry point on each file
 //             (what the regression tests do with Tests/Fuzz/safetensors/crashes).
 import Foundation
+import FuzzingSupport
 import Safetensors
 
 /// One fuzz input: parse it as a safetensors file and decode every floating-point tensor. Any outcome other
@@ -23,36 +24,13 @@ public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     return 0
 }
 
-#if FUZZING
-/// libFuzzer's driver entry (compiler-rt FuzzerDriver.cpp). SwiftPM gives executables their own entry point
-/// symbol, so libFuzzer's `main` is not used: ours hands the command line to the driver instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-#endif
-
 @main
 struct SafetensorsFuzzerMain {
     static func main() {
-        #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in LLVMFuzzerTestOneInput(data, size) })
-        #else
-        var failures = 0
-        for path in CommandLine.arguments.dropFirst() {
-            guard let bytes = FileManager.default.contents(atPath: path) else {
-                FileHandle.standardError.write(Data("SafetensorsFuzzer: \(path): cannot read\n".utf8))
-                failures += 1
-                continue
-            }
+        LibFuzzerDriver.main(tool: "SafetensorsFuzzer", fuzz: { data, size in LLVMFuzzerTestOneInput(data, size) }) { path, bytes in
             fuzzOne(bytes)
             print("ok \(path)")
+            return true
         }
-        exit(failures == 0 ? 0 : 1)
-        #endif
     }
 }

@@ -2,6 +2,7 @@ import CycleGAN
 import Foundation
 import NIfTI
 import Preprocessing
+import VolumeIO
 
 /// Named starting points for `mr2ct train --preset NAME`. A preset fills in a whole configuration; every option
 /// given explicitly on the command line overrides the preset's value, and the preset's name is stored in the run's
@@ -32,8 +33,9 @@ public enum TrainingPreset: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// The configuration this preset starts a run from; `mrFiles` are the MR training volumes (only their
-    /// headers are read, for spacing and field of view). The run's options and data are left empty.
+    /// The configuration this preset starts a run from; `mrFiles` are the MR training volumes, NIfTI files or DICOM
+    /// series (only their headers are read, through `VolumeSource.geometry`, for spacing and field of view). The
+    /// run's options and data are left empty.
     public func configuration(mrFiles: [URL]) throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.preset = self
@@ -58,16 +60,16 @@ public enum TrainingPreset: String, Codable, Sendable, CaseIterable {
         return c
     }
 
-    /// The median in-plane (axial) spacing of `files`, clamped to `spacingRange`, and the slice size (a multiple of
-    /// 4) that holds the largest axial field of view among them at that spacing.
+    /// The median in-plane (axial) spacing of `files` (NIfTI files or DICOM series, by their headers), clamped to
+    /// `spacingRange`, and the slice size (a multiple of 4) that holds the largest axial field of view among them at
+    /// that spacing.
     static func axialField(of files: [URL], spacingRange: ClosedRange<Double>) throws -> (spacing: Double, sliceSize: Int) {
         var spacings: [Double] = []
         var extent = 0.0
         for url in files {
-            guard let header = try? NIfTIFile.readHeader(url), header.dim.count > 3 else { continue }
-            let grid = GridSize(max(header.dim[1], 1), max(header.dim[2], 1), max(header.dim[3], 1))
-            guard let orientation = CanonicalOrientation(grid: grid, affine: header.affine) else { continue }
-            let s = orientation.canonicalSpacing(from: header.affine)
+            guard let geometry = try? VolumeSource.geometry(of: url),
+                  let orientation = CanonicalOrientation(grid: geometry.grid, affine: geometry.affine) else { continue }
+            let s = orientation.canonicalSpacing(from: geometry.affine)
             let g = orientation.canonicalGrid
             guard s.x.isFinite, s.y.isFinite, s.x > 0, s.y > 0 else { continue }
             spacings.append(s.x)

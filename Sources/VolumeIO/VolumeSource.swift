@@ -31,6 +31,17 @@ public enum VolumeSource {
         return try DICOMFolder.series(at: location)
     }
 
+    /// The grid and RAS affine of the volume at `url` from headers alone, no voxel read: a NIfTI header's dim[1…3]
+    /// and affine (`NIfTIFile.readHeader`), or a DICOM series' assembly (DCMTK header reads, PixelData left on
+    /// disk: `DICOMSeries.grid` and `.affine`, the same as `read` gives the volume).
+    public static func geometry(of url: URL) throws -> VolumeGeometry {
+        if let series = try series(url) { return VolumeGeometry(grid: series.grid, affine: series.affine) }
+        let header = try NIfTIFile.readHeader(url)
+        let dim = header.dim
+        guard dim.count > 3 else { throw VolumeSourceError(path: url.path, reason: "the NIfTI header has fewer than three dimensions") }
+        return VolumeGeometry(grid: GridSize(max(dim[1], 1), max(dim[2], 1), max(dim[3], 1)), affine: header.affine)
+    }
+
     /// Reads the volume at `url`: a DICOM series with its RAS affine (`DICOMSeries.affine`) and rescaled values,
     /// or a NIfTI file as `NIfTIFile.read` reads it. `options.maxVoxels` bounds both before allocating.
     public static func read(_ url: URL, options: NIfTIReadOptions = .init()) throws -> Volume {
@@ -101,6 +112,16 @@ public enum VolumeSource {
             throw VolumeSourceError(path: bad.path, reason: bad.problem!)
         }
         return entries.map(\.url)
+    }
+}
+
+/// A volume's grid and voxel-to-RAS affine, known from its headers (`VolumeSource.geometry(of:)`).
+public struct VolumeGeometry: Hashable, Sendable {
+    public var grid: GridSize
+    public var affine: Affine
+    public init(grid: GridSize, affine: Affine) {
+        self.grid = grid
+        self.affine = affine
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataParallel
 import DCGAN
 import Foundation
 import MR2CTSupport
@@ -111,6 +112,12 @@ struct GANTrainCommand: ParsableCommand {
 
     func run() throws {
         var standardError = StandardErrorStream()
+        // Every rank would train its own copy into one folder: refused, one line per rank.
+        if Communicator.isLaunchedInParallel {
+            print("mr2ct: \(runFolder.runDirectory): gan train is not data-parallel; run it as one process, without mpirun or srun",
+                  to: &standardError)
+            throw ExitCode.failure
+        }
         let stop = session.start()
         let url = runFolder.url, runDirectory = runFolder.runDirectory, resume = runFolder.resume, quiet = session.quiet
         let outcome: LoopOutcome

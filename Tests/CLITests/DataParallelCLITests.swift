@@ -53,9 +53,9 @@ struct DataParallelCLITests {
     /// The convolution weights of the four networks in `checkpoints/latest`. Biases are left out: those right
     /// before an InstanceNorm have an exactly zero gradient, which in float32 is rounding noise that Adam turns into
     /// moves of up to lr per step, different for any other order of summation (see CycleGANStepGoldenTests).
-    static func weights(_ run: URL) throws -> [String: [Float]] {
+    static func weights(_ run: URL, roles: [String] = ["G_A", "G_B", "D_A", "D_B"]) throws -> [String: [Float]] {
         var out: [String: [Float]] = [:]
-        for role in ["G_A", "G_B", "D_A", "D_B"] {
+        for role in roles {
             let archive = try SafetensorsFile.read(run.appendingPathComponent("checkpoints/latest/\(role).safetensors"))
             for name in archive.names where name.hasSuffix(".weight") { out["\(role).\(name)"] = try archive.tensor(named: name).values }
         }
@@ -124,6 +124,42 @@ struct DataParallelCLITests {
         let lines = try String(contentsOf: parallel.appendingPathComponent("log.ndjson"), encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 5)
         #expect(mpi.stderr.isEmpty || !mpi.stderr.contains("rank 1"), "\(mpi.stderr)")
+    }
+
+    /// Paired (pix2pix) training the same way: 2 ranks × batch 1 against one process × batch 2 (instance
+    /// normalisation, the default; with --norm batch the two differ by design: each rank normalises its own batch).
+    @Test func pairedTrainingOnTwoRanksEqualsOneProcessOfBatchTwo() throws {
+        let root = try TestSupport.makeTemporaryDirectory("mpi-paired")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TrainingVolumes.writePairedFolders(in: root, count: 2)
+        func arguments(_ run: URL, _ extra: [String]) -> [String] {
+            ["train", "--paired", "--mr", data.mr.path, "--ct", data.ct.path, "--run", run.path, "--generator", "resnet",
+             "--slice-size", "32", "--ngf", "4", "--ndf", "4", "--residual-blocks", "1", "--discriminator-layers", "2",
+             "--iterations", "4", "--checkpoint-every", "2", "--sample-every", "1000", "--threads", "1",
+             "--convolution", "native", "--seed", "2", "--quiet"] + extra
+        }
+        let parallel = root.appendingPathComponent("parallel"), single = root.appendingPathComponent("single")
+        let batch1 = root.appendingPathComponent("batch1")
+        let mpi = try Self.runMPI(ranks: 2, arguments(parallel, ["--hash-every", "1"]))
+        #expect(mpi.status == 0, "\(mpi.stderr)")
+        #expect(try TestSupport.runMR2CT(arguments(single, ["--batch-size", "2"])).status == 0)
+        #expect(try TestSupport.runMR2CT(arguments(batch1, [])).status == 0)
+        let a = try Self.losses(parallel), b = try Self.losses(single), c = try Self.losses(batch1)
+        #expect(a.keys.sorted() == Array(1...4) && Set(a[1]?.keys ?? [:].keys) == ["G_GAN", "G_L1", "D_real", "D_fake"])
+        var worst = 0.0, batchOne = 0.0
+        for iteration in 1...4 {
+            for (name, value) in try #require(b[iteration]) {
+                let scale = max(abs(value), 1e-3)
+                worst = max(worst, abs((a[iteration]?[name] ?? .nan) - value) / scale)
+                batchOne = max(batchOne, abs((c[iteration]?[name] ?? .nan) - value) / scale)
+            }
+        }
+        #expect(worst < 1e-4, "relative loss difference \(worst)")
+        #expect(batchOne > 1e-2, "batch 1 vs batch 2: \(batchOne)")
+        let difference = try Self.maximumDifference(Self.weights(parallel, roles: ["G", "D"]), Self.weights(single, roles: ["G", "D"]))
+        let batchOneDifference = try Self.maximumDifference(Self.weights(batch1, roles: ["G", "D"]), Self.weights(single, roles: ["G", "D"]))
+        #expect(difference < 1e-5, "max |Δw| \(difference)")
+        #expect(batchOneDifference > 1e-4, "batch 1 vs batch 2: max |Δw| \(batchOneDifference)")
     }
 
     @Test func replicasThatDifferStopTheJob() throws {

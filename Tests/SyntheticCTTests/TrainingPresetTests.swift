@@ -1,4 +1,5 @@
 import Foundation
+import MR2CTSupport
 import NIfTI
 import Preprocessing
 import Testing
@@ -47,6 +48,46 @@ struct TrainingPresetTests {
         let coarse = try TrainingPreset.sct.configuration(mrFiles: [f])
         #expect(coarse.preprocessing.targetSpacing == 3)
         #expect(coarse.preprocessing.sliceSize == 168)
+    }
+
+    /// Issue 19: a DICOM training folder is sized from its series' headers, exactly as the NIfTI folder of the same
+    /// volumes (dcm2niix's conversions of the same fixture series, made independently by make_dicom_fixtures.py).
+    @Test func dicomFolderGetsTheSamePresetAsTheNIfTIFolderOfTheSameVolumes() throws {
+        let root = try TestSupport.makeTemporaryDirectory("preset-dicom")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fixtures = TestSupport.fixturesDirectory.appendingPathComponent("dicom")
+        let dicom = root.appendingPathComponent("mr-dicom"), nifti = root.appendingPathComponent("mr-nifti")
+        for folder in [dicom, nifti] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        // Axial, sagittal, coronal (deflated) and oblique (big endian) series; 16 × 12 pixels of 1.25 × 1.5 mm.
+        let names = ["axial_implicit_le", "sagittal_explicit_le_signed", "coronal_deflated", "oblique_big_endian", "axial_evaluate"]
+        for name in names {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("series/\(name)"), to: dicom.appendingPathComponent(name))
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("references/\(name).nii"),
+                                             to: nifti.appendingPathComponent("\(name).nii"))
+        }
+        let dicomFiles = try TrainingSession.volumeFiles(in: dicom, what: "MR")
+        let niftiFiles = try TrainingSession.volumeFiles(in: nifti, what: "MR")
+        #expect(dicomFiles.count == names.count && niftiFiles.count == names.count)
+        #expect(dicomFiles.allSatisfy { FileKind.of($0.path) == .directory }, "the DICOM folder's entries are its series")
+
+        let fromDICOM = try TrainingPreset.sct.configuration(mrFiles: dicomFiles)
+        let fromNIfTI = try TrainingPreset.sct.configuration(mrFiles: niftiFiles)
+        #expect(fromDICOM == fromNIfTI)
+        // Hand-computed from the series' geometry: axial in-plane (canonical x, y) spacings {1.25, 1.5} (the two
+        // axial series and the oblique one, whose axes are nearest x, y, z), {2.0, 1.25} (sagittal: x is its slice
+        // axis), {1.25, 1.8} (coronal: y is its slice axis); sorted, the upper middle of the ten is 1.5 mm, in range.
+        // The largest field of view, axial_evaluate's 24 × 1.25 = 20 × 1.5 = 30 mm, is 20 px, below the 96 floor.
+        #expect(fromDICOM.preprocessing.targetSpacing == 1.5)
+        #expect(fromDICOM.preprocessing.sliceSize == 96)
+        // The floor and the clamp hide small differences; with a wide range (the median itself) and a fine one (the
+        // field of view decides the slice size: 30 mm / 0.2 mm = 150 → 152 px) the two folders still agree.
+        let wide = try TrainingPreset.axialField(of: dicomFiles, spacingRange: 0.01...100)
+        let wideNIfTI = try TrainingPreset.axialField(of: niftiFiles, spacingRange: 0.01...100)
+        #expect(abs(wide.spacing - wideNIfTI.spacing) < 1e-5 && abs(wide.spacing - 1.5) < 1e-5)
+        let fine = try TrainingPreset.axialField(of: dicomFiles, spacingRange: 0.2...0.2)
+        let fineNIfTI = try TrainingPreset.axialField(of: niftiFiles, spacingRange: 0.2...0.2)
+        #expect(fine.sliceSize == fineNIfTI.sliceSize)
+        #expect(fine.sliceSize == 152)
     }
 
     @Test func referenceIsTheDefaultConfigurationWithItsName() throws {
