@@ -8,8 +8,16 @@ public final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var signalNumber: Int32?
     private var sources: [DispatchSourceSignal] = []
+    private var announcing = true
 
     public init() {}
+
+    /// Whether this process says on stderr that it got a signal (a data-parallel job's other ranks stop silently,
+    /// so the job's output has the message once, from rank 0).
+    public var announces: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return announcing }
+        set { lock.lock(); defer { lock.unlock() }; announcing = newValue }
+    }
 
     public var requestedBy: Int32? {
         lock.lock(); defer { lock.unlock() }
@@ -32,11 +40,14 @@ public final class StopSignal: @unchecked Sendable {
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+                let announces = self.announces
                 if !self.request(number) {
-                    FileHandle.standardError.write(Data("mr2ct: second \(name): stopping now without saving\n".utf8))
+                    if announces { FileHandle.standardError.write(Data("mr2ct: second \(name): stopping now without saving\n".utf8)) }
                     _exit(128 + number)
                 }
-                FileHandle.standardError.write(Data("\nmr2ct: \(name): finishing this iteration, then saving a checkpoint\n".utf8))
+                if announces {
+                    FileHandle.standardError.write(Data("\nmr2ct: \(name): finishing this iteration, then saving a checkpoint\n".utf8))
+                }
             }
             source.resume()
             sources.append(source)

@@ -98,6 +98,7 @@ extension TrainCommand {
             throw ExitCode.failure
         }
         let isRoot = parallel?.isRoot ?? true
+        stop.announces = isRoot
         let outcome: LoopOutcome
         do {
             if !paired, let (_, name) = [(lambdaA != nil, "--lambda-a"), (poolSize != nil, "--pool-size"), (preset != nil, "--preset"),

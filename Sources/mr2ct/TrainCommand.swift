@@ -268,6 +268,7 @@ struct TrainCommand: ParsableCommand {
         }
         // In a data-parallel job only rank 0 talks (and writes); the others train silently.
         let isRoot = parallel?.isRoot ?? true
+        stop.announces = isRoot
         let runDirectory = runFolder.runDirectory, quiet = session.quiet || !isRoot
         let outcome: LoopOutcome
         do {
@@ -315,7 +316,8 @@ struct TrainCommand: ParsableCommand {
                           + "\(previous * batch)); from iteration \(training.iteration) on each iteration trains on \(ranks * batch) slices",
                           to: &standardError)
                 }
-            } else if let stored, let previous = stored.options.ranks, previous > 1, training.iteration < training.schedule.totalIterations {
+            } else if parallel == nil, let stored, let previous = stored.options.ranks, previous > 1,
+                      training.iteration < training.schedule.totalIterations {
                 let batch = training.configuration.slicesPerIteration
                 print("mr2ct: the run's previous session ran on \(previous) ranks (effective batch \(previous * batch)); this one "
                       + "trains on one process, \(batch) slice\(batch == 1 ? "" : "s") per iteration", to: &standardError)

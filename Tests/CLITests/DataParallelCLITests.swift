@@ -259,6 +259,8 @@ struct DataParallelCLITests {
         let result = try Self.interruptMPI(data: data, run: run, lines: 3) { _, rank1 in kill(rank1, SIGTERM) }
         #expect(result.status != 0)
         #expect(result.stderr.contains("stopped at iteration"), "\(result.stderr)")
+        // Ranks other than 0 print nothing, not even the signal they got.
+        #expect(!result.stderr.contains("SIGTERM: finishing"), "\(result.stderr)")
         // Rank 0 saved the iteration both stopped after, and logged each iteration once.
         let iterations = try Self.losses(run).keys.sorted()
         #expect(iterations == Array(1...iterations.count))
@@ -267,6 +269,8 @@ struct DataParallelCLITests {
         let more = try Self.interruptMPI(data: data, run: run, lines: iterations.count + 2) { rank0, _ in kill(rank0, SIGINT) }
         #expect(more.status != 0)
         #expect(more.stderr.contains("resuming"), "\(more.stderr)")
+        // Resumed on as many ranks as before: no rank claims the session runs on one process.
+        #expect(!more.stderr.contains("trains on one process"), "\(more.stderr)")
         let after = try Self.losses(run).keys.sorted()
         #expect(after == Array(1...after.count) && after.count >= iterations.count + 2)
         #expect(Self.latestTarget(run) == String(format: "iter_%07d", after.count))
