@@ -30,7 +30,7 @@ field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1; }
 echo
 echo "Synthetic CT: $(field "$out/convert.ndjson" output)"
 echo "PNG preview:  $(field "$out/convert.ndjson" preview)"
-score() { printf '%-36s MAE %.1f HU, ME %.1f HU, PSNR %.2f dB, SSIM %.3f\n' "$1" \
+score() { printf '%-38s MAE %.1f HU, ME %.1f HU, PSNR %.2f dB, SSIM %.3f\n' "$1" \
   "$(field "$2" mae)" "$(field "$2" me)" "$(field "$2" psnr)" "$(field "$2" ssim)"; }
 echo "Against the true CT, inside the body:"
 score "unpaired (CycleGAN ensemble):" "$out/metrics.ndjson"
