@@ -156,11 +156,8 @@ struct GANTrainCommand: ParsableCommand {
             }
             outcome = try training.loop.run(stop: stop)
             progress.finish()
-        } catch let error as ValidationError {
-            throw error
         } catch {
-            print("mr2ct: \(error)", to: &standardError)
-            throw ExitCode.failure
+            throw trainingFailure(error)
         }
         try session.finish(outcome, model: "\(runDirectory)/checkpoints/latest/G.safetensors",
                            resume: "mr2ct gan train --run \(runDirectory) --resume")
@@ -225,11 +222,8 @@ struct GANSampleCommand: ParsableCommand {
                                  to: URL(fileURLWithPath: output), overwrite: overwrite)
             print("mr2ct: \(z.shape[0]) images of \(configuration.channels)×\(configuration.imageSize)×\(configuration.imageSize) in \(output)",
                   to: &standardError)
-        } catch let error as ValidationError {
-            throw error
         } catch {
-            print("mr2ct: \(error)", to: &standardError)
-            throw ExitCode.failure
+            throw trainingFailure(error)
         }
     }
 }

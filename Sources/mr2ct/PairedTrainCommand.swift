@@ -147,12 +147,8 @@ extension TrainCommand {
             }
             outcome = try loop.run(stop: stop)
             progress.finish()
-        } catch let error as ValidationError {
-            throw error
         } catch {
-            if let parallel { abortDataParallel(parallel, error) }
-            print("mr2ct: \(error)", to: &standardError)
-            throw ExitCode.failure
+            throw trainingFailure(error, parallel: parallel)
         }
         try session.finish(outcome, model: "\(runFolder.runDirectory)/checkpoints/latest/G.safetensors",
                            resume: "mr2ct train --run \(runFolder.runDirectory) --resume", parallel: parallel)

@@ -324,12 +324,8 @@ struct TrainCommand: ParsableCommand {
             }
             outcome = try training.run(stop: stop)
             progress.finish()
-        } catch let error as ValidationError {
-            throw error
         } catch {
-            if let parallel { abortDataParallel(parallel, error) }
-            print("mr2ct: \(error)", to: &standardError)
-            throw ExitCode.failure
+            throw trainingFailure(error, parallel: parallel)
         }
         try session.finish(outcome, model: "\(runDirectory)/checkpoints/latest/G_A.safetensors",
                            resume: "mr2ct train --run \(runDirectory) --resume", parallel: parallel)

@@ -101,6 +101,16 @@ struct TrainingSessionOptions: ParsableArguments {
     }
 }
 
+/// How a training command ends on an error: a usage error passes through (exit 64); in a data-parallel job the
+/// job is aborted (`abortDataParallel`); otherwise the one line on stderr and exit 1. `throw trainingFailure(error, …)`.
+func trainingFailure(_ error: any Error, parallel: DataParallelSession? = nil) -> any Error {
+    if error is ValidationError { return error }
+    if let parallel { abortDataParallel(parallel, error) }
+    var standardError = StandardErrorStream()
+    print("mr2ct: \(error)", to: &standardError)
+    return ExitCode.failure
+}
+
 /// A training failure in a data-parallel job: the line (rank 0's as one process prints it, the other ranks' with
 /// their rank), then MPI_Abort, which ends every rank of the job with status 1 so none waits in a collective.
 func abortDataParallel(_ parallel: DataParallelSession, _ error: any Error) -> Never {
