@@ -109,6 +109,19 @@ def infer_configuration(state):
     return config, expected
 
 
+def _preprocessing(config, preprocessing):
+    """The model's preprocessing: the defaults, the generator's input channels as context slices, then the user's
+    overrides, which must agree with the generator's input channels."""
+    prep = dict(DEFAULT_PREPROCESSING)
+    prep["contextSlices"] = config["inputChannels"]
+    if preprocessing:
+        prep.update(preprocessing)
+    if prep["contextSlices"] != config["inputChannels"]:
+        raise ConversionError(f"preprocessing contextSlices {prep['contextSlices']} does not match the generator's "
+                              f"{config['inputChannels']} input channels")
+    return prep
+
+
 def _check_state(state, expected, what):
     """Raises ConversionError naming `what` when `state` lacks a tensor of `expected` (key -> shape), holds one it
     does not expect, or holds one with another shape."""
@@ -156,13 +169,7 @@ def convert(pth_path, out_path, direction="MR->CT", preprocessing=None):
 
     state = load_state_dict(pth_path)
     config, expected = infer_configuration(state)
-    prep = dict(DEFAULT_PREPROCESSING)
-    prep["contextSlices"] = config["inputChannels"]
-    if preprocessing:
-        prep.update(preprocessing)
-    if prep["contextSlices"] != config["inputChannels"]:
-        raise ConversionError(f"preprocessing contextSlices {prep['contextSlices']} does not match the generator's "
-                              f"{config['inputChannels']} input channels")
+    prep = _preprocessing(config, preprocessing)
     tensors = {}
     for key in sorted(expected, key=_natural):
         t = state[key].detach().to(torch.float32).contiguous()
@@ -255,13 +262,7 @@ def convert_pix2pix(pth_path, out_path, preprocessing=None, dropout=True):
     from safetensors.torch import save_file
     state = load_state_dict(pth_path)
     config, expected = infer_unet_configuration(state, dropout)
-    prep = dict(DEFAULT_PREPROCESSING)
-    prep["contextSlices"] = config["inputChannels"]
-    if preprocessing:
-        prep.update(preprocessing)
-    if prep["contextSlices"] != config["inputChannels"]:
-        raise ConversionError(f"preprocessing contextSlices {prep['contextSlices']} does not match the generator's "
-                              f"{config['inputChannels']} input channels")
+    prep = _preprocessing(config, preprocessing)
     side = 1 << config["downsamplings"]
     if prep["sliceSize"] % side != 0:
         raise ConversionError(f"preprocessing sliceSize {prep['sliceSize']} is not a multiple of {side}, which this U-Net needs")
