@@ -63,6 +63,9 @@ public struct BenchmarkResult: Codable, Sendable {
     /// time to other processes competing for the cores.
     public var trainCPUSecondsPerIteration: Double
     public var inferCPUSecondsPerSlice: Double
+    /// What the training model holds after the timed steps, by part (`CycleGANModel.memoryProfile`), in MB; the
+    /// rest of `peak_rss_mb` is the process (code, libraries, allocator) and oneDNN's per-thread buffers.
+    public var memoryProfileMegabytes: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
         case engine, size, ngf, ndf, blocks, threads, convolution, precision
@@ -75,6 +78,7 @@ public struct BenchmarkResult: Codable, Sendable {
         case peakRSSMegabytes = "peak_rss_mb"
         case trainCPUSecondsPerIteration = "train_cpu_s_per_iter"
         case inferCPUSecondsPerSlice = "infer_cpu_s_per_slice"
+        case memoryProfileMegabytes = "memory_mb"
     }
 
     /// One JSON line.
@@ -113,6 +117,8 @@ public enum CycleGANBenchmark {
         }
         let train = (monotonicSeconds() - t0) / Double(max(1, b.iterations))
         let trainCPU = (cpuSeconds() - c0) / Double(max(1, b.iterations))
+        var memory: [String: Double] = [:]
+        for (part, bytes) in model.memoryProfile { memory[part] = rounded(Double(bytes) / 1_048_576, 1) }
 
         let x = inputs[0].0
         _ = model.gA.infer(x)
@@ -132,7 +138,8 @@ public enum CycleGANBenchmark {
             generatorForwardGFLOP: rounded(gFlop, 6), inferGFLOPSPerSecond: rounded(gFlop / infer, 1),
             trainGFLOP: rounded(trainFlop, 3), trainGFLOPSPerSecond: rounded(trainFlop / train, 1),
             peakRSSMegabytes: peakResidentMegabytes(),
-            trainCPUSecondsPerIteration: rounded(trainCPU, 6), inferCPUSecondsPerSlice: rounded(inferCPU, 6))
+            trainCPUSecondsPerIteration: rounded(trainCPU, 6), inferCPUSecondsPerSlice: rounded(inferCPU, 6),
+            memoryProfileMegabytes: memory)
     }
 
     static func rounded(_ x: Double, _ digits: Int = 4) -> Double {

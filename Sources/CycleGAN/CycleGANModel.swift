@@ -289,6 +289,33 @@ public final class CycleGANModel: @unchecked Sendable {
         return losses
     }
 
+    /// Bytes held by this model between steps, by part (the memory profile `mr2ct bench` prints): the records of
+    /// the six generator applications and of the discriminators (what the backward passes need: outputs and saved
+    /// intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
+    /// oneDNN's primitives with their reordered weights), parameters with their gradients, Adam's moments, the
+    /// step's gradient buffers and the image pools. Each storage is counted once.
+    public var memoryProfile: [(part: String, bytes: Int)] {
+        func count(_ fill: (inout TensorStorageBytes) -> Void) -> Int {
+            var c = TensorStorageBytes()
+            fill(&c)
+            return c.bytes
+        }
+        let generatorRecords = count { c in
+            for r in [recordFakeB, recordRecB, recordIdtA, recordFakeA, recordRecA, recordIdtB, recordSupervised] { c.add(r) }
+        }
+        let discriminatorRecords = count { c in c.add(recordDA); c.add(recordDB) }
+        let workspaces = [gA.workspace, gB.workspace, dA.workspace, dB.workspace].reduce(0) { $0 + $1.byteCount }
+        let parameters = count { c in for n in [gA, gB] as [SequentialNetwork] + [dA, dB] { c.add(n.parameters) } }
+        let moments = count { c in
+            for o in [optimizerG, optimizerD] { for m in o.moments { c.add(m.first); c.add(m.second) } }
+        }
+        let stepBuffers = count { c in for t in buffers.values { c.add(t) } }
+        let pools = [poolA, poolB].reduce(0) { $0 + $1.images.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+        return [("generator_records", generatorRecords), ("discriminator_records", discriminatorRecords),
+                ("workspaces", workspaces), ("parameters_and_gradients", parameters), ("adam_moments", moments),
+                ("step_buffers", stepBuffers), ("image_pools", pools)]
+    }
+
     /// The supervised term of semi-supervised training (`CycleGANSupervision`, part of the generator step):
     /// λ_sup · mean |G_A(A_p) − B_p| over the pair's mask with `inBody` (else over all pixels), through its own
     /// application of G_A, whose backward pass adds the term's gradient into G_A's parameter gradients (G_B and the
