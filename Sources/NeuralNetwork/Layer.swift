@@ -270,6 +270,23 @@ public enum ComputeThreads {
 }
 
 extension ComputeThreads {
+    /// `[body(0), …, body(n − 1)]`, computed on up to `count` threads at once, each item on single-threaded
+    /// kernels (as `pair`'s chains), when two or more threads are allowed and no other fork is running; else one
+    /// item after the other on the usual kernels. Independent items only (e.g. generator inference calls on
+    /// different slices: `SequentialNetwork.infer` is safe from several threads). Each item then rounds exactly
+    /// as with one compute thread; with several threads inside one call a few kernels (OpenBLAS's own threading)
+    /// may round differently in the last bits.
+    public static func map<T>(_ n: Int, _ body: (Int) -> T) -> [T] {
+        guard n > 1, current > 1 else { return (0..<n).map(body) }
+        let boxes = (0..<n).map { _ in ResultBox<T>() }
+        let chains = min(n, current)
+        fork(chains) { chain in
+            var i = chain
+            while i < n { boxes[i].value = body(i); i += chains }
+        }
+        return boxes.map { $0.value! }
+    }
+
     /// Runs `body(0..<n)` on n threads at once with single-threaded kernels inside.
     static func fork(_ n: Int, _ body: (Int) -> Void) {
         if n <= 1 || !enterSerial() { for i in 0..<n { body(i) }; return }

@@ -15,8 +15,8 @@ import Networks
 /// larger than the training field is predicted everywhere (training still pads/crops to `sliceSize`). A slice
 /// no larger than the training field gets exactly the training image. Slices are never tiled: instance
 /// normalisation works on the whole image, so tiles would not give the whole-slice result; instead a generator
-/// call holds as many slices as fit `callMemoryBudget` (at least one), and a slice needing more than
-/// `sliceMemoryLimit` is refused (see `memoryEstimate`).
+/// call holds as many slices as fit `callMemoryBudget` (at least one; shared by the `concurrentCalls` calls run
+/// at once, one per core), and a slice needing more than `sliceMemoryLimit` is refused (see `memoryEstimate`).
 ///
 /// With several planes the per-plane volumes are averaged in HU (multi-plane fusion); with `mirrorAverage` each
 /// slice is also predicted mirrored left–right (test-time augmentation matching training's `--augment` flips)
@@ -36,6 +36,8 @@ public struct VolumeTranslator {
     public static let callMemoryBudget = 1 << 30
     /// A slice whose estimated activations exceed this is refused (one clear error instead of exhausting memory).
     public static let sliceMemoryLimit = 8 << 30
+    /// Generator calls run at once (one per core, at most two: `ComputeThreads.map`); 1 with one compute thread.
+    public static var concurrentCalls: Int { min(2, ComputeThreads.count) }
 
     public init(generator: any SliceTranslationNetwork, preprocessing: PreprocessingConfiguration) {
         self.generator = generator
@@ -141,11 +143,19 @@ public struct VolumeTranslator {
                                        + "\(Self.sliceMemoryLimit >> 20) MiB")
             }
             let images = mirrorAverage ? 2 : 1
-            let batch = max(1, min(max(1, batchSize), Self.callMemoryBudget / max(1, perSlice * images)))
+            let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
+            // Two generator calls at once, one per core, each on single-threaded kernels (`ComputeThreads.map`):
+            // the non-GEMM work and the single-threaded oneDNN passes then keep both cores busy, as a training
+            // step's two chains do. The memory budget is shared between the calls in flight.
+            // `batchSize` slices are in flight at once, shared by the chains, and the slices are spread over all
+            // chains (a batch is at most 1/chains of them), so every call runs on single-threaded kernels and the
+            // result is the same as with `--threads 1`.
+            let chains = min(Self.concurrentCalls, max(1, work.count))
+            let batch = max(1, min((max(1, batchSize) + chains - 1) / chains, (work.count + chains - 1) / chains,
+                                   Self.callMemoryBudget / max(1, perSlice * images * chains)))
             let writer = SliceWriter(volume, as: .ct)
             // This plane's predictions are members `first` (plain) and `first + 1` (mirrored) of the stack.
             let first = stack.beginPredictions(images)
-            let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
             let runSet = Set(work)
             stack.accumulate { add in
                 for s in 0..<volume.sliceCount where !runSet.contains(s) {
@@ -157,43 +167,55 @@ public struct VolumeTranslator {
             done += volume.sliceCount - work.count
             var start = 0
             var back = mirrorAverage ? [Float](repeating: 0, count: pixels) : []
+            let image = channels * pixels
             while start < work.count {
-                let indices = work[start..<min(start + batch, work.count)]
-                let count = indices.count
-                // With mirror averaging the batch holds the slices, then their mirror images.
-                let input = Tensor(shape: [images * count, channels, height, width])
-                let image = channels * pixels
-                for (n, index) in indices.enumerated() {
-                    let target = UnsafeMutableBufferPointer(rebasing: input.data[(n * image)..<((n + 1) * image)])
-                    volume.writeInput(index, into: target)
-                    if mirrorAverage {
-                        Self.mirrorRows(UnsafeBufferPointer(target), into: UnsafeMutableBufferPointer(
-                            rebasing: input.data[((count + n) * image)..<((count + n + 1) * image)]), width: width)
-                    }
+                // Up to `chains` batches of consecutive slices, predicted at once.
+                var groups: [ArraySlice<Int>] = []
+                var next = start
+                while groups.count < chains && next < work.count {
+                    groups.append(work[next..<min(next + batch, work.count)])
+                    next += groups.last!.count
                 }
-                let output = infer(input, background: volume.background)
-                guard output.count == images * count * pixels else {
-                    throw TranslationError("the generator gave \(output.count) values for \(images * count) images of \(width) x \(height)")
-                }
-                stack.accumulate { add in
+                // With mirror averaging a batch holds its slices, then their mirror images.
+                let inputs = groups.map { indices in
+                    let count = indices.count
+                    let input = Tensor(shape: [images * count, channels, height, width])
                     for (n, index) in indices.enumerated() {
-                        writer.write(slice: index, from: UnsafeBufferPointer(rebasing: output.data[(n * pixels)..<((n + 1) * pixels)])) {
-                            add($1, $0, first)
-                        }
+                        let target = UnsafeMutableBufferPointer(rebasing: input.data[(n * image)..<((n + 1) * image)])
+                        volume.writeInput(index, into: target)
                         if mirrorAverage {
-                            // The mirrored prediction, mirrored back, is the next member.
-                            back.withUnsafeMutableBufferPointer { b in
-                                Self.mirrorRows(UnsafeBufferPointer(rebasing: output.data[((count + n) * pixels)..<((count + n + 1) * pixels)]),
-                                                into: b, width: width)
+                            Self.mirrorRows(UnsafeBufferPointer(target), into: UnsafeMutableBufferPointer(
+                                rebasing: input.data[((count + n) * image)..<((count + n + 1) * image)]), width: width)
+                        }
+                    }
+                    return input
+                }
+                let outputs = ComputeThreads.map(inputs.count) { infer(inputs[$0], background: volume.background) }
+                for (indices, output) in zip(groups, outputs) {
+                    let count = indices.count
+                    guard output.count == images * count * pixels else {
+                        throw TranslationError("the generator gave \(output.count) values for \(images * count) images of \(width) x \(height)")
+                    }
+                    stack.accumulate { add in
+                        for (n, index) in indices.enumerated() {
+                            writer.write(slice: index, from: UnsafeBufferPointer(rebasing: output.data[(n * pixels)..<((n + 1) * pixels)])) {
+                                add($1, $0, first)
                             }
-                            back.withUnsafeBufferPointer { b in
-                                writer.write(slice: index, from: b) { add($1, $0, first + 1) }
+                            if mirrorAverage {
+                                // The mirrored prediction, mirrored back, is the next member.
+                                back.withUnsafeMutableBufferPointer { b in
+                                    Self.mirrorRows(UnsafeBufferPointer(rebasing: output.data[((count + n) * pixels)..<((count + n + 1) * pixels)]),
+                                                    into: b, width: width)
+                                }
+                                back.withUnsafeBufferPointer { b in
+                                    writer.write(slice: index, from: b) { add($1, $0, first + 1) }
+                                }
                             }
                         }
                     }
+                    done += count
                 }
-                start += count
-                done += count
+                start = next
                 progress?(done, total)
             }
             // Coverage of this plane's field, slice by slice (all true for whole slices).
