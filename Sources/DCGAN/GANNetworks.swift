@@ -55,6 +55,9 @@ public final class ConditionedNetwork: ParameterContainer, @unchecked Sendable {
     public let parameters: [Parameter]
     public var buffers: [Buffer] { body.buffers }
     private let inferenceLock = NSLock()
+    /// The inference record of `infer` (outputs from its arena, reused from call to call).
+    private let inferenceArena = ActivationArena()
+    private lazy var inferenceRecord = LayerRecord(arena: inferenceArena)
 
     init(body: Sequential, classes: Int, conditionShape: [Int]) {
         self.body = SequentialNetwork(network: body)
@@ -112,11 +115,15 @@ public final class ConditionedNetwork: ParameterContainer, @unchecked Sendable {
                            parameterGradients: true, workspace: body.workspace, depth: 0)
     }
 
-    /// Inference (BatchNorm on its running statistics), a new tensor. One call at a time.
+    /// Inference (BatchNorm on its running statistics), a new tensor. One call at a time; the activations live in
+    /// an `ActivationArena` reused by the next call.
     public func infer(_ input: Tensor, labels: Tensor?) -> Tensor {
         inferenceLock.lock()
         defer { inferenceLock.unlock() }
-        return forward(input, labels: labels, record: LayerRecord(), mode: .inference).copy()
+        inferenceArena.beginPass()
+        let output = forward(input, labels: labels, record: inferenceRecord, mode: .inference).copy()
+        inferenceRecord.forgetActivations()
+        return output
     }
 }
 

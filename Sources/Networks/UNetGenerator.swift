@@ -79,6 +79,8 @@ public final class ChannelConcatSkip: Layer {
             (o + i * (a + b)).update(from: x + i * a, count: a)
             (o + i * (a + b) + a).update(from: y + i * b, count: b)
         }
+        // In an inference pass the branch is dead once concatenated (the input is the caller's).
+        if branch.pointer != input.pointer { record.release(branch, keeping: output) }
         return output
     }
 

@@ -152,8 +152,13 @@ public final class Sequential: Layer {
         record.input = input
         var x = input
         for (i, layer) in layers.enumerated() {
-            x = layer.forward(x, record: record.child(i), mode: mode, workspace: workspace,
-                              consumeInput: i == 0 ? consumeInput && consumes[0] : consumes[i])
+            // In an inference record a layer may overwrite any intermediate of this chain (nothing reads it
+            // afterwards) and the intermediate is given back once read; the chain's input belongs to the caller.
+            let intermediate = i > 0 && x.pointer != input.pointer
+            let consume = i == 0 ? consumeInput && consumes[0] : consumes[i] || (record.isInference && intermediate)
+            let y = layer.forward(x, record: record.child(i), mode: mode, workspace: workspace, consumeInput: consume)
+            if intermediate { record.release(x, keeping: y) }
+            x = y
         }
         record.output = x
         return x
@@ -193,6 +198,8 @@ public final class ResidualBlock: Layer {
         let output = record.outputTensor(shape: input.shape)
         let x = input.pointer, b = branch.pointer, y = output.pointer
         parallelFor(input.count, minimumPerThread: 16384) { range in for i in range { y[i] = x[i] + b[i] } }
+        // The input stays (it is the caller's); the branch is dead once added.
+        if branch.pointer != input.pointer { record.release(branch, keeping: output) }
         return output
     }
 

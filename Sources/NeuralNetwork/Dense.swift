@@ -170,8 +170,10 @@ public final class ConcatChannels {
     public func forward(_ a: Tensor, _ b: Tensor, record: LayerRecord) -> Tensor {
         let l = layout(a, b)
         record.input = a
-        while record.saved.count < 1 { record.saved.append(nil) }
-        record.saved[0] = b
+        if !record.isInference {  // backward's layout; an inference record keeps no tensor past its pass
+            while record.saved.count < 1 { record.saved.append(nil) }
+            record.saved[0] = b
+        }
         let output = record.outputTensor(shape: outputShape(a.shape, b.shape))
         let sa = l.ca * l.plane, sb = l.cb * l.plane
         for n in 0..<l.batch {

@@ -10,6 +10,12 @@ public enum ForwardMode: Sendable {
 /// What one application of a layer keeps for its backward pass: the input it saw, its output and saved
 /// intermediates. A network applied three times in one loss uses three records. Records are reused across
 /// iterations: buffers are reallocated only when a shape changes, so the steady state allocates nothing.
+///
+/// An *inference record* (`init(arena:)`, made by `SequentialNetwork.infer` for its inference contexts) belongs to
+/// passes that no backward follows: its outputs come from the `ActivationArena` and live by the arena's lifetime
+/// rule, layers save nothing full-size for backward (no x̂) and may overwrite an input they are allowed to
+/// consume, and `input`/`output` are valid only during the pass (`forgetActivations`). A record made with `init()`
+/// keeps everything backward needs, in either `ForwardMode`.
 public final class LayerRecord: @unchecked Sendable {
     /// The input of the last forward pass (owned by the previous layer's record or by the caller).
     public package(set) var input: Tensor?
@@ -20,7 +26,16 @@ public final class LayerRecord: @unchecked Sendable {
     /// The records of a composite layer's parts (a `Sequential`'s layers, a block's branch).
     package var children: [LayerRecord] = []
 
-    public init() {}
+    /// The arena of an inference record (nil: a record that keeps what backward needs).
+    package let arena: ActivationArena?
+
+    public init() { arena = nil }
+
+    /// An inference record taking its outputs from `arena`; its children share the arena.
+    public init(arena: ActivationArena) { self.arena = arena }
+
+    /// Whether this is an inference record: no backward follows its pass.
+    @inline(__always) package var isInference: Bool { arena != nil }
 
     /// A reused buffer of `shape` in slot `index` of `saved` (zeroed only when first allocated).
     package func savedTensor(_ index: Int, shape: [Int]) -> Tensor {
@@ -31,17 +46,38 @@ public final class LayerRecord: @unchecked Sendable {
         return t
     }
 
-    /// The reused output buffer of `shape`.
+    /// The reused output buffer of `shape`; in an inference record a tensor of the arena's (contents unspecified:
+    /// layers write every element of their output).
     package func outputTensor(shape: [Int]) -> Tensor {
+        if let arena {
+            let t = arena.take(shape)
+            output = t
+            return t
+        }
         if let t = output, t.shape == shape { return t }
         let t = Tensor(shape: shape)
         output = t
         return t
     }
 
+    /// Gives `t` back to the arena of an inference record once nothing reads it again in this pass, unless it
+    /// shares its storage with `kept` (an in-place layer's output, a view); a no-op in a training record.
+    package func release(_ t: Tensor, keeping kept: Tensor) {
+        guard let arena, t.pointer != kept.pointer else { return }
+        arena.give(t)
+    }
+
     package func child(_ index: Int) -> LayerRecord {
-        while children.count <= index { children.append(LayerRecord()) }
+        while children.count <= index { children.append(arena.map { LayerRecord(arena: $0) } ?? LayerRecord()) }
         return children[index]
+    }
+
+    /// Drops this record's (and its children's) references to the tensors of the last pass, so that a finished
+    /// inference pass leaves its activations to the arena alone (which may then free them on a shape change).
+    package func forgetActivations() {
+        input = nil
+        output = nil
+        for child in children { child.forgetActivations() }
     }
 }
 

@@ -12,7 +12,9 @@ public enum FusedActivation: Sendable, Equatable {
 /// optionally followed by a fused ReLU / LeakyReLU (forward and backward in one pass over the plane).
 ///
 /// Saves x̂ (the normalised plane) and 1/σ per plane. Backward:
-/// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = γ·act'(y)·dy.
+/// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = γ·act'(y)·dy. In an inference record (`LayerRecord.isInference`)
+/// there is no x̂: the output is computed from the input directly (the same operations, so the same values), in
+/// place when the input may be consumed.
 public final class InstanceNorm2d: Layer, ParameterContainer {
     public let channels: Int
     public let eps: Float
@@ -37,6 +39,7 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
         precondition(input.shape.count == 4 && input.shape[1] == channels, "InstanceNorm2d: input \(input.shape)")
         record.input = input
         let planes = input.shape[0] * channels, size = input.shape[2] * input.shape[3]
+        if record.isInference { return inferenceForward(input, record: record, consumeInput: consumeInput) }
         // x̂ may overwrite the input (a convolution's output that nothing else reads).
         let xhat: Tensor
         if consumeInput {
@@ -56,9 +59,7 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
         parallelFor(planes) { range in
             for p in range {
                 let src = x + p * size, dst = xh + p * size, out = y + p * size
-                let mean = Float(Kernels.sum(src, size) / Double(size))
-                let variance = Kernels.sumSquaredDeviations(src, size, mean: mean) / Double(size)
-                let r = Float(1 / (variance + Double(eps)).squareRoot())
+                let (mean, r) = InstanceNorm2d.statistics(src, size, eps: eps)
                 rs[p] = r
                 for i in 0..<size { dst[i] = (src[i] - mean) * r }
                 if identityOutput { continue }
@@ -68,6 +69,37 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
                 case .relu: for i in 0..<size { out[i] = max(g * dst[i] + b, 0) }
                 case .leakyReLU(let slope):
                     for i in 0..<size { let v = g * dst[i] + b; out[i] = v > 0 ? v : v * slope }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The forward pass of an inference record: y = act(γ·(x − μ)·(1/σ) + β) per plane, without x̂ (each value
+    /// goes through the same float operations as `forward`'s x̂ and output loops), into the input itself when
+    /// `consumeInput`.
+    private func inferenceForward(_ input: Tensor, record: LayerRecord, consumeInput: Bool) -> Tensor {
+        let planes = input.shape[0] * channels, size = input.shape[2] * input.shape[3]
+        let output = consumeInput ? input : record.outputTensor(shape: input.shape)
+        record.output = output
+        let x = input.pointer, y = output.pointer
+        let gamma = weight?.value.pointer, beta = bias?.value.pointer
+        let eps = self.eps, activation = self.activation, channels = self.channels
+        let identityOutput = activation == .none && weight == nil
+        parallelFor(planes) { range in
+            for p in range {
+                let src = x + p * size, out = y + p * size
+                let (mean, r) = InstanceNorm2d.statistics(src, size, eps: eps)
+                if identityOutput {
+                    for i in 0..<size { out[i] = (src[i] - mean) * r }
+                    continue
+                }
+                let g = gamma.map { $0[p % channels] } ?? 1, b = beta.map { $0[p % channels] } ?? 0
+                switch activation {
+                case .none: for i in 0..<size { out[i] = g * ((src[i] - mean) * r) + b }
+                case .relu: for i in 0..<size { out[i] = max(g * ((src[i] - mean) * r) + b, 0) }
+                case .leakyReLU(let slope):
+                    for i in 0..<size { let v = g * ((src[i] - mean) * r) + b; out[i] = v > 0 ? v : v * slope }
                 }
             }
         }
@@ -113,6 +145,14 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
 }
 
 extension InstanceNorm2d {
+    /// The mean and 1/σ (biased variance, `eps` added) of one plane of `size` values.
+    @inline(__always)
+    static func statistics(_ src: UnsafePointer<Float>, _ size: Int, eps: Float) -> (mean: Float, rstd: Float) {
+        let mean = Float(Kernels.sum(src, size) / Double(size))
+        let variance = Kernels.sumSquaredDeviations(src, size, mean: mean) / Double(size)
+        return (mean, Float(1 / (variance + Double(eps)).squareRoot()))
+    }
+
     /// One plane of the backward pass, 16 lanes at a time. d = act′(γx̂ + β)·dy (act′ = 1 above 0, `slope` below,
     /// unless not `gated`); returns (Σd, Σd·x̂) and writes dx = (1/σ)·γ·(d − mean(d) − x̂·mean(d·x̂)).
     @inline(__always)
@@ -162,6 +202,8 @@ extension InstanceNorm2d {
 /// Batch normalisation (Ioffe & Szegedy 2015; PyTorch `nn.BatchNorm2d`): per channel over N·H·W; in training the
 /// batch mean and biased variance normalise, and the running statistics move by `momentum` (running variance
 /// with the unbiased estimate); in inference the running statistics normalise. Affine γ, β (on by default).
+/// An inference record (`LayerRecord.isInference`) keeps no x̂ and normalises in place when the input may be
+/// consumed.
 public final class BatchNorm2d: Layer, ParameterContainer {
     public let channels: Int
     public let eps: Float
@@ -209,12 +251,15 @@ public final class BatchNorm2d: Layer, ParameterContainer {
         precondition(input.shape.count == 4 && input.shape[1] == channels, "BatchNorm2d: input \(input.shape)")
         record.input = input
         let batch = input.shape[0], size = input.shape[2] * input.shape[3], count = batch * size
-        let xhat = record.savedTensor(0, shape: input.shape)
+        // An inference record saves no x̂ (nil) and may write the output over the input.
+        let inference = record.isInference
+        let xhat = inference ? nil : record.savedTensor(0, shape: input.shape)
         let rstd = record.savedTensor(1, shape: [channels])
         let mode0 = record.savedTensor(2, shape: [1])
         mode0.pointer[0] = mode == .training ? 1 : 0
-        let output = record.outputTensor(shape: input.shape)
-        let x = input.pointer, xh = xhat.pointer, y = output.pointer, rs = rstd.pointer
+        let output = inference && consumeInput ? input : record.outputTensor(shape: input.shape)
+        record.output = output
+        let x = input.pointer, xh = xhat?.pointer, y = output.pointer, rs = rstd.pointer
         let rm = runningMean.pointer, rv = runningVariance.pointer
         let gamma = weight?.value.pointer, beta = bias?.value.pointer
         let eps = self.eps, momentum = self.momentum, channels = self.channels
@@ -240,10 +285,14 @@ public final class BatchNorm2d: Layer, ParameterContainer {
                 let g = gamma.map { $0[c] } ?? 1, b = beta.map { $0[c] } ?? 0
                 for n in 0..<batch {
                     let o = (n * channels + c) * size
-                    for i in 0..<size {
-                        let v = (x[o + i] - mean) * r
-                        xh[o + i] = v
-                        y[o + i] = g * v + b
+                    if let xh {
+                        for i in 0..<size {
+                            let v = (x[o + i] - mean) * r
+                            xh[o + i] = v
+                            y[o + i] = g * v + b
+                        }
+                    } else {
+                        for i in 0..<size { y[o + i] = g * ((x[o + i] - mean) * r) + b }
                     }
                 }
             }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A network as one `Sequential`, with its own workspace for training passes and a pool of (record, workspace)
-/// pairs for inference, so that `infer` may be called from several threads at once.
+/// A network as one `Sequential`, with its own workspace for training passes and a pool of inference contexts
+/// (record, workspace, activation arena), so that `infer` may be called from several threads at once: each call
+/// takes a context of its own and gives it back after the pass.
 open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     public let network: Sequential
     public let parameters: [Parameter]
@@ -10,7 +11,16 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     /// Scratch memory of `forward`/`backward` (not thread-safe: one training pass at a time).
     public let workspace = Workspace()
     private let poolLock = NSLock()
-    private var inferencePool: [(LayerRecord, Workspace)] = []
+    private var inferencePool: [InferenceContext] = []
+
+    /// What one inference call uses, reused by later calls: an inference record over `arena` (outputs from the
+    /// arena, nothing saved for backward) and the workspace of its kernels.
+    private struct InferenceContext {
+        let arena = ActivationArena()
+        let record: LayerRecord
+        let workspace = Workspace()
+        init() { record = LayerRecord(arena: arena) }
+    }
 
     /// A network of `network`'s layers; other modules build their families on it (DCGAN, conditional GAN).
     public init(network: Sequential) {
@@ -33,16 +43,33 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
                          parameterGradients: parameterGradients, workspace: workspace, depth: 0)
     }
 
-    /// Inference (no recording, Dropout off): N × C × H × W → the network's output, a new tensor.
+    /// Inference (no recording, Dropout off, BatchNorm on its running statistics): N × C × H × W → the network's
+    /// output, a new tensor. The pass holds only the activations alive at once (`ActivationArena`), reused by the
+    /// next call of the same shape, which then allocates nothing but the returned copy.
     public func infer(_ input: Tensor) -> Tensor {
         poolLock.lock()
-        let (record, ws) = inferencePool.popLast() ?? (LayerRecord(), Workspace())
+        let context = inferencePool.popLast() ?? InferenceContext()
         poolLock.unlock()
-        let output = network.forward(input, record: record, mode: .inference, workspace: ws, consumeInput: false).copy()
+        context.arena.beginPass()
+        let output = network.forward(input, record: context.record, mode: .inference, workspace: context.workspace,
+                                     consumeInput: false).copy()
+        context.record.forgetActivations()
         poolLock.lock()
-        inferencePool.append((record, ws))
+        inferencePool.append(context)
         poolLock.unlock()
         return output
+    }
+
+    /// The memory the idle inference contexts hold (their workspaces and activation arenas), summed over the pool.
+    public var inferenceMemory: InferenceMemory {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        return inferencePool.reduce(InferenceMemory()) {
+            InferenceMemory(contexts: $0.contexts + 1, workspaceBytes: $0.workspaceBytes + $1.workspace.byteCount,
+                            activationBytes: $0.activationBytes + $1.arena.byteCount,
+                            peakActivationBytes: $0.peakActivationBytes + $1.arena.peakBytesTaken,
+                            activationAllocations: $0.activationAllocations + $1.arena.allocations)
+        }
     }
 
     /// Sets how every convolution of the network computes (default `.automatic`); for comparisons and benchmarks.
@@ -83,4 +110,31 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         network.initializeWeights(&initializer)
         for p in parameters { p.gradient.fill(0) }
     }
+}
+
+/// The memory held by a network's idle inference contexts (`SequentialNetwork.inferenceMemory`).
+public struct InferenceMemory: Sendable, Equatable {
+    /// Contexts in the pool (one per concurrent `infer` call seen).
+    public var contexts = 0
+    /// Bytes of the contexts' workspaces: column buffers, padded and bf16 copies, transformed kernels, oneDNN
+    /// primitives.
+    public var workspaceBytes = 0
+    /// Bytes of the contexts' activation arenas (every activation tensor they keep for the next pass).
+    public var activationBytes = 0
+    /// The most activation bytes alive at once in each context's last pass, summed.
+    public var peakActivationBytes = 0
+    /// Activation tensors the arenas allocated since they were made.
+    public var activationAllocations = 0
+
+    public init(contexts: Int = 0, workspaceBytes: Int = 0, activationBytes: Int = 0, peakActivationBytes: Int = 0,
+                activationAllocations: Int = 0) {
+        self.contexts = contexts
+        self.workspaceBytes = workspaceBytes
+        self.activationBytes = activationBytes
+        self.peakActivationBytes = peakActivationBytes
+        self.activationAllocations = activationAllocations
+    }
+
+    /// Workspace and activation bytes together.
+    public var totalBytes: Int { workspaceBytes + activationBytes }
 }

@@ -44,9 +44,13 @@ public struct VolumeTranslator {
         self.preprocessing = preprocessing
     }
 
-    /// Estimated bytes of activations for one width × height image through the generator in inference: the
-    /// full-resolution feature maps (ngf channels, a few alive at once) dominate: 4 maps × ngf × width × height
-    /// floats, plus the input and output. (Column buffers are tiled to a fixed budget by `Conv2d`.)
+    /// Estimated bytes one width × height image adds to a generator call in inference: the activations the call
+    /// keeps (`ActivationArena`: only the maps alive at once, e.g. 2.25·ngf full-resolution maps per image for the
+    /// ResNet generator) and the kernels' whole-batch copies (oneDNN's blocked layouts, bf16 operands), as
+    /// `SliceTranslationNetwork.fullResolutionMaps` counts them: 4 · maps · width · height bytes (for the ResNet
+    /// generator (4.75·ngf + 2) maps, 76.5 MiB at ngf 64 and 256²). Not per image, so not counted: the weights,
+    /// their transformed copies, and buffers of one image at a time (Winograd tiles, column buffers tiled to a
+    /// fixed budget by `Conv2d`, the 7 × 7 head's padded input).
     public func memoryEstimate(width: Int, height: Int) -> Int {
         let pixels = width.multipliedReportingOverflow(by: height)
         guard !pixels.overflow else { return Int.max }

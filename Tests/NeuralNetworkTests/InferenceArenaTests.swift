@@ -1,0 +1,141 @@
+import Testing
+import Foundation
+import MR2CTSupport
+@testable import NeuralNetwork
+import TestSupport
+import Networks
+
+/// Inference through the activation arena (`ActivationArena`, `SequentialNetwork.infer`): the same values bit for
+/// bit as the record-keeping passes, nothing allocated once the shapes repeat, and only the live feature maps held.
+/// Serialized: the bit-for-bit comparisons need the kernels' thread count to stay put between the two passes they
+/// compare (a running fork, e.g. the concurrency test's, switches OpenBLAS to one thread, which rounds otherwise).
+@Suite(.serialized) struct InferenceArenaTests {
+    func randomize(_ net: ParameterContainer, seed: UInt64) {
+        var r = SeededRandom(seed: seed)
+        for p in net.parameters { for i in 0..<p.value.count { p.value.data[i] = Float(r.nextNormal()) * 0.2 } }
+        // BatchNorm running statistics away from (0, 1), so that eval mode is not the identity.
+        for b in net.buffers {
+            if b.name.hasSuffix("running_mean") { for i in 0..<b.value.count { b.value.data[i] = Float(r.nextNormal()) * 0.3 } }
+            if b.name.hasSuffix("running_var") { for i in 0..<b.value.count { b.value.data[i] = 0.5 + Float(r.nextUnitFloat()) } }
+        }
+    }
+
+    func image(_ seed: UInt64, _ shape: [Int]) -> Tensor {
+        var r = SeededRandom(seed: seed)
+        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float(r.nextNormal()) })
+    }
+
+    /// Bytes of the distinct tensors a record tree keeps (outputs and saved intermediates).
+    func keptBytes(_ record: LayerRecord) -> Int {
+        var seen = Set<ObjectIdentifier>(), bytes = 0
+        func visit(_ r: LayerRecord) {
+            for t in [r.output] + r.saved { if let t, seen.insert(ObjectIdentifier(t)).inserted { bytes += 4 * t.count } }
+            r.children.forEach(visit)
+        }
+        visit(record)
+        return bytes
+    }
+
+    /// Without Dropout and BatchNorm a training-mode forward computes the inference function: the arena pass
+    /// (in place, no x̂) gives the same bits, in f32 and in the bf16 precision mode, for the ResNet generator
+    /// (InstanceNorm with fused ReLU, residual adds) and the PatchGAN (InstanceNorm with fused LeakyReLU).
+    @Test(arguments: [Precision.f32, .bf16])
+    func inferenceIsBitIdenticalToTheTrainingForward(precision: Precision) {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))
+        randomize(g, seed: 31)
+        g.setPrecision(precision)
+        let d = NLayerDiscriminator(DiscriminatorConfiguration(ndf: 8))
+        randomize(d, seed: 32)
+        d.setPrecision(precision)
+        let nets: [(SequentialNetwork, [Int])] = [(g, [2, 1, 32, 24]), (d, [2, 1, 32, 32])]
+        for (net, shape) in nets {
+            let x = image(33, shape)
+            let expected = net.forward(x, record: LayerRecord()).toArray()
+            #expect(net.infer(x).toArray() == expected, "\(type(of: net)) \(precision)")
+            #expect(net.infer(x).toArray() == expected, "\(type(of: net)) \(precision), second call (reused arena)")
+        }
+    }
+
+    /// With Dropout and BatchNorm the reference is the record-keeping forward in `.inference` mode (Dropout the
+    /// identity, BatchNorm on its running statistics, x̂ saved): the pix2pix U-Net with BatchNorm and dropout, the
+    /// U-Net with InstanceNorm, the ResNet generator with dropout, the BatchNorm PatchGAN.
+    @Test func inferenceIsBitIdenticalToTheRecordKeepingEvalForward() {
+        let nets: [(SequentialNetwork, [Int])] = [
+            (UNetGenerator(UNetConfiguration(ngf: 4, downsamplings: 6, dropout: true, norm: .batch)), [2, 1, 64, 64]),
+            (UNetGenerator(UNetConfiguration(ngf: 4, downsamplings: 5, dropout: true, norm: .instance)), [1, 1, 32, 32]),
+            (ResnetGenerator(GeneratorConfiguration(ngf: 4, residualBlocks: 2, dropout: true)), [2, 1, 16, 20]),
+            (BatchNormPatchDiscriminator(DiscriminatorConfiguration(inputChannels: 2, ndf: 8)), [2, 2, 32, 32]),
+        ]
+        for (k, (net, shape)) in nets.enumerated() {
+            randomize(net, seed: 40 + UInt64(k))
+            let x = image(50 + UInt64(k), shape)
+            let expected = net.network.forward(x, record: LayerRecord(), mode: .inference, workspace: Workspace(),
+                                               consumeInput: false).toArray()
+            #expect(net.infer(x).toArray() == expected, "\(type(of: net)) \(shape)")
+            #expect(net.infer(x).toArray() == expected, "\(type(of: net)) \(shape), second call")
+        }
+        // The input is left as it was (the arena's layers work in place on intermediates only).
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 4, residualBlocks: 1))
+        let x = image(60, [1, 1, 16, 16]), before = x.toArray()
+        _ = g.infer(x)
+        #expect(x.toArray() == before)
+    }
+
+    /// The ResNet generator's live set, by hand. With f = ngf, an N × 1 × H × W input and H, W multiples of 4, the
+    /// arena holds one N × f × H × W map (the 7 × 7 conv's output, normalised in place, later reused by the last
+    /// up-convolution), one N × 2f × H/2 × W/2 (first down, later first up), three N × 4f × H/4 × W/4 (a residual
+    /// block's input, its branch after the first and after the second conv; the sum goes into the first branch
+    /// buffer again) and the N × 1 × H × W output: N·H·W·(f + f/2 + 3f/4 + 1) floats. At most 1.5·f·N·H·W floats are
+    /// alive at once (the first down-convolution's input and output, the last up-convolution's). Keeping every
+    /// layer's output, as a training record does, is 8.5·f + 1 maps for two blocks (and 15.5·f + 1 for nine).
+    @Test func theArenaHoldsTheLiveSetAndAllocatesNothingOnceShapesRepeat() {
+        let f = 8, n = 2, h = 32, w = 24, hw = h * w
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: f, residualBlocks: 2))
+        randomize(g, seed: 70)
+        let x = image(71, [n, 1, h, w])
+        _ = g.infer(x)
+        let first = g.inferenceMemory
+        #expect(first.contexts == 1)
+        #expect(first.activationBytes == 4 * n * hw * (f + f / 2 + 3 * f / 4 + 1))
+        #expect(first.peakActivationBytes == 4 * n * hw * (3 * f / 2))
+        #expect(first.activationAllocations == 6)
+        let record = LayerRecord()
+        _ = g.forward(x, record: record)
+        let kept = keptBytes(record)
+        #expect(kept >= 4 * n * hw * (17 * f / 2 + 1))
+        #expect(3 * first.activationBytes < kept)
+        // Second and third calls: no new tensor, no workspace growth.
+        for _ in 0..<2 {
+            _ = g.infer(image(72, [n, 1, h, w]))
+            #expect(g.inferenceMemory == first)
+        }
+        // A new shape (a volume's last, smaller batch) replaces the old set instead of adding to it.
+        _ = g.infer(image(73, [1, 1, h, w]))
+        let smaller = g.inferenceMemory
+        #expect(smaller.activationBytes == 4 * hw * (f + f / 2 + 3 * f / 4 + 1))
+        #expect(smaller.activationAllocations == 12)
+        _ = g.infer(image(74, [1, 1, h, w]))
+        #expect(g.inferenceMemory == smaller)
+        g.releaseInferenceBuffers()
+        #expect(g.inferenceMemory == InferenceMemory())
+    }
+
+    /// Two threads calling `infer` at once (`ComputeThreads.map`, as conversion runs its two chains) each take a
+    /// context of their own: the same bits as serial calls on the same single-threaded kernels (OpenBLAS rounds
+    /// differently in the last bits with another thread count, so the serial reference runs with one thread).
+    @Test func concurrentCallsGiveTheSerialOutputs() {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))
+        randomize(g, seed: 80)
+        let inputs = [image(81, [2, 1, 16, 16]), image(82, [1, 1, 24, 16]), image(83, [2, 1, 16, 16]), image(84, [1, 1, 24, 16])]
+        let threads = ComputeThreads.count
+        defer { ComputeThreads.set(threads) }
+        ComputeThreads.set(1)
+        let expected = inputs.map { g.infer($0).toArray() }
+        ComputeThreads.set(2)
+        for round in 0..<2 {
+            let outputs = ComputeThreads.map(inputs.count) { g.infer(inputs[$0]).toArray() }
+            for i in inputs.indices { #expect(outputs[i] == expected[i], "input \(i), round \(round)") }
+        }
+        #expect((1...2).contains(g.inferenceMemory.contexts))
+    }
+}
