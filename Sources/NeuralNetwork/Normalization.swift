@@ -63,21 +63,17 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
                 rs[p] = r
                 for i in 0..<size { dst[i] = (src[i] - mean) * r }
                 if identityOutput { continue }
-                let g = gamma.map { $0[p % channels] } ?? 1, b = beta.map { $0[p % channels] } ?? 0
-                switch activation {
-                case .none: for i in 0..<size { out[i] = g * dst[i] + b }
-                case .relu: for i in 0..<size { out[i] = max(g * dst[i] + b, 0) }
-                case .leakyReLU(let slope):
-                    for i in 0..<size { let v = g * dst[i] + b; out[i] = v > 0 ? v : v * slope }
-                }
+                // From x̂ itself: x̂ − 0 and · 1 are exact, so these are the inference pass's values.
+                InstanceNorm2d.affineActivation(UnsafePointer(dst), mean: 0, rstd: 1, gamma: gamma.map { $0[p % channels] } ?? 1,
+                                                beta: beta.map { $0[p % channels] } ?? 0, activation, out, size)
             }
         }
         return output
     }
 
     /// The forward pass of an inference record: y = act(γ·(x − μ)·(1/σ) + β) per plane, without x̂ (each value
-    /// goes through the same float operations as `forward`'s x̂ and output loops), into the input itself when
-    /// `consumeInput`.
+    /// goes through the same float operations as `forward`'s x̂ and output loops, `affineActivation`), into the
+    /// input itself when `consumeInput`.
     private func inferenceForward(_ input: Tensor, record: LayerRecord, consumeInput: Bool) -> Tensor {
         let planes = input.shape[0] * channels, size = input.shape[2] * input.shape[3]
         let output = consumeInput ? input : record.outputTensor(shape: input.shape)
@@ -94,13 +90,8 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
                     for i in 0..<size { out[i] = (src[i] - mean) * r }
                     continue
                 }
-                let g = gamma.map { $0[p % channels] } ?? 1, b = beta.map { $0[p % channels] } ?? 0
-                switch activation {
-                case .none: for i in 0..<size { out[i] = g * ((src[i] - mean) * r) + b }
-                case .relu: for i in 0..<size { out[i] = max(g * ((src[i] - mean) * r) + b, 0) }
-                case .leakyReLU(let slope):
-                    for i in 0..<size { let v = g * ((src[i] - mean) * r) + b; out[i] = v > 0 ? v : v * slope }
-                }
+                InstanceNorm2d.affineActivation(src, mean: mean, rstd: r, gamma: gamma.map { $0[p % channels] } ?? 1,
+                                                beta: beta.map { $0[p % channels] } ?? 0, activation, out, size)
             }
         }
         return output
@@ -145,6 +136,18 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
 }
 
 extension InstanceNorm2d {
+    /// out[i] = act(γ·((src[i] − mean)·rstd) + β) for one plane of `size` values (`out` may be `src`).
+    @inline(__always)
+    static func affineActivation(_ src: UnsafePointer<Float>, mean: Float, rstd r: Float, gamma g: Float, beta b: Float,
+                                 _ activation: FusedActivation, _ out: UnsafeMutablePointer<Float>, _ size: Int) {
+        switch activation {
+        case .none: for i in 0..<size { out[i] = g * ((src[i] - mean) * r) + b }
+        case .relu: for i in 0..<size { out[i] = max(g * ((src[i] - mean) * r) + b, 0) }
+        case .leakyReLU(let slope):
+            for i in 0..<size { let v = g * ((src[i] - mean) * r) + b; out[i] = v > 0 ? v : v * slope }
+        }
+    }
+
     /// The mean and 1/σ (biased variance, `eps` added) of one plane of `size` values.
     @inline(__always)
     static func statistics(_ src: UnsafePointer<Float>, _ size: Int, eps: Float) -> (mean: Float, rstd: Float) {

@@ -126,15 +126,6 @@ public struct InferenceMemory: Sendable, Equatable {
     /// Activation tensors the arenas allocated since they were made.
     public var activationAllocations = 0
 
-    public init(contexts: Int = 0, workspaceBytes: Int = 0, activationBytes: Int = 0, peakActivationBytes: Int = 0,
-                activationAllocations: Int = 0) {
-        self.contexts = contexts
-        self.workspaceBytes = workspaceBytes
-        self.activationBytes = activationBytes
-        self.peakActivationBytes = peakActivationBytes
-        self.activationAllocations = activationAllocations
-    }
-
     /// Workspace and activation bytes together.
     public var totalBytes: Int { workspaceBytes + activationBytes }
 }

@@ -150,9 +150,8 @@ public struct VolumeTranslator {
             let work = (0..<volume.sliceCount).filter { volume.bodyFraction(ofSlice: $0) > 0 }
             // Two generator calls at once, one per core, each on single-threaded kernels (`ComputeThreads.map`):
             // the non-GEMM work and the single-threaded oneDNN passes then keep both cores busy, as a training
-            // step's two chains do. The memory budget is shared between the calls in flight.
-            // `batchSize` slices are in flight at once, shared by the chains, and the slices are spread over all
-            // chains (a batch is at most 1/chains of them), so every call runs on single-threaded kernels and the
+            // step's two chains do. `batchSize` slices and the memory budget are shared by the calls in flight, and
+            // a batch is at most 1/chains of the slices, so every call runs on single-threaded kernels and the
             // result is the same as with `--threads 1`.
             let chains = min(Self.concurrentCalls, max(1, work.count))
             let batch = max(1, min((max(1, batchSize) + chains - 1) / chains, (work.count + chains - 1) / chains,
