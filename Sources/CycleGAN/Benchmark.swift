@@ -118,7 +118,7 @@ public enum CycleGANBenchmark {
         let train = (monotonicSeconds() - t0) / Double(max(1, b.iterations))
         let trainCPU = (cpuSeconds() - c0) / Double(max(1, b.iterations))
         var memory: [String: Double] = [:]
-        for (part, bytes) in model.memoryProfile { memory[part] = rounded(Double(bytes) / 1_048_576, 1) }
+        for (part, bytes) in model.memoryProfile { memory[part.rawValue] = rounded(Double(bytes) / 1_048_576, 1) }
 
         let x = inputs[0].0
         _ = model.gA.infer(x)

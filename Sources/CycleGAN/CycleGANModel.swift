@@ -294,7 +294,7 @@ public final class CycleGANModel: @unchecked Sendable {
     /// intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
     /// oneDNN's primitives with their reordered weights), parameters with their gradients, Adam's moments, the
     /// step's gradient buffers and the image pools. Each storage is counted once.
-    public var memoryProfile: [(part: String, bytes: Int)] {
+    public var memoryProfile: [CycleGANMemoryPart: Int] {
         func count(_ fill: (inout TensorStorageBytes) -> Void) -> Int {
             var c = TensorStorageBytes()
             fill(&c)
@@ -311,9 +311,9 @@ public final class CycleGANModel: @unchecked Sendable {
         }
         let stepBuffers = count { c in for t in buffers.values { c.add(t) } }
         let pools = [poolA, poolB].reduce(0) { $0 + $1.images.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
-        return [("generator_records", generatorRecords), ("discriminator_records", discriminatorRecords),
-                ("workspaces", workspaces), ("parameters_and_gradients", parameters), ("adam_moments", moments),
-                ("step_buffers", stepBuffers), ("image_pools", pools)]
+        return [.generatorRecords: generatorRecords, .discriminatorRecords: discriminatorRecords,
+                .workspaces: workspaces, .parametersAndGradients: parameters, .adamMoments: moments,
+                .stepBuffers: stepBuffers, .imagePools: pools]
     }
 
     /// The supervised term of semi-supervised training (`CycleGANSupervision`, part of the generator step):
@@ -348,4 +348,15 @@ public final class CycleGANModel: @unchecked Sendable {
         let a = x.data, b = y.data
         for i in 0..<b.count { b[i] += a[i] }
     }
+}
+
+/// The parts of `CycleGANModel.memoryProfile`; the raw values are the keys of `mr2ct bench`'s `memory_mb`.
+public enum CycleGANMemoryPart: String, CaseIterable, Sendable {
+    case generatorRecords = "generator_records"
+    case discriminatorRecords = "discriminator_records"
+    case workspaces
+    case parametersAndGradients = "parameters_and_gradients"
+    case adamMoments = "adam_moments"
+    case stepBuffers = "step_buffers"
+    case imagePools = "image_pools"
 }

@@ -30,18 +30,19 @@ import MR2CTSupport
             return Tensor(shape: [1, 1, side, side], values: (0..<(side * side)).map { _ in r.nextUnitFloat() * 2 - 1 })
         }
         _ = model.trainStep(realA: image(1), realB: image(2))
-        let parts = Dictionary(uniqueKeysWithValues: model.memoryProfile.map { ($0.part, $0.bytes) })
+        let parts = model.memoryProfile
+        #expect(Set(parts.keys) == Set(CycleGANMemoryPart.allCases))
         let scalars = [model.gA.parameterCount, model.gB.parameterCount, model.dA.parameterCount, model.dB.parameterCount].reduce(0, +)
-        #expect(parts["parameters_and_gradients"] == 8 * scalars)   // value + gradient, float32
-        #expect(parts["adam_moments"] == 8 * scalars)               // first + second moment
-        #expect(parts["image_pools"] == 2 * side * side * 4)        // one image in each pool after one step
+        #expect(parts[.parametersAndGradients] == 8 * scalars)   // value + gradient, float32
+        #expect(parts[.adamMoments] == 8 * scalars)               // first + second moment
+        #expect(parts[.imagePools] == 2 * side * side * 4)        // one image in each pool after one step
         // Six generator applications (fake, reconstruction, identity per direction), none sharing storage: each is
         // what one training forward of the same generator keeps.
         let record = LayerRecord()
         _ = model.gA.forward(image(3), record: record)
         var one = TensorStorageBytes()
         one.add(record)
-        #expect(one.bytes > 0 && parts["generator_records"] == 6 * one.bytes)
-        #expect((parts["workspaces"] ?? 0) > 0 && (parts["discriminator_records"] ?? 0) > 0)
+        #expect(one.bytes > 0 && parts[.generatorRecords] == 6 * one.bytes)
+        #expect((parts[.workspaces] ?? 0) > 0 && (parts[.discriminatorRecords] ?? 0) > 0)
     }
 }
