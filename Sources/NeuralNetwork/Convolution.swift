@@ -7,7 +7,8 @@ import Foundation
 /// col2im(Wᵀ·dY), backward-weights as dY·colsᵀ. The column buffer is tiled over output rows when large.
 /// A single output channel with stride 1 (the generator's last 7×7 conv, PatchGAN's last conv) uses a direct
 /// kernel instead: a GEMM with M = 1 runs far below the machine's rate. 3×3 stride-1 convolutions between
-/// enough channels (the residual blocks) run forward and backward-data by Winograd F(2×2, 3×3) (`Winograd3x3`).
+/// enough channels (the residual blocks) run forward and backward-data by Winograd (`Winograd3x3`): F(4×4, 3×3) on
+/// images of `winogradF4MinimumSide` and more, F(2×2, 3×3) on smaller ones.
 public final class Conv2d: Layer, ParameterContainer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -56,14 +57,25 @@ public final class Conv2d: Layer, ParameterContainer {
 
     var usesDirectKernel: Bool { outputChannels == 1 && stride == 1 }
 
-    var usesWinograd: Bool {
-        guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return false }
+    var usesWinograd: Bool { winogradTile(height: 0, width: 0) != nil }
+
+    /// The Winograd algorithm of this layer's forward and backward-data passes on an `height × width` input, nil
+    /// for im2col: under `.automatic` and `.native` F(4×4, 3×3) where the image gives it enough tiles to fill the
+    /// GEMMs (`Conv2d.winogradF4MinimumSide`), F(2×2, 3×3) below that.
+    func winogradTile(height: Int, width: Int) -> WinogradTile? {
+        guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return nil }
         switch algorithm {
-        case .automatic, .native: return min(inputChannels, outputChannels) >= Self.winogradMinimumChannels
-        case .im2col, .onednn: return false
-        case .winograd: return true
+        case .automatic, .native:
+            guard min(inputChannels, outputChannels) >= Self.winogradMinimumChannels else { return nil }
+            return min(height, width) >= Self.winogradF4MinimumSide ? .four : .two
+        case .im2col, .onednn: return nil
+        case .winograd: return .two
+        case .winograd4: return .four
         }
     }
+
+    /// The smallest image side on which `.automatic` and `.native` use F(4×4, 3×3) rather than F(2×2, 3×3).
+    public static let winogradF4MinimumSide = 32
 
     public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
                         consumeInput: Bool) -> Tensor {
@@ -85,13 +97,13 @@ public final class Conv2d: Layer, ParameterContainer {
             return output
         }
         let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
-        if usesWinograd {
-            let kernels = winogradKernels(w, adjoint: false, workspace: workspace)
+        if let tile = winogradTile(height: g.height, width: g.width) {
+            let kernels = winogradKernels(w, adjoint: false, tile: tile, workspace: workspace)
             for n in 0..<batch {
                 Winograd3x3.convolve(x + n * inCount, channels: inputChannels, height: g.height,
                                      width: g.width, padding: padding, paddingMode: paddingMode, kernels: kernels,
                                      outputChannels: outputChannels, bias: bias.map { UnsafePointer($0.value.pointer) },
-                                     output: output.pointer + n * outCount, workspace: workspace)
+                                     tile: tile, output: output.pointer + n * outCount, workspace: workspace)
             }
             return output
         }
@@ -151,7 +163,7 @@ public final class Conv2d: Layer, ParameterContainer {
         let nativeGradInput = dataDNNL == nil ? gradInput : nil
         let nativeWeights = parameterGradients && weightsDNNL == nil
         if nativeGradInput == nil && !nativeWeights { return }
-        let winograd = usesWinograd
+        let winogradTile = winogradTile(height: g.height, width: g.width), winograd = winogradTile != nil
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
         for n in 0..<batch where nativeWeights || !winograd {
             let xn = x + n * inCount, dyn = dy + n * outCount
@@ -183,8 +195,8 @@ public final class Conv2d: Layer, ParameterContainer {
                 oy0 = oy1
             }
         }
-        if winograd, let nativeGradInput {
-            winogradBackwardData(dy, w, nativeGradInput, g, batch: batch, workspace: workspace)
+        if let winogradTile, let nativeGradInput {
+            winogradBackwardData(dy, w, nativeGradInput, g, batch: batch, tile: winogradTile, workspace: workspace)
         }
     }
 
@@ -213,7 +225,7 @@ public final class Conv2d: Layer, ParameterContainer {
     func usesOneDNN(_ pass: ConvolutionPass, _ g: ConvGeometry) -> Bool {
         switch algorithm {
         case .onednn: true
-        case .im2col, .winograd, .native: false
+        case .im2col, .winograd, .winograd4, .native: false
         case .automatic:
             ConvolutionBackendPolicy.convolutionUsesOneDNN(pass, inputChannels: inputChannels, outputChannels: outputChannels,
                                                            kernel: kernelSize, stride: stride, outputSize: g.gridCount)
@@ -232,26 +244,28 @@ public final class Conv2d: Layer, ParameterContainer {
     /// dL/dx: the full correlation of dY with the 180°-rotated, transposed kernel gives dL/d(padded x), whose
     /// border `unpad` folds back (reflection) or drops (zeros).
     private func winogradBackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                      _ g: ConvGeometry, batch: Int, workspace: Workspace) {
-        let kernels = winogradKernels(w, adjoint: true, workspace: workspace)
+                                      _ g: ConvGeometry, batch: Int, tile: WinogradTile, workspace: Workspace) {
+        let kernels = winogradKernels(w, adjoint: true, tile: tile, workspace: workspace)
         let ph = g.height + 2 * padding, pw = g.width + 2 * padding
         let dpadded = workspace.buffer(Workspace.Slot.winogradOutput, count: inputChannels * ph * pw)
         let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
         for n in 0..<batch {
             Winograd3x3.convolve(dy + n * outCount, channels: outputChannels, height: g.outputHeight,
                                  width: g.outputWidth, padding: 2, paddingMode: .zeros, kernels: kernels,
-                                 outputChannels: inputChannels, bias: nil, output: dpadded, workspace: workspace)
+                                 outputChannels: inputChannels, bias: nil, tile: tile, output: dpadded, workspace: workspace)
             g.unpad(dpadded, into: dx + n * inCount)
         }
     }
 
     /// The Winograd-transformed kernels of `w` (the weights or their bf16 rounding), transformed again only when
     /// they changed since the last call.
-    private func winogradKernels(_ w: UnsafePointer<Float>, adjoint: Bool, workspace: Workspace) -> UnsafePointer<Float> {
+    private func winogradKernels(_ w: UnsafePointer<Float>, adjoint: Bool, tile: WinogradTile,
+                                 workspace: Workspace) -> UnsafePointer<Float> {
         let o = outputChannels, i = inputChannels
-        return workspace.transformedKernels(layer: self, kind: adjoint ? .winogradAdjoint : .winograd,
-                                            fingerprint: Kernels.fingerprint(w, weight.value.count), count: 16 * o * i) {
-            Winograd3x3.transformKernels(w, outputChannels: o, inputChannels: i, adjoint: adjoint, into: $0)
+        return workspace.transformedKernels(layer: self, kind: .winograd(tile, adjoint: adjoint),
+                                            fingerprint: Kernels.fingerprint(w, weight.value.count),
+                                            count: tile.positions * o * i) {
+            Winograd3x3.transformKernels(w, outputChannels: o, inputChannels: i, adjoint: adjoint, tile: tile, into: $0)
         }
     }
 
@@ -331,6 +345,8 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
     case im2col
     /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (others use im2col).
     case winograd
+    /// Winograd F(4×4, 3×3) for every 3×3 stride-1 convolution (others use im2col).
+    case winograd4
     /// oneDNN's convolutions for every pass (float32; its bf16 kernels with `Precision.bf16` where native).
     case onednn
 }
@@ -479,7 +495,7 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
     func usesOneDNN(_ pass: ConvolutionPass, _ g: ConvGeometry) -> Bool {
         switch algorithm {
         case .onednn: true
-        case .im2col, .winograd, .native: false
+        case .im2col, .winograd, .winograd4, .native: false
         case .automatic:
             ConvolutionBackendPolicy.transposedUsesOneDNN(
                 pass, inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize, stride: stride,

@@ -86,11 +86,16 @@ public final class LayerRecord: @unchecked Sendable {
 public final class Workspace: @unchecked Sendable {
     private var buffers: [Int: (pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [:]
 
-    public init() {}
+    /// The transformed kernels this workspace's layers use: its own, or (`SequentialNetwork`'s inference contexts)
+    /// one cache shared by several workspaces, so that concurrent inference calls hold one copy.
+    let kernels: KernelCache
+
+    public init() { kernels = KernelCache() }
+
+    init(sharing kernels: KernelCache) { self.kernels = kernels }
 
     deinit {
         for (_, b) in buffers { UnsafeMutableRawPointer(b.pointer).deallocate() }
-        for (_, k) in kernelCache { UnsafeMutableRawPointer(k.pointer).deallocate() }
     }
 
     /// The workspace's slots. Layers of other modules take theirs from `firstFreeSlot` upward (below the
@@ -120,15 +125,17 @@ public final class Workspace: @unchecked Sendable {
     }
 
     /// `count` floats, 64-byte aligned, uninitialised; freed with `UnsafeMutableRawPointer(p).deallocate()`.
-    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+    fileprivate static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
     }
 
-    /// Bytes currently held.
-    public var byteCount: Int {
-        buffers.values.reduce(0) { $0 + $1.capacity * 4 } + kernelCache.values.reduce(0) { $0 + $1.count * 4 }
-            + oneDNNCache.values.reduce(0) { $0 + ($1?.byteCount ?? 0) }
+    /// Bytes currently held, the kernel cache included.
+    public var byteCount: Int { scratchByteCount + kernels.byteCount }
+
+    /// Bytes held by the scratch buffers and oneDNN primitives (everything but the kernel cache).
+    var scratchByteCount: Int {
+        buffers.values.reduce(0) { $0 + $1.capacity * 4 } + oneDNNCache.values.reduce(0) { $0 + ($1?.byteCount ?? 0) }
     }
 
     struct OneDNNKey: Hashable {
@@ -149,37 +156,72 @@ public final class Workspace: @unchecked Sendable {
         return made
     }
 
+    /// Transformed kernels of one layer (`Winograd3x3`, bf16-rounded weights), kept while the weights they came
+    /// from are unchanged (`KernelCache`).
+    func transformedKernels(layer: AnyObject, kind: KernelCache.Kind, fingerprint: UInt64, count: Int,
+                            fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+        kernels.kernels(layer: layer, kind: kind, fingerprint: fingerprint, count: count, fill: fill)
+    }
+}
+
+/// Transformed kernels per layer and kind, each kept while the weights it came from are unchanged. Thread-safe:
+/// the inference contexts of one network share one cache, so that two slices converted at once hold one copy of
+/// the Winograd kernels (at 256², ngf 64, 170 MB for F(4×4, 3×3)). An entry is filled under the lock and only read
+/// afterwards; the weights must not change while calls that use them run.
+final class KernelCache: @unchecked Sendable {
     /// What a cached kernel buffer holds for its layer.
-    enum KernelKind: Hashable {
-        case winograd
-        case winogradAdjoint
+    enum Kind: Hashable {
+        /// `Winograd3x3.transformKernels` for the forward pass or (`adjoint`) for backward-data.
+        case winograd(WinogradTile, adjoint: Bool)
         /// The weights rounded to bfloat16 (`Precision.bf16` emulated).
         case bfloat16Weights
     }
 
-    struct KernelKey: Hashable {
+    private struct Key: Hashable {
         var layer: ObjectIdentifier
-        var kind: KernelKind
+        var kind: Kind
     }
 
-    private var kernelCache: [KernelKey: (fingerprint: UInt64, pointer: UnsafeMutablePointer<Float>, count: Int)] = [:]
+    private let lock = NSLock()
+    private var entries: [Key: (fingerprint: UInt64, pointer: UnsafeMutablePointer<Float>, count: Int)] = [:]
 
-    /// Transformed kernels of one layer (`Winograd3x3`, bf16-rounded weights), kept while the weights they came
-    /// from are unchanged: `fill` runs only when `fingerprint` (a hash of the weights' bits) differs from the cached one.
-    func transformedKernels(layer: AnyObject, kind: KernelKind, fingerprint: UInt64, count: Int,
-                            fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
-        let key = KernelKey(layer: ObjectIdentifier(layer), kind: kind)
-        if let entry = kernelCache[key], entry.count == count {
+    deinit {
+        for (_, k) in entries { UnsafeMutableRawPointer(k.pointer).deallocate() }
+    }
+
+    /// Frees every entry (no call may be using them).
+    func removeAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        for (_, k) in entries { UnsafeMutableRawPointer(k.pointer).deallocate() }
+        entries.removeAll()
+    }
+
+    /// Bytes held.
+    var byteCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.values.reduce(0) { $0 + $1.count * 4 }
+    }
+
+    /// The kernels of `layer` of this `kind`: `fill` runs only when `fingerprint` (a hash of the weights' bits)
+    /// differs from the cached one, or the size changed.
+    func kernels(layer: AnyObject, kind: Kind, fingerprint: UInt64, count: Int,
+                 fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = Key(layer: ObjectIdentifier(layer), kind: kind)
+        if let entry = entries[key], entry.count == count {
             if entry.fingerprint != fingerprint {
                 fill(entry.pointer)
-                kernelCache[key] = (fingerprint, entry.pointer, count)
+                entries[key] = (fingerprint, entry.pointer, count)
             }
             return UnsafePointer(entry.pointer)
         }
-        if let entry = kernelCache[key] { UnsafeMutableRawPointer(entry.pointer).deallocate() }
-        let p = Self.allocate(max(count, 16))
+        if let entry = entries[key] { UnsafeMutableRawPointer(entry.pointer).deallocate() }
+        let p = Workspace.allocate(max(count, 16))
         fill(p)
-        kernelCache[key] = (fingerprint, p, count)
+        entries[key] = (fingerprint, p, count)
         return UnsafePointer(p)
     }
 }

@@ -15,11 +15,17 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
 
     /// What one inference call uses, reused by later calls: an inference record over `arena` (outputs from the
     /// arena, nothing saved for backward) and the workspace of its kernels.
+    /// The transformed kernels of all inference contexts: one copy however many calls run at once.
+    private let inferenceKernels = KernelCache()
+
     private struct InferenceContext {
         let arena = ActivationArena()
         let record: LayerRecord
-        let workspace = Workspace()
-        init() { record = LayerRecord(arena: arena) }
+        let workspace: Workspace
+        init(kernels: KernelCache) {
+            record = LayerRecord(arena: arena)
+            workspace = Workspace(sharing: kernels)
+        }
     }
 
     /// A network of `network`'s layers; other modules build their families on it (DCGAN, conditional GAN).
@@ -48,7 +54,7 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     /// next call of the same shape, which then allocates nothing but the returned copy.
     public func infer(_ input: Tensor) -> Tensor {
         poolLock.lock()
-        let context = inferencePool.popLast() ?? InferenceContext()
+        let context = inferencePool.popLast() ?? InferenceContext(kernels: inferenceKernels)
         poolLock.unlock()
         context.arena.beginPass()
         let output = network.forward(input, record: context.record, mode: .inference, workspace: context.workspace,
@@ -60,12 +66,14 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         return output
     }
 
-    /// The memory the idle inference contexts hold (their workspaces and activation arenas), summed over the pool.
+    /// The memory the idle inference contexts hold (their workspaces and activation arenas), summed over the pool,
+    /// and their shared kernel cache, counted once.
     public var inferenceMemory: InferenceMemory {
         poolLock.lock()
         defer { poolLock.unlock() }
-        return inferencePool.reduce(InferenceMemory()) {
-            InferenceMemory(contexts: $0.contexts + 1, workspaceBytes: $0.workspaceBytes + $1.workspace.byteCount,
+        return inferencePool.reduce(InferenceMemory(kernelBytes: inferenceKernels.byteCount)) {
+            InferenceMemory(contexts: $0.contexts + 1, workspaceBytes: $0.workspaceBytes + $1.workspace.scratchByteCount,
+                            kernelBytes: $0.kernelBytes,
                             activationBytes: $0.activationBytes + $1.arena.byteCount,
                             peakActivationBytes: $0.peakActivationBytes + $1.arena.peakBytesTaken,
                             activationAllocations: $0.activationAllocations + $1.arena.allocations)
@@ -95,10 +103,11 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         visit(network)
     }
 
-    /// Frees the buffers kept for inference.
+    /// Frees the buffers and transformed kernels kept for inference (no `infer` call may be running).
     public func releaseInferenceBuffers() {
         poolLock.lock()
         inferencePool.removeAll()
+        inferenceKernels.removeAll()
         poolLock.unlock()
     }
 
@@ -116,9 +125,10 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
 public struct InferenceMemory: Sendable, Equatable {
     /// Contexts in the pool (one per concurrent `infer` call seen).
     public var contexts = 0
-    /// Bytes of the contexts' workspaces: column buffers, padded and bf16 copies, transformed kernels, oneDNN
-    /// primitives.
+    /// Bytes of the contexts' workspaces: column buffers, padded copies, oneDNN primitives.
     public var workspaceBytes = 0
+    /// Bytes of the transformed kernels (Winograd, bf16-rounded weights) all contexts share: one copy.
+    public var kernelBytes = 0
     /// Bytes of the contexts' activation arenas (every activation tensor they keep for the next pass).
     public var activationBytes = 0
     /// The most activation bytes alive at once in each context's last pass, summed.
@@ -126,6 +136,6 @@ public struct InferenceMemory: Sendable, Equatable {
     /// Activation tensors the arenas allocated since they were made.
     public var activationAllocations = 0
 
-    /// Workspace and activation bytes together.
-    public var totalBytes: Int { workspaceBytes + activationBytes }
+    /// Workspace, kernel and activation bytes together.
+    public var totalBytes: Int { workspaceBytes + kernelBytes + activationBytes }
 }

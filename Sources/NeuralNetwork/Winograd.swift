@@ -1,43 +1,98 @@
 import Foundation
 
-/// 3×3, stride-1 convolution by Winograd's minimal filtering algorithm F(2×2, 3×3)
-/// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016, §4).
+/// The output tile m of a Winograd algorithm F(m×m, 3×3): each m×m output tile is computed from an (m+2)×(m+2)
+/// input tile with (m+2)² multiplications per input–output channel pair instead of 9m².
+public enum WinogradTile: Int, Codable, Sendable, CaseIterable {
+    /// F(2×2, 3×3): 16 multiplications for 4 outputs (2.25× fewer than direct); transforms that only add,
+    /// subtract and halve, so it agrees with the direct convolution to float32 rounding.
+    case two = 2
+    /// F(4×4, 3×3): 36 multiplications for 16 outputs (4× fewer than direct, 1.78× fewer than F(2×2)); its
+    /// transforms scale by up to 8 and 1/24, so its float32 error is a few times F(2×2)'s (Lavin & Gray §5: still
+    /// within the PyTorch goldens' 1e-5).
+    case four = 4
+
+    /// The side m + 2 of the input tile (and of the transformed tile).
+    var inputSide: Int { rawValue + 2 }
+    /// The positions ξ of the transformed tile: the number of GEMMs.
+    public var positions: Int { inputSide * inputSide }
+}
+
+/// 3×3, stride-1 convolution by Winograd's minimal filtering algorithms F(2×2, 3×3) and F(4×4, 3×3)
+/// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016, §4 and §5).
 ///
-/// Each 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 4×4 input tile d and the 3×3 kernel g. Summed over
-/// input channels, the element-wise products become 16 independent GEMMs, M_ξ (Cout × tiles) = U_ξ (Cout × Cin) ·
-/// V_ξ (Cin × tiles), one per position ξ of the 4×4 transformed tile: 16·Cout·Cin multiply-adds per tile instead of
-/// 36·Cout·Cin, 2.25× fewer. The transforms only add, subtract and halve, so the result agrees with the direct
-/// convolution to float32 rounding. Used for the ResNet generator's residual convolutions (reflection-padded 3×3)
+/// Each m×m output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the (m+2)×(m+2) input tile d and the 3×3 kernel g. Summed
+/// over input channels, the element-wise products become (m+2)² independent GEMMs, M_ξ (Cout × tiles) =
+/// U_ξ (Cout × Cin) · V_ξ (Cin × tiles), one per position ξ of the transformed tile: (m+2)²·Cout·Cin multiply-adds
+/// per tile instead of 9m²·Cout·Cin. Used for the ResNet generator's residual convolutions (reflection-padded 3×3)
 /// forward and, with the flipped and transposed kernel, for their gradient with respect to the input.
 enum Winograd3x3 {
-    /// Transformed kernels U_ξ = G g Gᵀ, stored `16 × outputChannels × inputChannels`. With `adjoint`, the
+    /// Transformed kernels U_ξ = G g Gᵀ, stored `positions × outputChannels × inputChannels`. With `adjoint`, the
     /// kernel of the input-gradient convolution instead: g'[c][o] = g[o][c] rotated by 180°, stored
-    /// `16 × inputChannels × outputChannels`. `weight` is PyTorch's `outputChannels × inputChannels × 3 × 3`.
+    /// `positions × inputChannels × outputChannels`. `weight` is PyTorch's `outputChannels × inputChannels × 3 × 3`.
     static func transformKernels(_ weight: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int,
-                                 adjoint: Bool, into u: UnsafeMutablePointer<Float>) {
+                                 adjoint: Bool, tile: WinogradTile, into u: UnsafeMutablePointer<Float>) {
         let pairs = outputChannels * inputChannels
+        switch tile {
+        case .two:
+            forEachKernel(weight, outputChannels: outputChannels, inputChannels: inputChannels, adjoint: adjoint) { g, index in
+                // Gg (4 × 3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], on the kernel's rows; then (Gg)Gᵀ along each row.
+                let k0 = SIMD4<Float>(g.0, g.1, g.2, 0), k1 = SIMD4<Float>(g.3, g.4, g.5, 0)
+                let k2 = SIMD4<Float>(g.6, g.7, g.8, 0)
+                let s0 = k0, s1 = 0.5 * (k0 + k1 + k2), s2 = 0.5 * (k0 - k1 + k2), s3 = k2
+                @inline(__always) func store(_ i: Int, _ s: SIMD4<Float>) {
+                    let p = u + i * 4 * pairs + index
+                    p[0] = s[0]
+                    p[pairs] = 0.5 * (s[0] + s[1] + s[2])
+                    p[2 * pairs] = 0.5 * (s[0] - s[1] + s[2])
+                    p[3 * pairs] = s[2]
+                }
+                store(0, s0)
+                store(1, s1)
+                store(2, s2)
+                store(3, s3)
+            }
+        case .four:
+            /// G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] (Lavin & Gray §5) applied to three
+            /// values a, b, c (the kernel's rows as vectors, or one row's values).
+            @inline(__always) func g6<V: SIMD>(_ a: V, _ b: V, _ c: V) -> (V, V, V, V, V, V) where V.Scalar == Float {
+                let sixth: Float = 1.0 / 6, twelfth: Float = 1.0 / 12, twentyFourth: Float = 1.0 / 24
+                let outer = a + c
+                return (0.25 * a, -sixth * (outer + b), -sixth * (outer - b),
+                        twentyFourth * a + twelfth * b + sixth * c, twentyFourth * a - twelfth * b + sixth * c, c)
+            }
+            forEachKernel(weight, outputChannels: outputChannels, inputChannels: inputChannels, adjoint: adjoint) { g, index in
+                // G g: the kernel's three rows combined into six rows of three (lanes 0–2); then (G g) Gᵀ: the
+                // same combination of each row's three values, all six rows at once (lanes 0–5 of SIMD8).
+                let r = g6(SIMD4(g.0, g.1, g.2, 0), SIMD4(g.3, g.4, g.5, 0), SIMD4(g.6, g.7, g.8, 0))
+                func lane(_ k: Int) -> SIMD8<Float> { SIMD8(r.0[k], r.1[k], r.2[k], r.3[k], r.4[k], r.5[k], 0, 0) }
+                let t = g6(lane(0), lane(1), lane(2))
+                // t.j[i] = U at position (row i, column j).
+                for i in 0..<6 {
+                    let p = u + 6 * i * pairs + index
+                    p[0] = t.0[i]
+                    p[pairs] = t.1[i]
+                    p[2 * pairs] = t.2[i]
+                    p[3 * pairs] = t.3[i]
+                    p[4 * pairs] = t.4[i]
+                    p[5 * pairs] = t.5[i]
+                }
+            }
+        }
+    }
+
+    /// Calls `body(g, index)` for every 3×3 kernel of `weight` (in parallel over the output channels): g its nine
+    /// taps, rotated by 180° with `adjoint`; index its place in one position's plane of transformed kernels,
+    /// o·Cin + c (or c·Cout + o with `adjoint`: the input-gradient convolution's kernel g'[c][o]).
+    @inline(__always)
+    private static func forEachKernel(_ weight: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int, adjoint: Bool,
+                                      _ body: ((Float, Float, Float, Float, Float, Float, Float, Float, Float), Int) -> Void) {
         parallelFor(outputChannels, minimumPerThread: 8) { range in
             for o in range {
                 for c in 0..<inputChannels {
                     let w = weight + (o * inputChannels + c) * 9
                     var g = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8])
                     if adjoint { g = (g.8, g.7, g.6, g.5, g.4, g.3, g.2, g.1, g.0) }
-                    // Gg (4 × 3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], on the kernel's rows; then (Gg)Gᵀ along each row.
-                    let k0 = SIMD4<Float>(g.0, g.1, g.2, 0), k1 = SIMD4<Float>(g.3, g.4, g.5, 0)
-                    let k2 = SIMD4<Float>(g.6, g.7, g.8, 0)
-                    let s0 = k0, s1 = 0.5 * (k0 + k1 + k2), s2 = 0.5 * (k0 - k1 + k2), s3 = k2
-                    let index = adjoint ? c * outputChannels + o : o * inputChannels + c
-                    @inline(__always) func store(_ i: Int, _ s: SIMD4<Float>) {
-                        let p = u + i * 4 * pairs + index
-                        p[0] = s[0]
-                        p[pairs] = 0.5 * (s[0] + s[1] + s[2])
-                        p[2 * pairs] = 0.5 * (s[0] - s[1] + s[2])
-                        p[3 * pairs] = s[2]
-                    }
-                    store(0, s0)
-                    store(1, s1)
-                    store(2, s2)
-                    store(3, s3)
+                    body(g, adjoint ? c * outputChannels + o : o * inputChannels + c)
                 }
             }
         }
@@ -45,106 +100,207 @@ enum Winograd3x3 {
 
     /// y (`outputChannels × outputHeight × outputWidth`, outputHeight = height + 2·padding − 2) = the 3×3
     /// cross-correlation of `image` (`channels × height × width`, padded by `padding` with zeros or its
-    /// reflection) with the kernels `u` from `transformKernels`, plus `bias` when given.
+    /// reflection) with the kernels `u` from `transformKernels` (the same `tile`), plus `bias` when given.
     static func convolve(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
                          paddingMode: PaddingMode, kernels u: UnsafePointer<Float>, outputChannels: Int,
-                         bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>, workspace: Workspace) {
+                         bias: UnsafePointer<Float>?, tile: WinogradTile, output y: UnsafeMutablePointer<Float>,
+                         workspace: Workspace) {
+        let m = tile.rawValue, positions = tile.positions
         let outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2
-        let tilesY = (outputHeight + 1) / 2, tilesX = (outputWidth + 1) / 2, tiles = tilesY * tilesX
+        let tilesY = (outputHeight + m - 1) / m, tilesX = (outputWidth + m - 1) / m, tiles = tilesY * tilesX
         // The padded image, extended with zeros to whole tiles.
-        let ph = 2 * tilesY + 2, pw = 2 * tilesX + 2
+        let ph = m * tilesY + 2, pw = m * tilesX + 2
         let padded = workspace.buffer(Workspace.Slot.padded, count: channels * ph * pw)
-        let v = workspace.buffer(Workspace.Slot.columns, count: 16 * channels * tiles)
-        let m = workspace.buffer(Workspace.Slot.columns2, count: 16 * outputChannels * tiles)
+        let v = workspace.buffer(Workspace.Slot.columns, count: positions * channels * tiles)
+        let product = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
         let source = ConvGeometry(channels: channels, height: height, width: width, kernelHeight: 3, kernelWidth: 3,
                                   stride: 1, padding: padding, paddingMode: paddingMode,
                                   outputHeight: outputHeight, outputWidth: outputWidth)
+        let layout = TileLayout(tilesY: tilesY, tilesX: tilesX, paddedHeight: ph, paddedWidth: pw)
 
-        // Input transform: V_ξ[c][t] = (Bᵀ d B)_ξ, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Per row of
-        // tiles: Bᵀ d as whole-row vector arithmetic, then · B as sixteen loops over the tiles with stride-2
-        // reads and contiguous writes (both vectorise).
         parallelFor(channels) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * pw) { rows in
-                let a0 = rows.baseAddress!, a1 = a0 + pw, a2 = a1 + pw, a3 = a2 + pw
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: tile.inputSide * pw) { rows in
                 for c in range {
                     let plane = padded + c * ph * pw
                     source.padPlane(image + c * height * width, into: plane, paddedHeight: ph, paddedWidth: pw)
-                    let stride = channels * tiles
-                    for ty in 0..<tilesY {
-                        let r0 = plane + 2 * ty * pw, r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw
-                        for x in 0..<pw {
-                            a0[x] = r0[x] - r2[x]
-                            a1[x] = r1[x] + r2[x]
-                            a2[x] = r2[x] - r1[x]
-                            a3[x] = r1[x] - r3[x]
-                        }
-                        let base = v + c * tiles + ty * tilesX
-                        @inline(__always) func transformRow(_ i: Int, _ a: UnsafeMutablePointer<Float>) {
-                            let o0 = base + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
-                            for tx in 0..<tilesX {
-                                let x = 2 * tx
-                                o0[tx] = a[x] - a[x + 2]
-                                o1[tx] = a[x + 1] + a[x + 2]
-                                o2[tx] = a[x + 2] - a[x + 1]
-                                o3[tx] = a[x + 1] - a[x + 3]
-                            }
-                        }
-                        transformRow(0, a0)
-                        transformRow(1, a1)
-                        transformRow(2, a2)
-                        transformRow(3, a3)
+                    let out = v + c * tiles, stride = channels * tiles
+                    switch tile {
+                    case .two: inputTransform2(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
+                    case .four: inputTransform4(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
                     }
                 }
             }
         }
 
-        // 16 GEMMs, shared out whole between the threads (each single-threaded).
-        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, 16)
+        // The GEMMs, shared out whole between the threads (each single-threaded).
+        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
         let pairs = outputChannels * channels
         ComputeThreads.fork(threads) { part in
             var xi = part
-            while xi < 16 {
+            while xi < positions {
                 BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: tiles, k: channels,
                            a: u + xi * pairs, lda: channels, b: v + xi * channels * tiles, ldb: tiles,
-                           beta: 0, c: m + xi * outputChannels * tiles, ldc: tiles)
+                           beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
                 xi += threads
             }
         }
 
-        // Output transform: y = Aᵀ M A, Aᵀ = [1 1 1 0; 0 1 −1 −1]; per row of tiles, Aᵀ M as vector arithmetic
-        // over the tiles, then · A into two interleaved output rows (padded to whole tiles, then copied).
         parallelFor(outputChannels) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * tilesX + 4 * tilesX) { scratch in
-                let s = scratch.baseAddress!, d = s + 4 * tilesX, rows = d + 4 * tilesX
+            // Per output channel: the rows Aᵀ M (m × (m+2) rows of tilesX) and m output rows of whole tiles.
+            let transform = m * tile.inputSide * tilesX
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: transform + m * m * tilesX) { scratch in
                 for o in range {
-                    let stride = outputChannels * tiles
+                    let source = product + o * tiles, stride = outputChannels * tiles
                     let yo = y + o * outputHeight * outputWidth
                     let b = bias?[o] ?? 0
                     for ty in 0..<tilesY {
-                        let mo = m + o * tiles + ty * tilesX
-                        for j in 0..<4 {
-                            let p0 = mo + j * stride, p1 = p0 + 4 * stride, p2 = p1 + 4 * stride, p3 = p2 + 4 * stride
-                            let sj = s + j * tilesX, dj = d + j * tilesX
-                            for tx in 0..<tilesX {
-                                sj[tx] = p0[tx] + p1[tx] + p2[tx]
-                                dj[tx] = p1[tx] - p2[tx] - p3[tx]
-                            }
+                        let rows = scratch.baseAddress! + transform
+                        switch tile {
+                        case .two: outputTransform2(source + ty * tilesX, tilesX: tilesX, stride: stride, bias: b,
+                                                    scratch: scratch.baseAddress!, rows: rows)
+                        case .four: outputTransform4(source + ty * tilesX, tilesX: tilesX, stride: stride, bias: b,
+                                                     scratch: scratch.baseAddress!, rows: rows)
                         }
-                        let top = rows, bottom = rows + 2 * tilesX
-                        @inline(__always) func transformRow(_ u: UnsafeMutablePointer<Float>, into row: UnsafeMutablePointer<Float>) {
-                            let u0 = u, u1 = u + tilesX, u2 = u1 + tilesX, u3 = u2 + tilesX
-                            for tx in 0..<tilesX {
-                                row[2 * tx] = u0[tx] + u1[tx] + u2[tx] + b
-                                row[2 * tx + 1] = u1[tx] - u2[tx] - u3[tx] + b
-                            }
+                        for r in 0..<m where m * ty + r < outputHeight {
+                            (yo + (m * ty + r) * outputWidth).update(from: rows + r * m * tilesX, count: outputWidth)
                         }
-                        transformRow(s, into: top)
-                        transformRow(d, into: bottom)
-                        let oy = 2 * ty
-                        (yo + oy * outputWidth).update(from: top, count: outputWidth)
-                        if oy + 1 < outputHeight { (yo + (oy + 1) * outputWidth).update(from: bottom, count: outputWidth) }
                     }
                 }
+            }
+        }
+    }
+
+    /// Where the tiles of one padded plane lie.
+    struct TileLayout {
+        var tilesY: Int, tilesX: Int, paddedHeight: Int, paddedWidth: Int
+    }
+
+    // MARK: F(2×2, 3×3)
+
+    /// V_ξ[t] = (Bᵀ d B)_ξ for every tile of `plane`, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], position ξ
+    /// written at `out + ξ·stride`. Per row of tiles: Bᵀ d as whole-row vector arithmetic, then · B as loops over
+    /// the tiles with stride-2 reads and contiguous writes (both vectorise). `rows`: 4 padded rows of scratch.
+    static func inputTransform2(_ plane: UnsafePointer<Float>, _ l: TileLayout, rows: UnsafeMutablePointer<Float>,
+                                into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let pw = l.paddedWidth
+        let a0 = rows, a1 = a0 + pw, a2 = a1 + pw, a3 = a2 + pw
+        for ty in 0..<l.tilesY {
+            let r0 = plane + 2 * ty * pw, r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw
+            for x in 0..<pw {
+                a0[x] = r0[x] - r2[x]
+                a1[x] = r1[x] + r2[x]
+                a2[x] = r2[x] - r1[x]
+                a3[x] = r1[x] - r3[x]
+            }
+            let base = out + ty * l.tilesX
+            @inline(__always) func transformRow(_ i: Int, _ a: UnsafeMutablePointer<Float>) {
+                let o0 = base + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
+                for tx in 0..<l.tilesX {
+                    let x = 2 * tx
+                    o0[tx] = a[x] - a[x + 2]
+                    o1[tx] = a[x + 1] + a[x + 2]
+                    o2[tx] = a[x + 2] - a[x + 1]
+                    o3[tx] = a[x + 1] - a[x + 3]
+                }
+            }
+            for i in 0..<4 { transformRow(i, rows + i * pw) }   // a0 … a3
+        }
+    }
+
+    /// One row of tiles of y = Aᵀ M A + bias, Aᵀ = [1 1 1 0; 0 1 −1 −1]: `m` holds position ξ of tile tx at
+    /// `m + ξ·stride + tx`; the 2 output rows (whole tiles, 2·tilesX wide) go to `rows`. Aᵀ M as vector arithmetic
+    /// over the tiles into `scratch` (2 × 4 rows of tilesX), then · A into the interleaved output rows.
+    static func outputTransform2(_ m: UnsafePointer<Float>, tilesX: Int, stride: Int, bias b: Float,
+                                 scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        let s = scratch, d = s + 4 * tilesX
+        for j in 0..<4 {
+            let p0 = m + j * stride, p1 = p0 + 4 * stride, p2 = p1 + 4 * stride, p3 = p2 + 4 * stride
+            let sj = s + j * tilesX, dj = d + j * tilesX
+            for tx in 0..<tilesX {
+                sj[tx] = p0[tx] + p1[tx] + p2[tx]
+                dj[tx] = p1[tx] - p2[tx] - p3[tx]
+            }
+        }
+        @inline(__always) func transformRow(_ u: UnsafeMutablePointer<Float>, into row: UnsafeMutablePointer<Float>) {
+            let u0 = u, u1 = u + tilesX, u2 = u1 + tilesX, u3 = u2 + tilesX
+            for tx in 0..<tilesX {
+                row[2 * tx] = u0[tx] + u1[tx] + u2[tx] + b
+                row[2 * tx + 1] = u1[tx] - u2[tx] - u3[tx] + b
+            }
+        }
+        transformRow(s, into: rows)
+        transformRow(d, into: rows + 2 * tilesX)
+    }
+
+    // MARK: F(4×4, 3×3)
+
+    /// V_ξ[t] = (Bᵀ d B)_ξ for every tile of `plane` with Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0;
+    /// 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], laid out as `inputTransform2`'s; `rows`: 6 padded rows of scratch.
+    /// (Measured: splitting the plane by x mod 4 so that the second pass runs on contiguous vectors was no faster,
+    /// with SSE or AVX2: the pass is bound by its 36 output streams, not by arithmetic.)
+    static func inputTransform4(_ plane: UnsafePointer<Float>, _ l: TileLayout, rows: UnsafeMutablePointer<Float>,
+                                into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let pw = l.paddedWidth
+        let a0 = rows, a1 = a0 + pw, a2 = a1 + pw, a3 = a2 + pw, a4 = a3 + pw, a5 = a4 + pw
+        for ty in 0..<l.tilesY {
+            let r0 = plane + 4 * ty * pw, r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw, r4 = r3 + pw, r5 = r4 + pw
+            for x in 0..<pw {
+                let d1 = r1[x], d2 = r2[x], d3 = r3[x], d4 = r4[x]
+                a0[x] = 4 * r0[x] - 5 * d2 + d4
+                a1[x] = d3 + d4 - 4 * (d1 + d2)
+                a2[x] = d4 - d3 + 4 * (d1 - d2)
+                a3[x] = d4 - d2 + 2 * (d3 - d1)
+                a4[x] = d4 - d2 + 2 * (d1 - d3)
+                a5[x] = 4 * d1 - 5 * d3 + r5[x]
+            }
+            let base = out + ty * l.tilesX
+            @inline(__always) func transformRow(_ i: Int, _ a: UnsafeMutablePointer<Float>) {
+                let o0 = base + (6 * i) * stride, o1 = o0 + stride, o2 = o1 + stride
+                let o3 = o2 + stride, o4 = o3 + stride, o5 = o4 + stride
+                for tx in 0..<l.tilesX {
+                    let x = 4 * tx
+                    let e1 = a[x + 1], e2 = a[x + 2], e3 = a[x + 3], e4 = a[x + 4]
+                    o0[tx] = 4 * a[x] - 5 * e2 + e4
+                    o1[tx] = e3 + e4 - 4 * (e1 + e2)
+                    o2[tx] = e4 - e3 + 4 * (e1 - e2)
+                    o3[tx] = e4 - e2 + 2 * (e3 - e1)
+                    o4[tx] = e4 - e2 + 2 * (e1 - e3)
+                    o5[tx] = 4 * e1 - 5 * e3 + a[x + 5]
+                }
+            }
+            for i in 0..<6 { transformRow(i, rows + i * pw) }   // a0 … a5
+        }
+    }
+
+    /// One row of tiles of y = Aᵀ M A + bias with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]:
+    /// as `outputTransform2`, with 4 output rows (4·tilesX wide) and `scratch` of 4 × 6 rows of tilesX.
+    static func outputTransform4(_ m: UnsafePointer<Float>, tilesX: Int, stride: Int, bias b: Float,
+                                 scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        // Aᵀ M: scratch[k][j] (row k of the output tile, column j of the transformed tile).
+        for j in 0..<6 {
+            let p0 = m + j * stride, p1 = p0 + 6 * stride, p2 = p1 + 6 * stride
+            let p3 = p2 + 6 * stride, p4 = p3 + 6 * stride, p5 = p4 + 6 * stride
+            let s0 = scratch + j * tilesX, s1 = s0 + 6 * tilesX, s2 = s1 + 6 * tilesX, s3 = s2 + 6 * tilesX
+            for tx in 0..<tilesX {
+                let plus12 = p1[tx] + p2[tx], minus12 = p1[tx] - p2[tx]
+                let plus34 = p3[tx] + p4[tx], minus34 = p3[tx] - p4[tx]
+                s0[tx] = p0[tx] + plus12 + plus34
+                s1[tx] = minus12 + 2 * minus34
+                s2[tx] = plus12 + 4 * plus34
+                s3[tx] = minus12 + 8 * minus34 + p5[tx]
+            }
+        }
+        // (Aᵀ M) A along each row k, into output row k.
+        for k in 0..<4 {
+            let s = scratch + 6 * k * tilesX, row = rows + 4 * k * tilesX
+            let q0 = s, q1 = q0 + tilesX, q2 = q1 + tilesX, q3 = q2 + tilesX, q4 = q3 + tilesX, q5 = q4 + tilesX
+            for tx in 0..<tilesX {
+                let plus12 = q1[tx] + q2[tx], minus12 = q1[tx] - q2[tx]
+                let plus34 = q3[tx] + q4[tx], minus34 = q3[tx] - q4[tx]
+                row[4 * tx] = q0[tx] + plus12 + plus34 + b
+                row[4 * tx + 1] = minus12 + 2 * minus34 + b
+                row[4 * tx + 2] = plus12 + 4 * plus34 + b
+                row[4 * tx + 3] = minus12 + 8 * minus34 + q5[tx] + b
             }
         }
     }

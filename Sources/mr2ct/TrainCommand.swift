@@ -147,7 +147,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var session: TrainingSessionOptions
     @Option(name: .long, help: "Arithmetic of the convolutions in this session: f32 (PyTorch's float32) or bf16 (mixed precision: bfloat16 convolution operands with float32 accumulation, float32 master weights, Adam state, normalisation and losses; native oneDNN kernels only on CPUs with AVX512 BF16, emulated — slower than f32 — elsewhere). A session option like --threads: not stored in the run.")
     var precision: Precision = .f32
-    @Option(name: .long, help: "How the convolutions compute in this session: automatic (oneDNN for the passes and shapes where it measured faster, MR2CT's kernels elsewhere; within the PyTorch goldens' tolerance, not bit for bit the engine before oneDNN), native (MR2CT's own kernels only: bit for bit what runs before oneDNN computed), or im2col, winograd, onednn to force one. A session option like --threads: not stored in the run.")
+    @Option(name: .long, help: "How the convolutions compute in this session: automatic (oneDNN for the passes and shapes where it measured faster, MR2CT's kernels elsewhere; within the PyTorch goldens' tolerance, not bit for bit the engine before oneDNN), native (MR2CT's own kernels only: Winograd F(4×4,3×3) for residual blocks on images of 32² and more, F(2×2,3×3) below), or im2col, winograd (F(2×2,3×3)), winograd4 (F(4×4,3×3)), onednn to force one. A session option like --threads: not stored in the run.")
     var convolution: ConvolutionAlgorithm = .automatic
     @Option(name: .long, help: "Validate every N iterations. (default: once per epoch)")
     var validateEvery: Int?
