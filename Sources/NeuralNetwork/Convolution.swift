@@ -7,8 +7,8 @@ import Foundation
 /// col2im(Wᵀ·dY), backward-weights as dY·colsᵀ. The column buffer is tiled over output rows when large.
 /// A single output channel with stride 1 (the generator's last 7×7 conv, PatchGAN's last conv) uses a direct
 /// kernel instead: a GEMM with M = 1 runs far below the machine's rate. 3×3 stride-1 convolutions between
-/// enough channels (the residual blocks) run forward and backward-data by Winograd (`Winograd3x3`): F(4×4, 3×3) on
-/// images of `winogradF4MinimumSide` and more, F(2×2, 3×3) on smaller ones.
+/// enough channels (the residual blocks) run forward and backward-data by Winograd (`Winograd3x3`): F(4×4, 3×3) for
+/// inference on images of `winogradF4MinimumSide` and more, F(2×2, 3×3) otherwise (`winogradTile`).
 public final class Conv2d: Layer, ParameterContainer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -57,24 +57,27 @@ public final class Conv2d: Layer, ParameterContainer {
 
     var usesDirectKernel: Bool { outputChannels == 1 && stride == 1 }
 
-    var usesWinograd: Bool { winogradTile(height: 0, width: 0) != nil }
+    var usesWinograd: Bool { winogradTile(height: 0, width: 0, mode: .training) != nil }
 
-    /// The Winograd algorithm of this layer's forward and backward-data passes on an `height × width` input, nil
-    /// for im2col: under `.automatic` and `.native` F(4×4, 3×3) where the image gives it enough tiles to fill the
-    /// GEMMs (`Conv2d.winogradF4MinimumSide`), F(2×2, 3×3) below that.
-    func winogradTile(height: Int, width: Int) -> WinogradTile? {
+    /// The Winograd algorithm of this layer's passes on an `height × width` input, nil for im2col. Under
+    /// `.automatic` and `.native`: F(4×4, 3×3) for inference passes on images that give it enough tiles to fill
+    /// the GEMMs (`Conv2d.winogradF4MinimumSide`), F(2×2, 3×3) for smaller images and for the training passes
+    /// (forward and backward-data). Measured at 256², ngf 64 (`mr2ct bench`, 2026-12-01): F(4×4) made inference
+    /// 0.80–0.91× as long, but left a training step as long as F(2×2) (13.26 against 13.26–13.62 s) while its
+    /// kernels, cached per generator for the forward and the backward-data pass, took 350 MB more.
+    func winogradTile(height: Int, width: Int, mode: ForwardMode) -> WinogradTile? {
         guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return nil }
         switch algorithm {
         case .automatic, .native:
             guard min(inputChannels, outputChannels) >= Self.winogradMinimumChannels else { return nil }
-            return min(height, width) >= Self.winogradF4MinimumSide ? .four : .two
+            return mode == .inference && min(height, width) >= Self.winogradF4MinimumSide ? .four : .two
         case .im2col, .onednn: return nil
         case .winograd: return .two
         case .winograd4: return .four
         }
     }
 
-    /// The smallest image side on which `.automatic` and `.native` use F(4×4, 3×3) rather than F(2×2, 3×3).
+    /// The smallest image side on which `.automatic` and `.native` infer with F(4×4, 3×3) rather than F(2×2, 3×3).
     public static let winogradF4MinimumSide = 32
 
     public func forward(_ input: Tensor, record: LayerRecord, mode: ForwardMode, workspace: Workspace,
@@ -97,7 +100,7 @@ public final class Conv2d: Layer, ParameterContainer {
             return output
         }
         let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
-        if let tile = winogradTile(height: g.height, width: g.width) {
+        if let tile = winogradTile(height: g.height, width: g.width, mode: mode) {
             let kernels = winogradKernels(w, adjoint: false, tile: tile, workspace: workspace)
             for n in 0..<batch {
                 Winograd3x3.convolve(x + n * inCount, channels: inputChannels, height: g.height,
@@ -163,7 +166,7 @@ public final class Conv2d: Layer, ParameterContainer {
         let nativeGradInput = dataDNNL == nil ? gradInput : nil
         let nativeWeights = parameterGradients && weightsDNNL == nil
         if nativeGradInput == nil && !nativeWeights { return }
-        let winogradTile = winogradTile(height: g.height, width: g.width), winograd = winogradTile != nil
+        let winogradTile = winogradTile(height: g.height, width: g.width, mode: .training), winograd = winogradTile != nil
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
         for n in 0..<batch where nativeWeights || !winograd {
             let xn = x + n * inCount, dyn = dy + n * outCount
