@@ -57,14 +57,13 @@ public final class Conv2d: Layer, ParameterContainer {
 
     var usesDirectKernel: Bool { outputChannels == 1 && stride == 1 }
 
-    var usesWinograd: Bool { winogradTile(height: 0, width: 0, mode: .training) != nil }
-
     /// The Winograd algorithm of this layer's passes on an `height × width` input, nil for im2col. Under
     /// `.automatic` and `.native`: F(4×4, 3×3) for inference passes on images that give it enough tiles to fill
     /// the GEMMs (`Conv2d.winogradF4MinimumSide`), F(2×2, 3×3) for smaller images and for the training passes
     /// (forward and backward-data). Measured at 256², ngf 64 (`mr2ct bench`, 2026-12-01): F(4×4) made inference
-    /// 0.80–0.91× as long, but left a training step as long as F(2×2) (13.26 against 13.26–13.62 s) while its
-    /// kernels, cached per generator for the forward and the backward-data pass, took 350 MB more.
+    /// 0.80–0.91× as long, but a training step at most a few per cent shorter (13.26 against 13.26–13.62 s under
+    /// `.automatic`; 14.01–14.19 against 14.28–14.83 s with oneDNN off) while its kernels, cached per generator
+    /// for the forward and the backward-data pass, took 350 MB more.
     func winogradTile(height: Int, width: Int, mode: ForwardMode) -> WinogradTile? {
         guard kernelSize == 3 && stride == 1 && !usesDirectKernel else { return nil }
         switch algorithm {
@@ -166,11 +165,11 @@ public final class Conv2d: Layer, ParameterContainer {
         let nativeGradInput = dataDNNL == nil ? gradInput : nil
         let nativeWeights = parameterGradients && weightsDNNL == nil
         if nativeGradInput == nil && !nativeWeights { return }
-        let winogradTile = winogradTile(height: g.height, width: g.width, mode: .training), winograd = winogradTile != nil
+        let winogradTile = winogradTile(height: g.height, width: g.width, mode: .training)
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
-        for n in 0..<batch where nativeWeights || !winograd {
+        for n in 0..<batch where nativeWeights || winogradTile == nil {
             let xn = x + n * inCount, dyn = dy + n * outCount
-            let dx = winograd ? nil : nativeGradInput.map { $0 + n * inCount }
+            let dx = winogradTile == nil ? nativeGradInput.map { $0 + n * inCount } : nil
             if usesDirectKernel {
                 directBackward(xn, w, dyn, dx, g, nativeWeights, workspace)
                 continue

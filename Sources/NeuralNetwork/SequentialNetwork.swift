@@ -13,11 +13,11 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     private let poolLock = NSLock()
     private var inferencePool: [InferenceContext] = []
 
-    /// What one inference call uses, reused by later calls: an inference record over `arena` (outputs from the
-    /// arena, nothing saved for backward) and the workspace of its kernels.
     /// The transformed kernels of all inference contexts: one copy however many calls run at once.
     private let inferenceKernels = KernelCache()
 
+    /// What one inference call uses, reused by later calls: an inference record over `arena` (outputs from the
+    /// arena, nothing saved for backward) and the workspace of its kernels (sharing `inferenceKernels`).
     private struct InferenceContext {
         let arena = ActivationArena()
         let record: LayerRecord
@@ -71,13 +71,15 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     public var inferenceMemory: InferenceMemory {
         poolLock.lock()
         defer { poolLock.unlock() }
-        return inferencePool.reduce(InferenceMemory(kernelBytes: inferenceKernels.byteCount)) {
-            InferenceMemory(contexts: $0.contexts + 1, workspaceBytes: $0.workspaceBytes + $1.workspace.scratchByteCount,
-                            kernelBytes: $0.kernelBytes,
-                            activationBytes: $0.activationBytes + $1.arena.byteCount,
-                            peakActivationBytes: $0.peakActivationBytes + $1.arena.peakBytesTaken,
-                            activationAllocations: $0.activationAllocations + $1.arena.allocations)
+        var memory = InferenceMemory(kernelBytes: inferenceKernels.byteCount)
+        for context in inferencePool {
+            memory.contexts += 1
+            memory.workspaceBytes += context.workspace.scratchByteCount
+            memory.activationBytes += context.arena.byteCount
+            memory.peakActivationBytes += context.arena.peakBytesTaken
+            memory.activationAllocations += context.arena.allocations
         }
+        return memory
     }
 
     /// Sets how every convolution of the network computes (default `.automatic`); for comparisons and benchmarks.

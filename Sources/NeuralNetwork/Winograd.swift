@@ -2,7 +2,7 @@ import Foundation
 
 /// The output tile m of a Winograd algorithm F(m×m, 3×3): each m×m output tile is computed from an (m+2)×(m+2)
 /// input tile with (m+2)² multiplications per input–output channel pair instead of 9m².
-public enum WinogradTile: Int, Codable, Sendable, CaseIterable {
+enum WinogradTile: Int, Sendable {
     /// F(2×2, 3×3): 16 multiplications for 4 outputs (2.25× fewer than direct); transforms that only add,
     /// subtract and halve, so it agrees with the direct convolution to float32 rounding.
     case two = 2
@@ -14,7 +14,7 @@ public enum WinogradTile: Int, Codable, Sendable, CaseIterable {
     /// The side m + 2 of the input tile (and of the transformed tile).
     var inputSide: Int { rawValue + 2 }
     /// The positions ξ of the transformed tile: the number of GEMMs.
-    public var positions: Int { inputSide * inputSide }
+    var positions: Int { inputSide * inputSide }
 }
 
 /// 3×3, stride-1 convolution by Winograd's minimal filtering algorithms F(2×2, 3×3) and F(4×4, 3×3)
@@ -149,12 +149,12 @@ enum Winograd3x3 {
             // Per output channel: the rows Aᵀ M (m × (m+2) rows of tilesX) and m output rows of whole tiles.
             let transform = m * tile.inputSide * tilesX
             withUnsafeTemporaryAllocation(of: Float.self, capacity: transform + m * m * tilesX) { scratch in
+                let rows = scratch.baseAddress! + transform
                 for o in range {
                     let source = product + o * tiles, stride = outputChannels * tiles
                     let yo = y + o * outputHeight * outputWidth
                     let b = bias?[o] ?? 0
                     for ty in 0..<tilesY {
-                        let rows = scratch.baseAddress! + transform
                         switch tile {
                         case .two: outputTransform2(source + ty * tilesX, tilesX: tilesX, stride: stride, bias: b,
                                                     scratch: scratch.baseAddress!, rows: rows)

@@ -109,7 +109,8 @@ import Networks
             let y = conv.forward(x, record: record, mode: .inference, workspace: workspace, consumeInput: false).toArray()
             reference.weight.value.assign(from: conv.weight.value)
             let expected = reference.forward(x, record: LayerRecord(), mode: .inference).toArray()
-            #expect(TorchGoldens.relativeError(y, expected) <= 1e-5, "\(algorithm) after weight change \(step)")
+            #expect(TorchGoldens.relativeError(y, expected) <= (algorithm == .winograd ? 2e-6 : 1e-5),
+                    "\(algorithm) after weight change \(step)")
         }
     }
 
