@@ -9,7 +9,8 @@
 # --precision bf16 runs `mr2ct bench --precision bf16` against torch_peer.py --bf16 (torch.autocast bfloat16);
 # `both` runs each configuration in both precisions. --volume adds the whole-volume conversion benchmark:
 # `mr2ct convert` of a 256 × 256 × 150 MR with a 256²/ngf 64 generator against volume_peer.py (PyTorch + nibabel,
-# the same steps), seconds per volume and peak RSS (GNU time), inputs made once by `volume_peer.py make`.
+# the same steps), seconds per volume and peak RSS (GNU time), inputs made once by `volume_peer.py make`, in each
+# precision of --precision (bf16: `convert --precision bf16` against the peer's --bf16 autocast).
 # Timed repetitions per process, unless --iterations / --inference-runs set both: 128² 5 training iterations and
 # 50 inference slices (one slice takes ~0.04 s, so fewer are at the mercy of a single scheduler hiccup); 256²
 # 2 iterations and 5 slices.
@@ -57,13 +58,16 @@ for round in $(seq 1 "$rounds"); do
     done
   done
   if [ "$volume" = 1 ]; then
-    # GNU time's "Maximum resident set size" for MR2CT; the peer reports its own getrusage peak.
-    /usr/bin/time -f '%e %M' -o "$out.time" "$bin" convert --model "$vol/G.safetensors" --threads "$threads" \
-      --overwrite --quiet -o "$vol/out-mr2ct" "$vol/mr.nii.gz" > /dev/null
-    read -r secs kb < "$out.time"
-    echo "{\"engine\": \"mr2ct\", \"task\": \"volume\", \"seconds_per_volume\": $secs, \"peak_rss_mb\": $((kb / 1024))}" | tee -a "$out"
-    OMP_WAIT_POLICY=$policy python3 Pipelines/bench/volume_peer.py convert "$vol/mr.nii.gz" "$vol/G.pth" \
-      "$vol/out-torch.nii.gz" --threads "$threads" | tee -a "$out"
+    for p in $precisions; do
+      flag=""; [ "$p" = bf16 ] && flag=--bf16
+      # GNU time's "Maximum resident set size" for MR2CT; the peer reports its own getrusage peak.
+      /usr/bin/time -f '%e %M' -o "$out.time" "$bin" convert --model "$vol/G.safetensors" --threads "$threads" \
+        --precision "$p" --overwrite --quiet -o "$vol/out-mr2ct" "$vol/mr.nii.gz" > /dev/null
+      read -r secs kb < "$out.time"
+      echo "{\"engine\": \"mr2ct\", \"task\": \"volume\", \"precision\": \"$p\", \"seconds_per_volume\": $secs, \"peak_rss_mb\": $((kb / 1024))}" | tee -a "$out"
+      OMP_WAIT_POLICY=$policy python3 Pipelines/bench/volume_peer.py convert "$vol/mr.nii.gz" "$vol/G.pth" \
+        "$vol/out-torch.nii.gz" --threads "$threads" $flag | tee -a "$out"
+    done
   fi
 done
 python3 - "$out" <<'PY'
@@ -87,10 +91,13 @@ for size, pr in sorted({(r["size"], prec(r)) for r in rows}):
     print("| " + " | ".join(cells) + " |")
 print(f"(medians of {len([r for r in rows if r['engine'] == 'mr2ct']) // max(1, len({(r['size'], prec(r)) for r in rows}))} alternating runs each)")
 if volume:
-    m = [r for r in volume if r["engine"] == "mr2ct"]; p = [r for r in volume if r["engine"].startswith("pytorch")]
-    a, b = med(m, "seconds_per_volume"), med(p, "seconds_per_volume")
-    ra, rb = med(m, "peak_rss_mb"), med(p, "peak_rss_mb")
-    print("\n| whole volume 256×256×150, 256²/ngf 64 | MR2CT s | PyTorch s | ratio | MR2CT RSS MB | PyTorch RSS MB | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| convert | {a:.4g} | {b:.4g} | {a / b:.2f} | {ra} | {rb} | {ra / rb:.2f} |")
+    print("\n| whole volume 256×256×150, 256²/ngf 64 | precision | MR2CT s | PyTorch s | ratio | MR2CT RSS MB | PyTorch RSS MB | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for pr in sorted({prec(r) for r in volume}):
+        m = [r for r in volume if r["engine"] == "mr2ct" and prec(r) == pr]
+        p = [r for r in volume if r["engine"].startswith("pytorch") and r["engine"].endswith("-bf16") == (pr == "bf16")]
+        if not m or not p: continue
+        a, b = med(m, "seconds_per_volume"), med(p, "seconds_per_volume")
+        ra, rb = med(m, "peak_rss_mb"), med(p, "peak_rss_mb")
+        print(f"| convert | {pr} | {a:.4g} | {b:.4g} | {a / b:.2f} | {ra} | {rb} | {ra / rb:.2f} |")
 PY

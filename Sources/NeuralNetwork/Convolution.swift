@@ -87,7 +87,7 @@ public final class Conv2d: Layer, ParameterContainer {
         let g = geometry(input.shape)
         let output = record.outputTensor(shape: outputShape(for: input.shape))
         let batch = input.shape[0]
-        let dnnl = oneDNNPrimitive(.forward, batch: batch, g, workspace)
+        let dnnl = oneDNNPrimitive(.forward, batch: batch, g, workspace, mode: mode)
         let emulate = precision == .bf16 && dnnl?.shape.precision != .bf16
         let x = emulate ? roundedCopy(input.pointer, count: input.count, Workspace.Slot.bfloat16Input, workspace)
                         : UnsafePointer(input.pointer)
@@ -206,7 +206,8 @@ public final class Conv2d: Layer, ParameterContainer {
 
     /// The oneDNN primitive that runs `pass`, or nil for MR2CT's own kernels: bf16 with native kernels always
     /// runs on oneDNN; f32 (and emulated bf16) where `usesOneDNN` says so.
-    func oneDNNPrimitive(_ pass: ConvolutionPass, batch: Int, _ g: ConvGeometry, _ workspace: Workspace) -> OneDNNConvolution? {
+    func oneDNNPrimitive(_ pass: ConvolutionPass, batch: Int, _ g: ConvGeometry, _ workspace: Workspace,
+                         mode: ForwardMode = .training) -> OneDNNConvolution? {
         let reflect = paddingMode == .reflect && padding > 0
         let ph = reflect ? g.height + 2 * padding : g.height, pw = reflect ? g.width + 2 * padding : g.width
         let pad = reflect ? 0 : padding
@@ -215,13 +216,27 @@ public final class Conv2d: Layer, ParameterContainer {
                         outputChannels: outputChannels, outputHeight: g.outputHeight, outputWidth: g.outputWidth,
                         kernel: kernelSize, stride: stride, padBegin: pad,
                         padEnd: (g.outputHeight - 1) * stride + kernelSize - ph - pad,
-                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads(for: pass))
         }
-        if precision == .bf16 && Precision.bf16.isNative,
+        if precision == .bf16 && Precision.bf16.isNative && !bfloat16UsesWinograd(pass, g, mode: mode),
            let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
         guard usesOneDNN(pass, g) else { return nil }
         return workspace.oneDNN(layer: self, pass: pass, shape: shape(.f32))
     }
+
+    /// With native bf16, whether `pass` runs on MR2CT's Winograd F(4×4, 3×3) (bf16-rounded operands, float32
+    /// transforms and accumulation: bf16's numerics) instead of oneDNN's bf16 kernel: a residual block's inference
+    /// pass on images of `bfloat16WinogradMinimumSide`² and more, where F(4×4)'s 4× fewer multiplications beat
+    /// oneDNN 2.6's direct bf16 kernel. Measured with `mr2ct bench --precision bf16 --threads 2` (AMD EPYC with
+    /// AVX512 BF16, 2026-12-02): 256², ngf 64 (64² blocks, 256 channels) 0.395 against 0.484 s per slice; at 128²,
+    /// ngf 32 (32² blocks, 128 channels) oneDNN stays ahead, 0.026 against 0.039 s.
+    func bfloat16UsesWinograd(_ pass: ConvolutionPass, _ g: ConvGeometry, mode: ForwardMode) -> Bool {
+        pass == .forward && algorithm != .onednn && min(g.height, g.width) >= Self.bfloat16WinogradMinimumSide
+            && winogradTile(height: g.height, width: g.width, mode: mode) == .four
+    }
+
+    /// The smallest image side on which native bf16 inference runs the residual blocks on Winograd F(4×4).
+    public static let bfloat16WinogradMinimumSide = 64
 
     /// Whether `pass` runs on oneDNN in float32 for this layer at this geometry.
     func usesOneDNN(_ pass: ConvolutionPass, _ g: ConvGeometry) -> Bool {
@@ -486,7 +501,7 @@ public final class ConvTranspose2d: Layer, ParameterContainer {
             OneDNNShape(transposed: true, batch: batch, inputChannels: inputChannels, inputHeight: g.outputHeight,
                         inputWidth: g.outputWidth, outputChannels: outputChannels, outputHeight: g.height, outputWidth: g.width,
                         kernel: kernelSize, stride: stride, padBegin: padding, padEnd: padding - outputPadding,
-                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads)
+                        hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads(for: pass))
         }
         if precision == .bf16 && Precision.bf16.isNative,
            let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }

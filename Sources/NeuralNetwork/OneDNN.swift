@@ -36,8 +36,15 @@ final class OneDNNConvolution: @unchecked Sendable {
     private let handle: OpaquePointer
     let shape: OneDNNShape
 
-    /// oneDNN's calls run on one thread (`ConvolutionBackendPolicy` says why).
-    static let threads = 1
+    /// The threads of oneDNN's calls for `pass`: one inside a fork or paired chain (a training step's two chains,
+    /// conversion's one slice per core) and for the backward passes (`ConvolutionBackendPolicy` says why); a forward
+    /// pass outside them — one slice inferred on its own, as `mr2ct bench` times it — on all compute threads, as
+    /// MR2CT's own kernels do there (with native bf16 every convolution runs on oneDNN, and on one thread such a call
+    /// left the second core idle: 256² inference 0.67 s against f32's 0.38 s). oneDNN's forward convolutions split
+    /// the output, not the reduction, so the thread count does not change their rounding.
+    static func threads(for pass: ConvolutionPass) -> Int {
+        pass == .forward && !ComputeThreads.serial ? ComputeThreads.count : 1
+    }
 
     /// nil when oneDNN has no implementation of this convolution on this CPU (bf16 without AVX512 BF16).
     init?(_ s: OneDNNShape, passes: [ConvolutionPass]) {

@@ -7,7 +7,10 @@ import TestSupport
 /// with that binary) still resumes, and today's binary computes the numbers that binary logged, iteration for
 /// iteration and bit for bit (losses, learning rates, validation metrics), resumed or trained from scratch. They run
 /// with `--convolution native` (MR2CT's own kernels, the engine that wrote the fixture): the default lets oneDNN take
-/// the passes where it is faster (issue 20), which agrees with PyTorch's goldens but not in the last bits.
+/// the passes where it is faster (issue 20), which agrees with PyTorch's goldens but not in the last bits. For the
+/// same reason they pin OpenBLAS to the kernels the fixture was made with (`OPENBLAS_CORETYPE=Haswell`, the AVX2
+/// kernels OpenBLAS also picks on Zen 2/3): on an AVX-512 CPU its default (Cooperlake, SkylakeX) kernels sum in
+/// another order, and the validation MAE then differs in the ninth digit (776.80169018 against 776.80168412 HU).
 @Suite("Old CycleGAN run folders (binary)", .serialized)
 struct OldRunFolderCLITests {
     /// The fixture in the source tree (its checkpoints/latest and best are symlinks, which git keeps).
@@ -41,6 +44,15 @@ struct OldRunFolderCLITests {
         }
     }
 
+    /// The environment of the runs: this process's, with OpenBLAS on its AVX2 (Haswell) kernels where the CPU has
+    /// AVX2 (every x86-64-v3 machine; elsewhere OpenBLAS's own choice, and the bits may differ).
+    static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if cpu.contains(" avx2 ") && cpu.contains(" fma ") { environment["OPENBLAS_CORETYPE"] = "Haswell" }
+        return environment
+    }
+
     static func copyFixture(to root: URL) throws {
         for item in ["data", "run", "expected_log.ndjson"] {
             try FileManager.default.copyItem(at: fixture.appendingPathComponent(item), to: root.appendingPathComponent(item))
@@ -54,7 +66,8 @@ struct OldRunFolderCLITests {
         defer { try? FileManager.default.removeItem(at: root) }
         try Self.copyFixture(to: root)
         let run = root.appendingPathComponent("run")
-        let result = try TestSupport.runMR2CT(["train", "--run", run.path, "--threads", "1", "--convolution", "native", "--quiet"] + Self.dataArguments(root))
+        let result = try TestSupport.runMR2CT(["train", "--run", run.path, "--threads", "1", "--convolution", "native", "--quiet"] + Self.dataArguments(root),
+                                              environment: Self.environment)
         #expect(result.status == 0, "\(result.stderr)")
         // The old binary's messages for this resume, line for line.
         #expect(result.stderr == """
@@ -88,7 +101,8 @@ struct OldRunFolderCLITests {
         try Self.copyFixture(to: root)
         let run = root.appendingPathComponent("fresh")
         let result = try TestSupport.runMR2CT(["train", "--run", run.path, "--threads", "1", "--convolution", "native", "--quiet"]
-                                              + Self.settings + Self.dataArguments(root))
+                                              + Self.settings + Self.dataArguments(root),
+                                              environment: Self.environment)
         #expect(result.status == 0, "\(result.stderr)")
         let expected = root.appendingPathComponent("expected_log.ndjson"), log = run.appendingPathComponent("log.ndjson")
         #expect(try Self.records(log) == Self.records(expected))
