@@ -138,4 +138,26 @@ import Networks
         }
         #expect((1...2).contains(g.inferenceMemory.contexts))
     }
+
+    /// A single slice inferred outside a fork runs oneDNN's forward passes on all compute threads
+    /// (`OneDNNConvolution.threads(for:)`): every convolution on oneDNN, float32 and bf16 (native where the CPU has
+    /// it, else emulated), gives the same bits with one and with two threads.
+    @Test(arguments: [Precision.f32, .bf16])
+    func oneDNNForwardRoundsAlikeOnOneAndTwoThreads(precision: Precision) {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 16, residualBlocks: 2))
+        randomize(g, seed: 90)
+        g.setConvolutionAlgorithm(.onednn)
+        g.setPrecision(precision)
+        let input = image(91, [1, 1, 64, 48])
+        let threads = ComputeThreads.count
+        defer { ComputeThreads.set(threads) }
+        ComputeThreads.set(1)
+        let one = g.infer(input).toArray()
+        g.releaseInferenceBuffers()
+        ComputeThreads.set(2)
+        let two = g.infer(input).toArray()
+        #expect(OneDNNConvolution.threads(for: .forward) == 2 && OneDNNConvolution.threads(for: .backwardData) == 1)
+        #expect(one == two)
+        #expect(one.contains { $0 != 0 })
+    }
 }
