@@ -210,7 +210,11 @@ struct DataParallelCLITests {
     }
 
     /// Runs `executable arguments`, waits for `lines` train records in `run`, does `action` with its pid, waits.
-    static func interrupt(_ executable: URL, _ arguments: [String], run: URL, lines: Int,
+    /// With `resumingAt`, a resumed run: the log may still hold records past that iteration from the session that
+    /// was killed (the resumed run truncates them only once it has loaded the checkpoint), so the records count only
+    /// after the run said it is resuming (its signal handlers are installed by then) and its truncation was seen.
+    /// Counting the stale ones sent SIGTERM before the handlers were in place, and the run went on.
+    static func interrupt(_ executable: URL, _ arguments: [String], run: URL, lines: Int, resumingAt: Int? = nil,
                           action: (pid_t) -> Void) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = executable
@@ -221,7 +225,14 @@ struct DataParallelCLITests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(120)
-        while ((try? losses(run).count) ?? 0) < lines, process.isRunning, Date() < deadline { usleep(20_000) }
+        func records() -> Int { (try? losses(run).count) ?? 0 }
+        if let resumingAt {
+            while process.isRunning, Date() < deadline,
+                  !((try? String(contentsOf: errors, encoding: .utf8)) ?? "").contains("resuming") { usleep(2_000) }
+            // Until the truncation (or, if the run outpaced the polling, the deadline).
+            while process.isRunning, Date() < deadline, records() > resumingAt { usleep(2_000) }
+        }
+        while records() < lines, process.isRunning, Date() < deadline { usleep(20_000) }
         action(process.processIdentifier)
         process.waitUntilExit()
         return (process.terminationStatus, (try? String(contentsOf: errors, encoding: .utf8)) ?? "")
@@ -243,7 +254,8 @@ struct DataParallelCLITests {
         let saved = try #require(Int(target.dropFirst(5)))
         #expect(saved >= 4 && saved % 2 == 0)
         let resumed = try Self.interrupt(TestSupport.mr2ctExecutable, ["train", "--run", run.path, "--resume", "--threads", "1",
-                                                                       "--convolution", "native"], run: run, lines: saved + 2) { kill($0, SIGTERM) }
+                                                                       "--convolution", "native"], run: run, lines: saved + 2,
+                                                                       resumingAt: saved) { kill($0, SIGTERM) }
         #expect(resumed.status == 143, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming \(run.standardizedFileURL.path) at iteration \(saved)"), "\(resumed.stderr)")
         #expect(resumed.stderr.contains("previous session ran on 2 ranks"), "\(resumed.stderr)")
