@@ -15,9 +15,10 @@
 # 50 inference slices (one slice takes ~0.04 s, so fewer are at the mercy of a single scheduler hiccup); 256²
 # 2 iterations and 5 slices.
 # Needs a release build (`swift build -c release --product mr2ct`, done here if missing; MR2CT_BIN overrides the
-# binary) and `pip install torch` (with --volume also nibabel and safetensors, for volume_peer.py). PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-active: on a machine
-# shared with other work, OpenMP's spinning threads make PyTorch several times slower, so passive waiting is the
-# stronger opponent (on an idle machine the two policies time alike).
+# binary) and `pip install torch` (with --volume also nibabel and safetensors, for volume_peer.py). PyTorch runs
+# with OMP_WAIT_POLICY=PASSIVE unless --torch-active: on a machine shared with other work, OpenMP's spinning threads
+# make PyTorch several times slower, so passive waiting is the stronger opponent (on an idle machine the two
+# policies time alike).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=3 threads=2 iterations="" inference="" only="" policy=PASSIVE precisions="f32" volume=0

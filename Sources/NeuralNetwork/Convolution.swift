@@ -231,7 +231,7 @@ public final class Conv2d: Layer, ParameterContainer {
     /// AVX512 BF16, 2026-12-02): 256², ngf 64 (64² blocks, 256 channels) 0.395 against 0.484 s per slice; at 128²,
     /// ngf 32 (32² blocks, 128 channels) oneDNN stays ahead, 0.026 against 0.039 s.
     func bfloat16UsesWinograd(_ pass: ConvolutionPass, _ g: ConvGeometry, mode: ForwardMode) -> Bool {
-        pass == .forward && algorithm != .onednn && min(g.height, g.width) >= Self.bfloat16WinogradMinimumSide
+        pass == .forward && min(g.height, g.width) >= Self.bfloat16WinogradMinimumSide
             && winogradTile(height: g.height, width: g.width, mode: mode) == .four
     }
 

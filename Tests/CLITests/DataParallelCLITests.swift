@@ -213,7 +213,8 @@ struct DataParallelCLITests {
     /// With `resumingAt`, a resumed run: the log may still hold records past that iteration from the session that
     /// was killed (the resumed run truncates them only once it has loaded the checkpoint), so the records count only
     /// after the run said it is resuming (its signal handlers are installed by then) and its truncation was seen.
-    /// Counting the stale ones sent SIGTERM before the handlers were in place, and the run went on.
+    /// Counting the stale ones could send SIGTERM within milliseconds of the launch (the first clean-clone CI run on
+    /// the Zen 4 VM hung there: the run missed that signal and trained on).
     static func interrupt(_ executable: URL, _ arguments: [String], run: URL, lines: Int, resumingAt: Int? = nil,
                           action: (pid_t) -> Void) throws -> (status: Int32, stderr: String) {
         let process = Process()
