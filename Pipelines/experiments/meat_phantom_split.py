@@ -14,7 +14,11 @@ asks) and OUT/baselines.json: per half, MAE inside the scoring mask of
     permutation within the bin, seed 0): what a perfect distribution-matching model scores when the MR tells it
     the voxel's intensity and nothing else (an adversarial objective matches distributions, it does not pick
     the conditional median that MAE rewards);
-  - "training_ct_sample": HUs drawn from the other half's CT distribution, independent of the MR (seed 0).
+  - "training_ct_sample": HUs drawn from the other half's CT distribution, independent of the MR (seed 0);
+  - "transferred_intensity_map": a map of MR intensity to HU fitted on the OTHER half with its registered CT
+    (both halves' MR normalised as mr2ct does, 0.5 / 99.5 percentiles inside the mask to 0 / 1; 64 equal-count
+    bins of the training half, each given its median HU) and applied to the scored half: what a supervised
+    per-voxel intensity regressor trained on the other half reaches (not an unpaired method's baseline).
 Needs numpy, scipy and nibabel (development only; nothing in the build or the tests uses it).
 
   python3 Pipelines/experiments/meat_phantom_split.py ../shared/data/meat_phantom /tmp/meat
@@ -61,12 +65,21 @@ for name, z in halves.items():
     for b in np.unique(bins):
         fitted[bins == b] = c[bins == b].mean()
         sampled[bins == b] = rng.permutation(c[bins == b])
-    other = scored("upper" if name == "lower" else "lower")[0]
+    other, other_mr = scored("upper" if name == "lower" else "lower")
+    def normalised(v):
+        p0, p1 = np.percentile(v, [0.5, 99.5])
+        return np.clip((v - p0) / max(p1 - p0, 1e-9), 0, 1)
+    edges = np.quantile(normalised(other_mr), np.linspace(0, 1, 65))
+    bin_of = lambda v: np.clip(np.searchsorted(edges, normalised(v), side="right") - 1, 0, 63)
+    trained_bins = bin_of(other_mr)
+    medians = np.array([np.median(other[trained_bins == k]) if (trained_bins == k).any() else np.median(other)
+                        for k in range(64)])
     mae = lambda p: round(float(np.abs(c - p).mean()), 1)
     baselines[name] = {"slices": [z.start, z.stop - 1], "voxels": int(e.sum()),
                        "water": mae(0), "intensity_map": mae(fitted), "best_constant": mae(np.median(c)),
                        "training_ct_median": mae(np.median(other)), "intensity_map_sample": mae(sampled),
                        "training_ct_sample": mae(rng.choice(other, c.size)),
+                       "transferred_intensity_map": mae(medians[bin_of(a)]),
                        "bone_share": round(float((c >= 300).mean()), 4)}
 (out / "baselines.json").write_text(json.dumps(baselines, indent=1) + "\n")
 print(json.dumps(baselines, indent=1))
