@@ -15,8 +15,9 @@ import Networks
 /// larger than the training field is predicted everywhere (training still pads/crops to `sliceSize`). A slice
 /// no larger than the training field gets exactly the training image. Slices are never tiled: instance
 /// normalisation works on the whole image, so tiles would not give the whole-slice result; instead a generator
-/// call holds as many slices as fit `callMemoryBudget` (at least one; shared by the `concurrentCalls` calls run
-/// at once, one per core), and a slice needing more than `sliceMemoryLimit` is refused (see `memoryEstimate`).
+/// call holds as many slices as fit `callMemoryBudget` and `callPixelLimit` (at least one; shared by the
+/// `concurrentCalls` calls run at once, one per core), and a slice needing more than `sliceMemoryLimit` is refused
+/// (see `memoryEstimate`).
 ///
 /// With several planes the per-plane volumes are averaged in HU (multi-plane fusion); with `mirrorAverage` each
 /// slice is also predicted mirrored left–right (test-time augmentation matching training's `--augment` flips)
@@ -36,8 +37,24 @@ public struct VolumeTranslator {
     public static let callMemoryBudget = 1 << 30
     /// A slice whose estimated activations exceed this is refused (one clear error instead of exhausting memory).
     public static let sliceMemoryLimit = 8 << 30
+    /// Pixels one generator call holds at most (whole slices, at least one): beyond this a call is no faster per
+    /// slice, only larger. Measured on the 256² ngf-64 generator (2 threads, 20 slices of the whole-volume benchmark):
+    /// one 256² slice per call against two, 6.5–6.6 against 6.5–7.0 s, 540 against 650 MB peak.
+    public static let callPixelLimit = 1 << 16
     /// Generator calls run at once (one per core, at most two: `ComputeThreads.map`); 1 with one compute thread.
     public static var concurrentCalls: Int { min(2, ComputeThreads.count) }
+
+    /// Slices one generator call holds: its share of `batchSize` (the slices in flight, shared by `chains` calls at
+    /// once), of `slices`, of `callMemoryBudget` at `bytesPerImage` (`memoryEstimate`) and of `callPixelLimit`, at
+    /// `imagesPerSlice` images per slice (2 with mirror averaging); at least one.
+    public static func slicesPerCall(batchSize: Int, chains: Int, slices: Int, bytesPerImage: Int, pixelsPerImage: Int,
+                                     imagesPerSlice: Int) -> Int {
+        let chains = max(1, chains), images = max(1, imagesPerSlice)
+        let (bytes, overflow) = bytesPerImage.multipliedReportingOverflow(by: images * chains)
+        return max(1, min((max(1, batchSize) + chains - 1) / chains, (slices + chains - 1) / chains,
+                          overflow ? 0 : callMemoryBudget / max(1, bytes),
+                          callPixelLimit / max(1, pixelsPerImage * images)))
+    }
 
     public init(generator: any SliceTranslationNetwork, preprocessing: PreprocessingConfiguration) {
         self.generator = generator
@@ -154,8 +171,8 @@ public struct VolumeTranslator {
             // a batch is at most 1/chains of the slices, so every call runs on single-threaded kernels and the
             // result is the same as with `--threads 1`.
             let chains = min(Self.concurrentCalls, max(1, work.count))
-            let batch = max(1, min((max(1, batchSize) + chains - 1) / chains, (work.count + chains - 1) / chains,
-                                   Self.callMemoryBudget / max(1, perSlice * images * chains)))
+            let batch = Self.slicesPerCall(batchSize: batchSize, chains: chains, slices: work.count,
+                                           bytesPerImage: perSlice, pixelsPerImage: pixels, imagesPerSlice: images)
             let writer = SliceWriter(volume, as: .ct)
             // This plane's predictions are members `first` (plain) and `first + 1` (mirrored) of the stack.
             let first = stack.beginPredictions(images)

@@ -55,7 +55,7 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .long, help: "Also predict each slice mirrored left-right and average the two (2x the time).")
     var mirrorAverage = false
 
-    @Option(name: .long, help: "Slices in flight: the two generator calls run at once (one per core) take half each.")
+    @Option(name: .long, help: "Slices in flight: the two generator calls run at once (one per core) take half each, each at most 65 536 pixels of slices (at least one slice; larger calls are no faster).")
     var batchSize: Int = 4
 
     @Option(name: .long, help: "Compute threads (OpenBLAS and element-wise loops). (default: all cores)")

@@ -127,6 +127,29 @@ struct WholeSliceTests {
         #expect(translator.memoryEstimate(width: Int.max, height: 2) == Int.max)
     }
 
+    /// How many slices one generator call holds, by hand: the share of the slices in flight, of the volume's
+    /// slices, of the 1 GiB budget and of the 65 536-pixel limit, whichever is smallest, never less than one.
+    @Test func aGeneratorCallHoldsItsShareOfTheBatchUpToTheMemoryBudgetAndThePixelLimit() {
+        func calls(_ batch: Int, chains: Int = 2, slices: Int = 150, bytes: Int = 1 << 20, side: Int, images: Int = 1) -> Int {
+            VolumeTranslator.slicesPerCall(batchSize: batch, chains: chains, slices: slices, bytesPerImage: bytes,
+                                           pixelsPerImage: side * side, imagesPerSlice: images)
+        }
+        #expect(VolumeTranslator.callPixelLimit == 65_536)
+        #expect(calls(4, side: 96) == 2)                      // 4 in flight over two calls; 9216 px each
+        #expect(calls(4, chains: 1, side: 96) == 4)
+        #expect(calls(16, side: 96) == 7)                     // 65 536 / 9216 = 7.1 slices of 96²
+        #expect(calls(16, side: 96, images: 2) == 3)          // mirror averaging: two images per slice
+        #expect(calls(4, side: 256) == 1)                     // one 256² slice is the whole limit
+        #expect(calls(4, side: 256, images: 2) == 1)          // more than the limit, still one slice
+        #expect(calls(4, side: 128) == 2)                     // 4 × 128² = the limit; the batch gives 2
+        #expect(calls(64, side: 128) == 4)
+        #expect(calls(4, slices: 1, side: 96) == 1)           // one slice: one call of one
+        #expect(calls(64, bytes: 100 << 20, side: 32) == 5)   // 1 GiB / (100 MiB × 2 calls) = 5.1
+        #expect(calls(64, bytes: 800 << 20, side: 32) == 1)   // over the budget: still one slice
+        #expect(calls(64, bytes: Int.max, side: 32) == 1)     // an estimate that saturated
+        #expect(calls(0, side: 96) == 1)
+    }
+
     /// The estimate covers what one more image really adds to an inference call: the growth of the activation
     /// arena and the workspace from a batch of 1 to a batch of 2 (f32 and bf16; oneDNN's per-thread copies are
     /// outside both and inside the estimate's margin), while staying within 3× of it.
