@@ -204,8 +204,10 @@ public final class Conv2d: Layer, ParameterContainer {
 
     // MARK: oneDNN and bf16
 
-    /// The oneDNN primitive that runs `pass`, or nil for MR2CT's own kernels: bf16 with native kernels always
-    /// runs on oneDNN; f32 (and emulated bf16) where `usesOneDNN` says so.
+    /// The oneDNN primitive that runs `pass`, or nil for MR2CT's own kernels: bf16 with native kernels runs on
+    /// oneDNN's bf16 kernels except where `ConvolutionBackendPolicy.convolutionUsesOneDNNBFloat16` or
+    /// `bfloat16UsesWinograd` say otherwise (always under `.onednn`); f32 (and emulated bf16) where `usesOneDNN`
+    /// says so.
     func oneDNNPrimitive(_ pass: ConvolutionPass, batch: Int, _ g: ConvGeometry, _ workspace: Workspace,
                          mode: ForwardMode = .training) -> OneDNNConvolution? {
         let reflect = paddingMode == .reflect && padding > 0
@@ -218,7 +220,9 @@ public final class Conv2d: Layer, ParameterContainer {
                         padEnd: (g.outputHeight - 1) * stride + kernelSize - ph - pad,
                         hasBias: bias != nil, precision: p, threads: OneDNNConvolution.threads(for: pass))
         }
-        if precision == .bf16 && Precision.bf16.isNative && !bfloat16UsesWinograd(pass, g, mode: mode),
+        if precision == .bf16 && Precision.bf16.isNative && !bfloat16UsesWinograd(pass, g, mode: mode)
+            && (algorithm == .onednn || ConvolutionBackendPolicy.convolutionUsesOneDNNBFloat16(
+                pass, inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize)),
            let native = workspace.oneDNN(layer: self, pass: pass, shape: shape(.bf16)) { return native }
         guard usesOneDNN(pass, g) else { return nil }
         return workspace.oneDNN(layer: self, pass: pass, shape: shape(.f32))

@@ -1,8 +1,9 @@
 import Foundation
 import MR2CTSupport
 
-/// Times each distinct convolution of a network, pass by pass, on MR2CT's own kernels and on oneDNN, at a given
-/// thread count: the measurements `ConvolutionBackendPolicy` is derived from (`mr2ct bench --layers`).
+/// Times each distinct convolution of a network, pass by pass, on MR2CT's own kernels and on oneDNN (float32, and
+/// bfloat16 where the CPU runs it natively), at a given thread count: the measurements `ConvolutionBackendPolicy`
+/// is derived from (`mr2ct bench --layers`).
 public enum ConvolutionLayerBenchmark {
     /// One layer, one pass, one thread count: milliseconds per call (the fastest of `repetitions` after a warm-up:
     /// on a shared machine the minimum estimates the cost of the work, the median mostly the neighbours' load).
@@ -18,6 +19,8 @@ public enum ConvolutionLayerBenchmark {
         public var threads: Int
         public var nativeMilliseconds: Double
         public var oneDNNMilliseconds: Double?
+        /// oneDNN's bf16 kernel for the pass (bf16 operands, float32 accumulation), where `Precision.bf16.isNative`.
+        public var oneDNNBFloat16Milliseconds: Double?
         public var oneDNNImplementation: String
         /// Which the `.automatic` policy picks.
         public var automatic: String
@@ -28,6 +31,7 @@ public enum ConvolutionLayerBenchmark {
             case outputChannels = "output_channels"
             case nativeMilliseconds = "native_ms"
             case oneDNNMilliseconds = "onednn_ms"
+            case oneDNNBFloat16Milliseconds = "onednn_bf16_ms"
             case oneDNNImplementation = "onednn_impl"
             case automatic
         }
@@ -110,6 +114,12 @@ public enum ConvolutionLayerBenchmark {
                 let native = time(.native, pass)
                 let probe = oneDNNProbe(layer, shape, pass)
                 let dnnl = probe.map { _ in time(.onednn, pass) }
+                var bfloat16: Double?
+                if Precision.bf16.isNative, probe != nil {
+                    setPrecision(layer, .bf16)
+                    bfloat16 = time(.onednn, pass)
+                    setPrecision(layer, .f32)
+                }
                 setAlgorithm(layer, .automatic)
                 let (kind, cout, k, s): (String, Int, Int, Int) = {
                     if let c = layer as? Conv2d { return ("conv", c.outputChannels, c.kernelSize, c.stride) }
@@ -119,11 +129,18 @@ public enum ConvolutionLayerBenchmark {
                 rows.append(Row(network: name, layer: (layer.parameters.first?.name ?? "").replacingOccurrences(of: ".weight", with: ""),
                                 kind: kind, inputShape: shape, outputChannels: cout, kernel: k, stride: s,
                                 pass: "\(pass)", threads: threads, nativeMilliseconds: (native * 1000).rounded() / 1000,
-                                oneDNNMilliseconds: dnnl.map { ($0 * 1000).rounded() / 1000 }, oneDNNImplementation: probe ?? "",
+                                oneDNNMilliseconds: dnnl.map { ($0 * 1000).rounded() / 1000 },
+                                oneDNNBFloat16Milliseconds: bfloat16.map { ($0 * 1000).rounded() / 1000 },
+                                oneDNNImplementation: probe ?? "",
                                 automatic: automaticUsesOneDNN(layer, shape, pass) ? "onednn" : "native"))
             }
         }
         return rows
+    }
+
+    private static func setPrecision(_ layer: Layer, _ precision: Precision) {
+        if let c = layer as? Conv2d { c.precision = precision }
+        if let t = layer as? ConvTranspose2d { t.precision = precision }
     }
 
     private static func setAlgorithm(_ layer: Layer, _ algorithm: ConvolutionAlgorithm) {

@@ -45,21 +45,21 @@ package enum BFloat16 {
     }
 
     /// dst[i] = round(src[i]) (dst may equal src).
+    ///
+    /// A plain loop over the bit patterns, which the compiler vectorises (a compare and a blend per vector): 0.11 ms
+    /// per million values on one core of the team VM. The same arithmetic written with `SIMD16<UInt32>`, its
+    /// `.>` mask and `replace(with:where:)` compiled to per-lane code and took 7.4 ms, which made bf16 rounding 16 % of a
+    /// bf16 whole-volume conversion (`perf record`, 2026-12-02).
     package static func round(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
-        parallelFor(count, minimumPerThread: 1 << 15) { range in
-            var i = range.lowerBound
-            let mask = SIMD16<UInt32>(repeating: 0xFFFF_0000), half = SIMD16<UInt32>(repeating: 0x7FFF)
-            let one = SIMD16<UInt32>(repeating: 1)
-            while i + 16 <= range.upperBound {
-                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt32>.self)
-                var r = (v &+ half &+ ((v &>> 16) & one)) & mask
+        let s = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+        let d = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        parallelFor(count, minimumPerThread: 1 << 18) { range in
+            for i in range {
+                let v = s[i]
+                let rounded = (v &+ 0x7FFF &+ ((v &>> 16) & 1)) & 0xFFFF_0000
                 // NaN (exponent all ones, non-zero significand) stays as it was.
-                let nan = (v & SIMD16(repeating: 0x7FFF_FFFF)) .> SIMD16(repeating: 0x7F80_0000)
-                r.replace(with: v, where: nan)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: r, as: SIMD16<UInt32>.self)
-                i += 16
+                d[i] = (v & 0x7FFF_FFFF) > 0x7F80_0000 ? v : rounded
             }
-            while i < range.upperBound { dst[i] = round(src[i]); i += 1 }
         }
     }
 }

@@ -37,7 +37,7 @@ struct BenchCommand: ParsableCommand {
     var convolution: ConvolutionAlgorithm = .automatic
     @Option(help: "Arithmetic of the convolutions: f32 (default, PyTorch's float32 numerics) or bf16 (bfloat16 operands, float32 accumulation, float32 master weights and optimiser state; native oneDNN kernels where the CPU has AVX512 BF16, else emulated — the JSON's precision key says which).")
     var precision: Precision = .f32
-    @Flag(help: "Instead of the whole-network timing: every distinct convolution of the --size/--ngf/--ndf/--blocks generator and discriminator, pass by pass, on MR2CT's kernels and on oneDNN, at 1 and --threads threads (one JSON line each, milliseconds per call).")
+    @Flag(help: "Instead of the whole-network timing: every distinct convolution of the --size/--ngf/--ndf/--blocks generator and discriminator, pass by pass, on MR2CT's kernels and on oneDNN (float32; also bf16, onednn_bf16_ms, where the CPU has native bf16), at 1 and --threads threads (one JSON line each, milliseconds per call).")
     var layers = false
     @Option(help: "Threads (OpenBLAS and MR2CT's loops).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
