@@ -109,4 +109,41 @@ import TestSupport
         print("bf16 vs f32 gradients: worst relative error \(worst)")
         #expect(worst > 0 && worst <= 0.4)
     }
+
+    /// Where oneDNN's bf16 kernel is slower than MR2CT's float32 one (`ConvolutionBackendPolicy
+    /// .convolutionUsesOneDNNBFloat16`: the generator's 7×7 head, the one-input-channel layers' backward-data), a bf16
+    /// pass is float32 arithmetic on bf16-rounded operands: bit for bit a float32 layer fed the rounded input and
+    /// weights (and, for backward-data, the rounded output gradient), with native bf16 or without.
+    @Test func theEmulatedBFloat16PassesAreFloat32OnRoundedOperands() {
+        var random = SeededRandom(seed: 21)
+        func filled(_ t: Tensor, _ scale: Float) { for i in 0..<t.count { t.data[i] = Float(random.nextNormal()) * scale } }
+        func rounded(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, values: t.toArray().map(BFloat16.round)) }
+        // The head: 16 channels -> 1, 7×7, reflection padding 3, forward.
+        let head = Conv2d(name: "model.23", inputChannels: 16, outputChannels: 1, kernelSize: 7, padding: 3, paddingMode: .reflect)
+        filled(head.weight.value, 0.05); filled(head.bias!.value, 0.1)
+        let x = Tensor(shape: [1, 16, 40, 40]); filled(x, 1)
+        head.precision = .bf16
+        let y = head.forward(x, record: LayerRecord(), mode: .inference)
+        let reference = Conv2d(name: "model.23", inputChannels: 16, outputChannels: 1, kernelSize: 7, padding: 3, paddingMode: .reflect)
+        reference.weight.value.assign(from: rounded(head.weight.value)); reference.bias!.value.assign(from: head.bias!.value)
+        let expected = reference.forward(rounded(x), record: LayerRecord(), mode: .inference)
+        func differing(_ a: Tensor, _ b: Tensor) -> Int { zip(a.toArray(), b.toArray()).filter { $0 != $1 }.count }
+        #expect(differing(y, expected) == 0)
+        #expect(differing(y, reference.forward(x, record: LayerRecord(), mode: .inference)) > 0)
+        // The first layer: 1 channel -> 8, 7×7, backward-data.
+        let first = Conv2d(name: "model.1", inputChannels: 1, outputChannels: 8, kernelSize: 7, padding: 3, paddingMode: .reflect)
+        filled(first.weight.value, 0.1)
+        let image = Tensor(shape: [1, 1, 40, 40]); filled(image, 1)
+        let dy = Tensor(shape: [1, 8, 40, 40]); filled(dy, 1)
+        first.precision = .bf16
+        let record = LayerRecord()
+        _ = first.forward(image, record: record)
+        let dx = first.backward(dy, record: record, parameterGradients: false)
+        let plain = Conv2d(name: "model.1", inputChannels: 1, outputChannels: 8, kernelSize: 7, padding: 3, paddingMode: .reflect)
+        plain.weight.value.assign(from: rounded(first.weight.value))
+        let plainRecord = LayerRecord()
+        _ = plain.forward(image, record: plainRecord)
+        let expectedDX = plain.backward(rounded(dy), record: plainRecord, parameterGradients: false)
+        #expect(differing(dx, expectedDX) == 0)
+    }
 }
