@@ -38,8 +38,9 @@ public struct VolumeTranslator {
     /// A slice whose estimated activations exceed this is refused (one clear error instead of exhausting memory).
     public static let sliceMemoryLimit = 8 << 30
     /// Pixels one generator call holds at most (whole slices, at least one): beyond this a call is no faster per
-    /// slice, only larger. Measured on the 256² ngf-64 generator (2 threads, 20 slices of the whole-volume benchmark):
-    /// one 256² slice per call against two, 6.5–6.6 against 6.5–7.0 s, 540 against 650 MB peak.
+    /// slice, only larger. Measured on the 256² ngf-64 generator (2 threads, 20 slices of the whole-volume benchmark,
+    /// 5 alternating runs): one 256² slice per call against two, median 6.63 against 6.96 s (6.60–9.00 against
+    /// 6.47–6.99), 540 against 650 MB peak.
     public static let callPixelLimit = 1 << 16
     /// Generator calls run at once (one per core, at most two: `ComputeThreads.map`); 1 with one compute thread.
     public static var concurrentCalls: Int { min(2, ComputeThreads.count) }
