@@ -2,7 +2,8 @@
 // An LD_PRELOAD library: records every live allocation of at least 256 KiB (malloc, calloc, realloc,
 // posix_memalign, aligned_alloc, memalign) with its call stack, keeps a copy of the live set whenever the live total
 // exceeds the previous peak by 4 MiB, and at exit writes that set to $HEAP_PEAK_OUT (default /tmp/heap_peak.PID).
-// Allocations below 256 KiB, and mappings made without malloc (mmap), are not counted.
+// Allocations below 256 KiB, mappings made without malloc (mmap), and live blocks beyond the first 8192 are not
+// counted; the peak it reports can be up to 4 MiB below the true one.
 //   gcc -O1 -shared -fPIC -o /tmp/heap_peak.so Pipelines/bench/heap_peak.c -ldl -lpthread
 //   LD_PRELOAD=/tmp/heap_peak.so .build/release/mr2ct convert ...
 //   python3 Pipelines/bench/heap_peak.py /tmp/heap_peak.PID .build/release/mr2ct   # totals by call site

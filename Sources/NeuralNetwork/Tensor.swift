@@ -18,10 +18,7 @@ public final class Tensor: @unchecked Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
         self.shape = shape
         count = shape.reduce(1, *)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        let base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
-        data = UnsafeMutableBufferPointer(start: base, count: count)
+        data = UnsafeMutableBufferPointer(start: Self.allocateZeros(count), count: count)
         storageOwner = nil
         ownsStorage = true
         mappedBytes = 0
@@ -46,12 +43,17 @@ public final class Tensor: @unchecked Sendable {
             data = UnsafeMutableBufferPointer(start: mapped.bindMemory(to: Float.self, capacity: max(count, 1)), count: count)
             mappedBytes = bytes
         } else {
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            let base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-            base.initialize(repeating: 0, count: max(count, 1))
-            data = UnsafeMutableBufferPointer(start: base, count: count)
+            data = UnsafeMutableBufferPointer(start: Self.allocateZeros(count), count: count)
             mappedBytes = 0
         }
+    }
+
+    /// Zeroed, 64-byte-aligned storage from the allocator for `count` floats (at least one).
+    private static func allocateZeros(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+        return base
     }
 
     /// The smallest storage `init(zeroPagesWithShape:)` maps (smaller buffers share pages with others anyway).
