@@ -19,6 +19,9 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
     /// Semi-supervised training: the weight of a supervised L1 term on registered (A, B) pairs; nil = unpaired
     /// training (the reference), and the key is absent from the JSON.
     public var supervised: CycleGANSupervision? = nil
+    /// How the B → A → B cycle trains the generators; nil = `.cycle`, the reference (and the key is absent from
+    /// the JSON).
+    public var backwardCycle: BackwardCycle? = nil
 
     public init(generator: GeneratorConfiguration = .init(), discriminator: DiscriminatorConfiguration = .init(),
                 ganLoss: GANLoss = .lsgan, lambdaA: Float = 10, lambdaB: Float = 10, lambdaIdentity: Float = 0.5,
@@ -37,7 +40,7 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case generator, discriminator, ganLoss, lambdaA, lambdaB, lambdaIdentity, lambdaStructure, poolSize, learningRate, beta1
-        case supervised
+        case supervised, backwardCycle
     }
 
     /// Decodes configurations written before `lambdaStructure` existed as having none.
@@ -54,7 +57,20 @@ public struct CycleGANConfiguration: Codable, Sendable, Hashable {
         learningRate = try c.decode(Float.self, forKey: .learningRate)
         beta1 = try c.decode(Float.self, forKey: .beta1)
         supervised = try c.decodeIfPresent(CycleGANSupervision.self, forKey: .supervised)
+        backwardCycle = try c.decodeIfPresent(BackwardCycle.self, forKey: .backwardCycle)
     }
+}
+
+/// What the B → A → B cycle term |G_A(G_B(B)) − B| trains.
+public enum BackwardCycle: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Both generators (Zhu et al. 2017): its gradient flows through G_A into G_B's fake, so G_B may learn to hide
+    /// in G_B(B) what G_A needs to rebuild B (Chu et al. 2017, "CycleGAN, a master of steganography").
+    case cycle
+    /// G_A only, G_B(B) taken as a fixed input: back-translation (Sennrich et al. 2016; Lample et al. 2018). The
+    /// term is then an L1 regression of G_A on synthetic pairs (G_B(B), B), which targets the conditional median of
+    /// B given an image that looks like A, and G_B is trained only by its adversarial, identity and A → B → A
+    /// terms.
+    case backTranslation = "back-translation"
 }
 
 /// The supervised term of semi-supervised CycleGAN training: λ_sup · mean |G_A(A_p) − B_p| on one registered pair
@@ -210,7 +226,7 @@ public final class CycleGANModel: @unchecked Sendable {
         func identityAndCycle(_ g: ResnetGenerator, identityOf real: Tensor, identityRecord: LayerRecord,
                               identityScale: Float, identityGradient: Tensor, reconstruction: Tensor,
                               cycleScale: Float, cycleGradient: Tensor, cycleRecord: LayerRecord,
-                              gradientToFake: Tensor) -> (idt: Tensor?, idtLoss: Float, cycle: Float) {
+                              gradientToFake: Tensor?) -> (idt: Tensor?, idtLoss: Float, cycle: Float) {
             var idt: Tensor?, idtLoss: Float = 0
             if useIdentity {
                 let t = g.forward(real, record: identityRecord)
@@ -222,10 +238,13 @@ public final class CycleGANModel: @unchecked Sendable {
             g.backward(cycleGradient, record: cycleRecord, gradInput: gradientToFake)
             return (idt, idtLoss, cycle)
         }
+        // Back-translation: rec_B's gradient stops at G_A's input (fake_A is a fixed input to G_A there).
+        let backTranslation = c.backwardCycle == .backTranslation
         let (chainA, chainB) = ComputeThreads.pair({
             identityAndCycle(self.gA, identityOf: realB, identityRecord: self.recordIdtA, identityScale: lambdaIdtA,
                              identityGradient: gradIdtA, reconstruction: recB, cycleScale: c.lambdaB,
-                             cycleGradient: gradRecB, cycleRecord: self.recordRecB, gradientToFake: gradCycleToFakeA)
+                             cycleGradient: gradRecB, cycleRecord: self.recordRecB,
+                             gradientToFake: backTranslation ? nil : gradCycleToFakeA)
         }, {
             identityAndCycle(self.gB, identityOf: realA, identityRecord: self.recordIdtB, identityScale: lambdaIdtB,
                              identityGradient: gradIdtB, reconstruction: recA, cycleScale: c.lambdaA,
@@ -236,13 +255,13 @@ public final class CycleGANModel: @unchecked Sendable {
         // Structure terms (when λ_structure > 0): each fake's MIND descriptor should match its source's, compared
         // on the centre channel when MR slices come with context channels.
         func adversarial(_ d: NLayerDiscriminator, judging fake: Tensor, record: LayerRecord, predictionGradient: Tensor,
-                         fakeGradient: Tensor, cycleGradient: Tensor, generator g: ResnetGenerator,
+                         fakeGradient: Tensor, cycleGradient: Tensor?, generator g: ResnetGenerator,
                          generatorRecord: LayerRecord, structure: StructureLoss, source: Tensor,
                          sourceDescriptor: Tensor?) -> (adversarial: Float, structure: Float) {
             let prediction = d.forward(fake, record: record)
             let loss = c.ganLoss(prediction, real: true, gradient: predictionGradient)
             d.backward(predictionGradient, record: record, gradInput: fakeGradient, parameterGradients: false)
-            Self.add(cycleGradient, into: fakeGradient)
+            if let cycleGradient { Self.add(cycleGradient, into: fakeGradient) }
             var structureLoss: Float = 0
             if let target = sourceDescriptor {
                 structure.descriptor(of: source, channel: source.shape[1] / 2, into: target)
@@ -261,7 +280,7 @@ public final class CycleGANModel: @unchecked Sendable {
                         sourceDescriptor: mindRealA)
         }, {
             adversarial(self.dB, judging: fakeA, record: self.recordDB, predictionGradient: gradPredictionB,
-                        fakeGradient: gradFakeA, cycleGradient: gradCycleToFakeA, generator: self.gB,
+                        fakeGradient: gradFakeA, cycleGradient: backTranslation ? nil : gradCycleToFakeA, generator: self.gB,
                         generatorRecord: self.recordFakeA, structure: self.structureB, source: realB,
                         sourceDescriptor: mindRealB)
         })

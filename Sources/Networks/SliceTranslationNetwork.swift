@@ -15,6 +15,8 @@ public protocol SliceTranslationNetwork: ParameterContainer, Sendable {
     func infer(_ input: Tensor) -> Tensor
     /// The arithmetic of the network's convolutions (`Precision`; default `.f32`).
     func setPrecision(_ precision: Precision)
+    /// Where inference keeps the convolutions' transformed kernels (`InferenceKernelStorage`; default `.shared`).
+    func setInferenceKernelStorage(_ storage: InferenceKernelStorage)
 }
 
 extension ResnetGenerator: SliceTranslationNetwork {

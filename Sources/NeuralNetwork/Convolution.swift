@@ -295,23 +295,35 @@ public final class Conv2d: Layer, ParameterContainer {
     private func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                _ g: ConvGeometry, _ workspace: Workspace) {
         let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding, k = kernelSize
-        let padded = workspace.buffer(Workspace.Slot.padded, count: g.channels * ph * pw)
-        g.pad(x, into: padded)
         let wo = g.outputWidth, cin = g.channels
-        parallelFor(g.outputHeight) { rows in
-            for oy in rows {
-                let yrow = y + oy * wo
-                yrow.update(repeating: 0, count: wo)
-                for c in 0..<cin {
-                    for ky in 0..<k {
-                        let src = padded + (c * ph + oy + ky) * pw
-                        let wr = w + (c * k + ky) * k
-                        for kx in 0..<k { Kernels.axpy(wr[kx], src + kx, yrow, wo) }
+        // The input is padded a group of channels at a time (at most `Self.directPaddedBudget` floats; at 256²,
+        // 64 channels, the whole padded input would be 17.6 MB); each output row still sums its channels in order
+        // 0..<cin, so the grouping does not change the result.
+        let group = max(1, min(cin, Self.directPaddedBudget / (ph * pw)))
+        let padded = workspace.buffer(Workspace.Slot.padded, count: group * ph * pw)
+        var part = g
+        for first in Swift.stride(from: 0, to: cin, by: group) {
+            let channels = min(group, cin - first)
+            part.channels = channels
+            part.pad(x + first * g.height * g.width, into: padded)
+            parallelFor(g.outputHeight) { rows in
+                for oy in rows {
+                    let yrow = y + oy * wo
+                    if first == 0 { yrow.update(repeating: 0, count: wo) }
+                    for c in 0..<channels {
+                        for ky in 0..<k {
+                            let src = padded + (c * ph + oy + ky) * pw
+                            let wr = w + ((first + c) * k + ky) * k
+                            for kx in 0..<k { Kernels.axpy(wr[kx], src + kx, yrow, wo) }
+                        }
                     }
                 }
             }
         }
     }
+
+    /// Floats of padded input the direct one-output-channel kernel holds at once (1 MiB).
+    nonisolated(unsafe) static var directPaddedBudget = 1 << 18
 
     private func directBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                 _ dx: UnsafeMutablePointer<Float>?,

@@ -168,6 +168,10 @@ public final class Workspace: @unchecked Sendable {
 /// the inference contexts of one network share one cache, so that two slices converted at once hold one copy of
 /// the Winograd kernels (at 256², ngf 64, 170 MB for F(4×4, 3×3)). An entry is filled under the lock and only read
 /// afterwards; the weights must not change while calls that use them run.
+///
+/// With `retention` `.lastLayer` the cache keeps one buffer per kind, refilled for each layer that asks: a pass
+/// then transforms every layer's kernels again (the same bits) and holds one layer's worth. Such a cache must not
+/// be shared by calls that run at once.
 final class KernelCache: @unchecked Sendable {
     /// What a cached kernel buffer holds for its layer.
     enum Kind: Hashable {
@@ -177,13 +181,32 @@ final class KernelCache: @unchecked Sendable {
         case bfloat16Weights
     }
 
+    /// Which transformed kernels a cache keeps.
+    enum Retention {
+        /// Every layer's, until its weights change.
+        case everyLayer
+        /// The last layer's only, per kind (a layer's Winograd kernels are made from its bf16-rounded weights, which
+        /// stay): one buffer per kind, as large as the largest layer's kernels of that kind.
+        case lastLayer
+    }
+
     private struct Key: Hashable {
         var layer: ObjectIdentifier
         var kind: Kind
     }
 
+    private struct Entry {
+        var fingerprint: UInt64
+        var pointer: UnsafeMutablePointer<Float>
+        var count: Int
+        var capacity: Int
+    }
+
+    let retention: Retention
     private let lock = NSLock()
-    private var entries: [Key: (fingerprint: UInt64, pointer: UnsafeMutablePointer<Float>, count: Int)] = [:]
+    private var entries: [Key: Entry] = [:]
+
+    init(retention: Retention = .everyLayer) { self.retention = retention }
 
     deinit {
         for (_, k) in entries { UnsafeMutableRawPointer(k.pointer).deallocate() }
@@ -201,28 +224,40 @@ final class KernelCache: @unchecked Sendable {
     var byteCount: Int {
         lock.lock()
         defer { lock.unlock() }
-        return entries.values.reduce(0) { $0 + $1.count * 4 }
+        return entries.values.reduce(0) { $0 + $1.capacity * 4 }
     }
 
     /// The kernels of `layer` of this `kind`: `fill` runs only when `fingerprint` (a hash of the weights' bits)
-    /// differs from the cached one, or the size changed.
+    /// differs from the cached one, or the size changed, or (`.lastLayer`) another layer or kind asked last.
     func kernels(layer: AnyObject, kind: Kind, fingerprint: UInt64, count: Int,
                  fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
         lock.lock()
         defer { lock.unlock() }
         let key = Key(layer: ObjectIdentifier(layer), kind: kind)
-        if let entry = entries[key], entry.count == count {
+        if var entry = entries[key], entry.count == count {
             if entry.fingerprint != fingerprint {
                 fill(entry.pointer)
-                entries[key] = (fingerprint, entry.pointer, count)
+                entry.fingerprint = fingerprint
+                entries[key] = entry
             }
             return UnsafePointer(entry.pointer)
         }
-        if let entry = entries[key] { UnsafeMutableRawPointer(entry.pointer).deallocate() }
-        let p = Workspace.allocate(max(count, 16))
-        fill(p)
-        entries[key] = (fingerprint, p, count)
-        return UnsafePointer(p)
+        // A buffer to reuse: this key's own (its size changed), or with `.lastLayer` the one of this kind there is.
+        var reusable = entries.removeValue(forKey: key)
+        if reusable == nil, retention == .lastLayer, let other = entries.keys.first(where: { $0.kind == kind }) {
+            reusable = entries.removeValue(forKey: other)
+        }
+        var entry: Entry
+        if let r = reusable, r.capacity >= count {
+            entry = Entry(fingerprint: fingerprint, pointer: r.pointer, count: count, capacity: r.capacity)
+        } else {
+            if let r = reusable { UnsafeMutableRawPointer(r.pointer).deallocate() }
+            let capacity = max(count, 16)
+            entry = Entry(fingerprint: fingerprint, pointer: Workspace.allocate(capacity), count: count, capacity: capacity)
+        }
+        fill(entry.pointer)
+        entries[key] = entry
+        return UnsafePointer(entry.pointer)
     }
 }
 

@@ -13,8 +13,15 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     private let poolLock = NSLock()
     private var inferencePool: [InferenceContext] = []
 
-    /// The transformed kernels of all inference contexts: one copy however many calls run at once.
+    /// The transformed kernels of all inference contexts: one copy however many calls run at once
+    /// (`InferenceKernels.shared`).
     private let inferenceKernels = KernelCache()
+
+    /// Where inference keeps transformed kernels (default `.shared`). Set it before inference runs: changing it
+    /// frees the inference contexts and the shared kernels.
+    public var inferenceKernelStorage: InferenceKernelStorage = .shared {
+        didSet { releaseInferenceBuffers() }
+    }
 
     /// What one inference call uses, reused by later calls: an inference record over `arena` (outputs from the
     /// arena, nothing saved for backward) and the workspace of its kernels (sharing `inferenceKernels`).
@@ -54,7 +61,8 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     /// next call of the same shape, which then allocates nothing but the returned copy.
     public func infer(_ input: Tensor) -> Tensor {
         poolLock.lock()
-        let context = inferencePool.popLast() ?? InferenceContext(kernels: inferenceKernels)
+        let context = inferencePool.popLast() ?? InferenceContext(kernels: inferenceKernelStorage == .shared
+                                                                  ? inferenceKernels : KernelCache(retention: .lastLayer))
         poolLock.unlock()
         context.arena.beginPass()
         let output = network.forward(input, record: context.record, mode: .inference, workspace: context.workspace,
@@ -67,14 +75,16 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     }
 
     /// The memory the idle inference contexts hold (their workspaces and activation arenas), summed over the pool,
-    /// and their shared kernel cache, counted once.
+    /// and their shared kernel cache, counted once (with `.perCall`, each context's kernel buffer is counted in
+    /// its workspace bytes).
     public var inferenceMemory: InferenceMemory {
         poolLock.lock()
         defer { poolLock.unlock() }
         var memory = InferenceMemory(kernelBytes: inferenceKernels.byteCount)
         for context in inferencePool {
             memory.contexts += 1
-            memory.workspaceBytes += context.workspace.scratchByteCount
+            memory.workspaceBytes += inferenceKernelStorage == .shared ? context.workspace.scratchByteCount
+                                                                       : context.workspace.byteCount
             memory.activationBytes += context.arena.byteCount
             memory.peakActivationBytes += context.arena.peakBytesTaken
             memory.activationAllocations += context.arena.allocations
@@ -86,6 +96,9 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     public func setConvolutionAlgorithm(_ algorithm: ConvolutionAlgorithm) {
         visitConvolutions { $0.algorithm = algorithm } transposed: { $0.algorithm = algorithm }
     }
+
+    /// Sets `inferenceKernelStorage` (for callers that hold the network as a protocol).
+    public func setInferenceKernelStorage(_ storage: InferenceKernelStorage) { inferenceKernelStorage = storage }
 
     /// Sets the arithmetic of every convolution of the network (`Precision`; default `.f32`).
     public func setPrecision(_ precision: Precision) {
@@ -140,4 +153,14 @@ public struct InferenceMemory: Sendable, Equatable {
 
     /// Workspace, kernel and activation bytes together.
     public var totalBytes: Int { workspaceBytes + kernelBytes + activationBytes }
+}
+
+/// Where inference keeps the convolutions' transformed kernels (Winograd, bf16-rounded weights).
+public enum InferenceKernelStorage: Sendable {
+    /// Every layer's, transformed once and shared by all calls (at 256², ngf 64, the F(4×4) kernels of the
+    /// 18 residual convolutions are 162 MB, 4× the weights).
+    case shared
+    /// Each call transforms each layer's kernels when it reaches the layer, into one buffer of its own (one
+    /// layer's worth: 9.4 MB at ngf 64). The output is the same bits; the transforms cost time per call.
+    case perCall
 }

@@ -60,6 +60,7 @@ public struct VolumeTranslator {
     public init(generator: any SliceTranslationNetwork, preprocessing: PreprocessingConfiguration) {
         self.generator = generator
         self.preprocessing = preprocessing
+        generator.setInferenceKernelStorage(.perCall)
     }
 
     /// Estimated bytes one width × height image adds to a generator call in inference: the activations the call

@@ -22,6 +22,7 @@ extension TrainCommand {
         let unpairedOnly: [(Bool, String)] = [(lambdaA != nil, "--lambda-a"), (lambdaB != nil, "--lambda-b"),
                                               (lambdaIdentity != nil, "--lambda-identity"),
                                               (lambdaStructure != nil, "--lambda-structure"), (poolSize != nil, "--pool-size"),
+                                              (backwardCycle != nil, "--backward-cycle"),
                                               (preset != nil, "--preset")]
         if paired, let (_, name) = unpairedOnly.first(where: { $0.0 }) {
             throw ValidationError("\(name) is an unpaired (CycleGAN) option; it does not apply with --paired")

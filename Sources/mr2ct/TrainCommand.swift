@@ -122,6 +122,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lambda-structure"),
             help: "Weight of the MIND structure-consistency loss between each image and its translation (Yang et al. 2018); 0 = off, as in the reference. (default: 0)")
     var lambdaStructure: Float?
+    @Option(name: .customLong("backward-cycle"), help: ArgumentHelp("What the B→A→B cycle term trains: cycle (both generators, the reference) or back-translation (G_A only, on the synthetic MR G_B(CT) taken as a fixed input: an L1 regression on synthetic pairs, Sennrich et al. 2016). (default: cycle)", valueName: "cycle|back-translation"))
+    var backwardCycle: BackwardCycle?
     @Option(name: .long, help: "Initial Adam learning rate. (default: 0.0002)")
     var lr: Float?
     @Option(name: .long, help: "Adam β1. (default: 0.5)")
@@ -219,6 +221,7 @@ struct TrainCommand: ParsableCommand {
         if let lambdaB { c.model.lambdaB = lambdaB }
         if let lambdaIdentity { c.model.lambdaIdentity = lambdaIdentity }
         if let lambdaStructure { c.model.lambdaStructure = lambdaStructure }
+        if let backwardCycle { c.model.backwardCycle = backwardCycle == .cycle ? nil : backwardCycle }
         if let lr { c.model.learningRate = lr }
         if let beta1 { c.model.beta1 = beta1 }
         if let poolSize { c.model.poolSize = poolSize }
@@ -342,3 +345,4 @@ enum CTMapOption: String, ExpressibleByArgument, CaseIterable {
 }
 extension NormalizationKind: ExpressibleByArgument {}
 extension OutsideBody: ExpressibleByArgument {}
+extension BackwardCycle: ExpressibleByArgument {}

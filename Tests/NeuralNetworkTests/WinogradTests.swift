@@ -195,4 +195,69 @@ import Networks
         g.releaseInferenceBuffers()
         #expect(g.inferenceMemory == InferenceMemory())
     }
+
+    /// `.perCall`: each call transforms each residual convolution's kernels into one buffer of its own, so two
+    /// concurrent calls hold one F(4×4) layer's kernels each (36 × 32 × 32 floats) instead of the shared set of all
+    /// four, and the outputs are the same bits as with the shared kernels; bf16 (whose Winograd kernels are made
+    /// from the rounded weights, kept beside them) likewise.
+    @Test(arguments: [Precision.f32, .bf16])
+    func perCallKernelsHoldOneLayerAndGiveTheSameBits(precision: Precision) throws {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))   // 32-channel blocks
+        g.initializeWeights(seed: 23)
+        g.setPrecision(precision)
+        var random = SeededRandom(seed: 24)
+        let inputs = (0..<2).map { _ in
+            let x = Tensor(shape: [1, 1, 128, 128])
+            for i in 0..<x.count { x.data[i] = Float(random.nextNormal()) }
+            return x
+        }
+        let shared = inputs.map { g.infer($0).toArray() }
+        #expect(g.inferenceMemory.kernelBytes > 0)
+        g.inferenceKernelStorage = .perCall
+        #expect(g.inferenceMemory == InferenceMemory())
+        let threads = ComputeThreads.count
+        defer { ComputeThreads.set(threads) }
+        ComputeThreads.set(2)
+        var outputs: [[Float]] = []
+        for _ in 0..<50 where g.inferenceMemory.contexts < 2 {
+            outputs = ComputeThreads.map(2) { g.infer(inputs[$0]).toArray() }
+        }
+        let memory = g.inferenceMemory
+        try #require(memory.contexts == 2, "two calls never overlapped in 50 rounds")
+        #expect(memory.kernelBytes == 0)
+        #expect(outputs == shared)
+        // Each context's workspace holds one layer's F(4×4) kernels (and with bf16 the rounded weights of the
+        // last layer of each size that used them), not the four residual convolutions' 4 × 36 × 32 × 32 floats.
+        let oneLayer = 36 * 32 * 32 * 4
+        g.inferenceKernelStorage = .shared
+        _ = g.infer(inputs[0])
+        let sharedWorkspace = g.inferenceMemory.workspaceBytes
+        g.inferenceKernelStorage = .perCall
+        _ = g.infer(inputs[0])
+        let perCallWorkspace = g.inferenceMemory.workspaceBytes
+        #expect(perCallWorkspace - sharedWorkspace >= oneLayer)
+        #expect(perCallWorkspace - sharedWorkspace < 2 * oneLayer)
+    }
+}
+
+/// The vectorised F(4×4) kernel transform (sixteen kernels per SIMD16 lane group) against the kernel-by-kernel one.
+@Suite struct WinogradKernelTransformTests {
+    @Test(arguments: [false, true])
+    func sixteenKernelsAtOnceGiveTheKernelByKernelBits(adjoint: Bool) {
+        let (o, i) = (48, 32)
+        var random = SeededRandom(seed: 41)
+        let w = (0..<(o * i * 9)).map { _ in Float(random.nextNormal()) * 0.1 }
+        var vectorised = [Float](repeating: .nan, count: 36 * o * i), single = vectorised
+        w.withUnsafeBufferPointer { w in
+            Winograd3x3.transformKernels(w.baseAddress!, outputChannels: o, inputChannels: i, adjoint: adjoint,
+                                         tile: .four, into: &vectorised)
+            Winograd3x3.transformKernels(w.baseAddress!, outputChannels: o, inputChannels: i, adjoint: adjoint,
+                                         tile: .four, into: &single, kernelByKernel: true)
+        }
+        #expect(vectorised == single)
+        #expect(!vectorised.contains { $0.isNaN })
+        // One value by hand: U = G g Gᵀ at (row 0, column 0) is g[0][0] / 16 for kernel (0, 0) (rotated: g[2][2]).
+        let expected = (adjoint ? w[8] : w[0]) / 16
+        #expect(abs(vectorised[0] - expected) <= 1e-7 * max(1, abs(expected)))
+    }
 }
