@@ -239,12 +239,12 @@ public final class CycleGANModel: @unchecked Sendable {
             return (idt, idtLoss, cycle)
         }
         // Back-translation: rec_B's gradient stops at G_A's input (fake_A is a fixed input to G_A there).
-        let backTranslation = c.backwardCycle == .backTranslation
+        let cycleToFakeA = c.backwardCycle == .backTranslation ? nil : gradCycleToFakeA
         let (chainA, chainB) = ComputeThreads.pair({
             identityAndCycle(self.gA, identityOf: realB, identityRecord: self.recordIdtA, identityScale: lambdaIdtA,
                              identityGradient: gradIdtA, reconstruction: recB, cycleScale: c.lambdaB,
                              cycleGradient: gradRecB, cycleRecord: self.recordRecB,
-                             gradientToFake: backTranslation ? nil : gradCycleToFakeA)
+                             gradientToFake: cycleToFakeA)
         }, {
             identityAndCycle(self.gB, identityOf: realA, identityRecord: self.recordIdtB, identityScale: lambdaIdtB,
                              identityGradient: gradIdtB, reconstruction: recA, cycleScale: c.lambdaA,
@@ -280,7 +280,7 @@ public final class CycleGANModel: @unchecked Sendable {
                         sourceDescriptor: mindRealA)
         }, {
             adversarial(self.dB, judging: fakeA, record: self.recordDB, predictionGradient: gradPredictionB,
-                        fakeGradient: gradFakeA, cycleGradient: backTranslation ? nil : gradCycleToFakeA, generator: self.gB,
+                        fakeGradient: gradFakeA, cycleGradient: cycleToFakeA, generator: self.gB,
                         generatorRecord: self.recordFakeA, structure: self.structureB, source: realB,
                         sourceDescriptor: mindRealB)
         })

@@ -14,7 +14,7 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
     private var inferencePool: [InferenceContext] = []
 
     /// The transformed kernels of all inference contexts: one copy however many calls run at once
-    /// (`InferenceKernels.shared`).
+    /// (`InferenceKernelStorage.shared`).
     private let inferenceKernels = KernelCache()
 
     /// Where inference keeps transformed kernels (default `.shared`). Set it before inference runs: changing it

@@ -166,18 +166,19 @@ import Networks
         #expect(strided.winogradTile(height: 64, width: 64, mode: .inference) == nil)
     }
 
-    /// Concurrent inference calls (conversion's two chains) share one copy of the transformed kernels: with two
-    /// contexts in the pool the kernel bytes are still one F(4×4) set per residual convolution (36 × Cout × Cin
-    /// floats each), and the outputs agree with the training-mode forward pass (F(2×2)) to F(4×4)'s rounding.
-    @Test func inferenceContextsShareTheKernels() throws {
-        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))   // 32-channel blocks
-        g.initializeWeights(seed: 21)
-        var random = SeededRandom(seed: 22)
-        let inputs = (0..<2).map { _ in
-            let x = Tensor(shape: [1, 1, 128, 128])                                  // 32² residual blocks: F(4×4)
+    /// Two 1 × 1 × 128² normal images (a generator of ngf 8 then runs its residual blocks at 32²: F(4×4)).
+    static func images(seed: UInt64) -> [Tensor] {
+        var random = SeededRandom(seed: seed)
+        return (0..<2).map { _ in
+            let x = Tensor(shape: [1, 1, 128, 128])
             for i in 0..<x.count { x.data[i] = Float(random.nextNormal()) }
             return x
         }
+    }
+
+    /// `g.infer` on the two inputs at once on two threads, repeated until two calls overlapped (two inference
+    /// contexts in the pool): the outputs and the pool's memory then.
+    static func inferConcurrently(_ g: ResnetGenerator, _ inputs: [Tensor]) throws -> (outputs: [[Float]], memory: InferenceMemory) {
         let threads = ComputeThreads.count
         defer { ComputeThreads.set(threads) }
         ComputeThreads.set(2)
@@ -187,6 +188,17 @@ import Networks
         }
         let memory = g.inferenceMemory
         try #require(memory.contexts == 2, "two calls never overlapped in 50 rounds")
+        return (outputs, memory)
+    }
+
+    /// Concurrent inference calls (conversion's two chains) share one copy of the transformed kernels: with two
+    /// contexts in the pool the kernel bytes are still one F(4×4) set per residual convolution (36 × Cout × Cin
+    /// floats each), and the outputs agree with the training-mode forward pass (F(2×2)) to F(4×4)'s rounding.
+    @Test func inferenceContextsShareTheKernels() throws {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))   // 32-channel blocks
+        g.initializeWeights(seed: 21)
+        let inputs = Self.images(seed: 22)
+        let (outputs, memory) = try Self.inferConcurrently(g, inputs)
         #expect(memory.kernelBytes == 2 * 2 * 36 * 32 * 32 * 4)
         for i in 0..<2 {
             let expected = g.forward(inputs[i], record: LayerRecord()).toArray()
@@ -205,29 +217,16 @@ import Networks
         let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))   // 32-channel blocks
         g.initializeWeights(seed: 23)
         g.setPrecision(precision)
-        var random = SeededRandom(seed: 24)
-        let inputs = (0..<2).map { _ in
-            let x = Tensor(shape: [1, 1, 128, 128])
-            for i in 0..<x.count { x.data[i] = Float(random.nextNormal()) }
-            return x
-        }
-        let shared = inputs.map { g.infer($0).toArray() }
-        #expect(g.inferenceMemory.kernelBytes > 0)
+        let inputs = Self.images(seed: 24)
+        let (shared, sharedMemory) = try Self.inferConcurrently(g, inputs)
+        #expect(sharedMemory.kernelBytes > 0)
         g.inferenceKernelStorage = .perCall
         #expect(g.inferenceMemory == InferenceMemory())
-        let threads = ComputeThreads.count
-        defer { ComputeThreads.set(threads) }
-        ComputeThreads.set(2)
-        var outputs: [[Float]] = []
-        for _ in 0..<50 where g.inferenceMemory.contexts < 2 {
-            outputs = ComputeThreads.map(2) { g.infer(inputs[$0]).toArray() }
-        }
-        let memory = g.inferenceMemory
-        try #require(memory.contexts == 2, "two calls never overlapped in 50 rounds")
+        let (outputs, memory) = try Self.inferConcurrently(g, inputs)
         #expect(memory.kernelBytes == 0)
         #expect(outputs == shared)
-        // Each context's workspace holds one layer's F(4×4) kernels (and with bf16 the rounded weights of the
-        // last layer of each size that used them), not the four residual convolutions' 4 × 36 × 32 × 32 floats.
+        // Each context's workspace holds one layer's F(4×4) kernels (and with bf16 one buffer of rounded weights,
+        // as large as the largest layer's), not the four residual convolutions' 4 × 36 × 32 × 32 floats.
         let oneLayer = 36 * 32 * 32 * 4
         g.inferenceKernelStorage = .shared
         _ = g.infer(inputs[0])
