@@ -4,7 +4,7 @@
 # process (so peak RSS is per configuration). Prints every JSON line, then per configuration the medians and the
 # ratios MR2CT/PyTorch (below 1.0 = MR2CT faster / smaller).
 #   Pipelines/bench/compare.sh [--rounds N] [--threads T] [--iterations I] [--inference-runs R] [--only 96|128|256]
-#                              [--precision f32|bf16|both] [--torch-active] [--volume]
+#                              [--precision f32|bf16|both] [--torch-active] [--volume] [--keep-openblas-env]
 # Configurations: 96² ngf 16 / ndf 32 / 6 blocks (the bundled models), 128² ngf 32 / 6, 256² ngf 64 / 9.
 # --precision bf16 runs `mr2ct bench --precision bf16` against torch_peer.py --bf16 (torch.autocast bfloat16);
 # `both` runs each configuration in both precisions. --volume adds the whole-volume conversion benchmark:
@@ -14,6 +14,10 @@
 # Timed repetitions per process, unless --iterations / --inference-runs set both: 128² 5 training iterations and
 # 50 inference slices (one slice takes ~0.04 s, so fewer are at the mercy of a single scheduler hiccup); 256²
 # 2 iterations and 5 slices.
+# OpenBLAS's tuning variables (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, ...) are cleared for MR2CT's runs unless
+# --keep-openblas-env: they pin its GEMMs to other kernels than the library picks for this CPU (the team's VMs
+# export OPENBLAS_CORETYPE=Haswell, the AVX2 kernels, on an AVX-512 CPU), and PyTorch does not use OpenBLAS. The
+# header names what was cleared; every MR2CT line names the kernels that ran ("blas_kernels").
 # Needs a release build (`swift build -c release --product mr2ct`, done here if missing; MR2CT_BIN overrides the
 # binary) and `pip install torch` (with --volume also nibabel and safetensors, for volume_peer.py). PyTorch runs
 # with OMP_WAIT_POLICY=PASSIVE unless --torch-active: on a machine shared with other work, OpenMP's spinning threads
@@ -21,7 +25,7 @@
 # policies time alike).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds=3 threads=2 iterations="" inference="" only="" policy=PASSIVE precisions="f32" volume=0
+rounds=3 threads=2 iterations="" inference="" only="" policy=PASSIVE precisions="f32" volume=0 keep_blas_env=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -33,12 +37,20 @@ while [ $# -gt 0 ]; do
     --precision) case "$2" in f32|bf16) precisions=$2 ;; both) precisions="f32 bf16" ;;
                    *) echo "compare.sh: --precision must be f32, bf16 or both" >&2; exit 64 ;; esac; shift 2 ;;
     --volume) volume=1; shift ;;
+    --keep-openblas-env) keep_blas_env=1; shift ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
 bin=${MR2CT_BIN:-.build/release/mr2ct}
 [ -x "$bin" ] || swift build -c release --product mr2ct >&2
-echo "# $(date -u +%FT%TZ) $(uname -n), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg); torch OMP_WAIT_POLICY=$policy" >&2
+blas_env=$(env | grep '^OPENBLAS_' | tr '\n' ' ' || true)
+if [ "$keep_blas_env" = 0 ]; then
+  for v in $(env | grep -o '^OPENBLAS_[A-Z0-9_]*' || true); do unset "$v"; done
+  blas_note="OpenBLAS environment cleared: ${blas_env:-none}"
+else
+  blas_note="OpenBLAS environment kept: ${blas_env:-none}"
+fi
+echo "# $(date -u +%FT%TZ) $(uname -n), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg); torch OMP_WAIT_POLICY=$policy; $blas_note" >&2
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 configs=("96 16 32 6" "128 32 32 6" "256 64 64 9")

@@ -49,6 +49,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var convolution: String
     /// "f32", "bf16-onednn" (native bf16 kernels) or "bf16-emulated" (bf16 numerics on float32 kernels).
     public var precision: String
+    /// OpenBLAS's kernel set (`BLAS.kernels`), e.g. "Cooperlake".
+    public var blasKernels: String
     public var trainSecondsPerIteration: Double
     public var inferSecondsPerSlice: Double
     /// Convolution FLOPs (multiply + add) of one generator forward pass.
@@ -69,6 +71,7 @@ public struct BenchmarkResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case engine, size, ngf, ndf, blocks, threads, convolution, precision
+        case blasKernels = "blas_kernels"
         case trainSecondsPerIteration = "train_s_per_iter"
         case inferSecondsPerSlice = "infer_s_per_slice"
         case generatorForwardGFLOP = "gen_fwd_gflop"
@@ -133,7 +136,7 @@ public enum CycleGANBenchmark {
         let trainFlop = 6 * 3 * gFlop + 6 * dFlop + 6 * dFlop
         return BenchmarkResult(
             engine: "mr2ct", size: b.size, ngf: b.ngf, ndf: b.ndf, blocks: b.blocks, threads: threads,
-            convolution: b.convolution.rawValue, precision: b.precision.implementation,
+            convolution: b.convolution.rawValue, precision: b.precision.implementation, blasKernels: BLAS.kernels,
             trainSecondsPerIteration: rounded(train, 6), inferSecondsPerSlice: rounded(infer, 6),
             generatorForwardGFLOP: rounded(gFlop, 6), inferGFLOPSPerSecond: rounded(gFlop / infer, 1),
             trainGFLOP: rounded(trainFlop, 3), trainGFLOPSPerSecond: rounded(trainFlop / train, 1),

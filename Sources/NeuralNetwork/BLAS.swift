@@ -4,6 +4,10 @@ import COpenBLAS
 package enum BLAS {
     static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
+    /// The kernel set OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", ...: `openblas_get_corename`). Debian's
+    /// OpenBLAS chooses it from the CPU at load time unless `OPENBLAS_CORETYPE` names one.
+    package static var kernels: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     @inline(__always)
     package static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,

@@ -18,7 +18,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Without --size it runs the two standard configurations (128², ngf 32, ndf 32, 6 blocks; 256², ngf 64, \
             ndf 64, 9 blocks). Prints one JSON line per configuration: train_s_per_iter, infer_s_per_slice, \
-            gen_fwd_gflop, infer_gflops_per_s, train_gflops_per_s, peak_rss_mb (getrusage: the process's peak so far).
+            gen_fwd_gflop, infer_gflops_per_s, train_gflops_per_s, peak_rss_mb (getrusage: the process's peak so far), \
+            blas_kernels (OpenBLAS's kernel set, chosen for the CPU unless OPENBLAS_CORETYPE names one).
             """)
 
     @Option(help: "Slice size (square). (default: the two standard configurations)")

@@ -48,3 +48,26 @@ func benchRunsBothPrecisions(_ options: [String]) throws {
     }
     #expect((json["train_s_per_iter"] as? Double ?? 0) > 0)
 }
+
+/// The JSON names the OpenBLAS kernels that ran ("blas_kernels", from `openblas_get_corename`), so that figures
+/// from machines or environments with other kernels are not compared unknowingly: with `OPENBLAS_CORETYPE`
+/// naming a set the CPU supports (SkylakeX with AVX-512, Haswell with AVX2 and FMA, Sandybridge with AVX), the
+/// line says that set.
+@Test func benchNamesTheOpenBLASKernels() throws {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let flags = Set((cpu.split(separator: "\n").first { $0.hasPrefix("flags") } ?? "").split(separator: " ").map(String.init))
+    let core: String
+    if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { core = "SkylakeX" }
+    else if flags.contains("avx2") && flags.contains("fma") { core = "Haswell" }
+    else if flags.contains("avx") { core = "Sandybridge" }
+    else { return }   // not an x86-64 CPU with AVX: nothing to force
+    var environment = ProcessInfo.processInfo.environment
+    environment["OPENBLAS_CORETYPE"] = core
+    let result = try TestSupport.runMR2CT(["bench", "--size", "16", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                                           "--iterations", "1", "--inference-runs", "1", "--threads", "1"],
+                                          environment: environment)
+    #expect(result.status == 0, "\(result.stderr)")
+    let line = try #require(result.stdout.split(separator: "\n").first)
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    #expect(json["blas_kernels"] as? String == core)
+}
