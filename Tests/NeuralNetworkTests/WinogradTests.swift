@@ -167,10 +167,10 @@ import Networks
     }
 
     /// Two 1 × 1 × 128² normal images (a generator of ngf 8 then runs its residual blocks at 32²: F(4×4)).
-    static func images(seed: UInt64) -> [Tensor] {
+    static func images(seed: UInt64, side: Int = 128) -> [Tensor] {
         var random = SeededRandom(seed: seed)
         return (0..<2).map { _ in
-            let x = Tensor(shape: [1, 1, 128, 128])
+            let x = Tensor(shape: [1, 1, side, side])
             for i in 0..<x.count { x.data[i] = Float(random.nextNormal()) }
             return x
         }
@@ -211,13 +211,15 @@ import Networks
     /// `.perCall`: each call transforms each residual convolution's kernels into one buffer of its own, so two
     /// concurrent calls hold one F(4×4) layer's kernels each (36 × 32 × 32 floats) instead of the shared set of all
     /// four, and the outputs are the same bits as with the shared kernels; bf16 (whose Winograd kernels are made
-    /// from the rounded weights, kept beside them) likewise.
+    /// from the rounded weights, kept beside them) likewise. 256² images, so that the residual blocks (64²) run on
+    /// F(4×4) in bf16 too where the CPU has native bf16: below `Conv2d.bfloat16WinogradMinimumSide` they run on
+    /// oneDNN's bf16 kernels and hold no Winograd kernels at all.
     @Test(arguments: [Precision.f32, .bf16])
     func perCallKernelsHoldOneLayerAndGiveTheSameBits(precision: Precision) throws {
         let g = ResnetGenerator(GeneratorConfiguration(ngf: 8, residualBlocks: 2))   // 32-channel blocks
         g.initializeWeights(seed: 23)
         g.setPrecision(precision)
-        let inputs = Self.images(seed: 24)
+        let inputs = Self.images(seed: 24, side: 4 * Conv2d.bfloat16WinogradMinimumSide)
         let (shared, sharedMemory) = try Self.inferConcurrently(g, inputs)
         #expect(sharedMemory.kernelBytes > 0)
         g.inferenceKernelStorage = .perCall
