@@ -14,7 +14,7 @@
 # Timed repetitions per process, unless --iterations / --inference-runs set both: 128² 5 training iterations and
 # 50 inference slices (one slice takes ~0.04 s, so fewer are at the mercy of a single scheduler hiccup); 256²
 # 2 iterations and 5 slices.
-# OpenBLAS's tuning variables (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, ...) are cleared for MR2CT's runs unless
+# OpenBLAS's tuning variables (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, ...) are cleared for the whole run unless
 # --keep-openblas-env: they pin its GEMMs to other kernels than the library picks for this CPU (the team's VMs
 # export OPENBLAS_CORETYPE=Haswell, the AVX2 kernels, on an AVX-512 CPU), and PyTorch does not use OpenBLAS. The
 # header names what was cleared; every MR2CT line names the kernels that ran ("blas_kernels").
