@@ -54,8 +54,7 @@ func benchRunsBothPrecisions(_ options: [String]) throws {
 /// naming a set the CPU supports (SkylakeX with AVX-512, Haswell with AVX2 and FMA, Sandybridge with AVX), the
 /// line says that set.
 @Test func benchNamesTheOpenBLASKernels() throws {
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let flags = Set((cpu.split(separator: "\n").first { $0.hasPrefix("flags") } ?? "").split(separator: " ").map(String.init))
+    let flags = TestSupport.cpuFlags
     let core: String
     if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { core = "SkylakeX" }
     else if flags.contains("avx2") && flags.contains("fma") { core = "Haswell" }

@@ -211,12 +211,11 @@ struct ConvertCLITests {
     @Test func twoThreadsConvertToTheSameVoxelsAsOne() throws {
         let root = try TestSupport.makeTemporaryDirectory("convert-cli-threads")
         defer { try? FileManager.default.removeItem(at: root) }
-        let model = TestSupport.packageRoot.appendingPathComponent("SampleData/model/phantom_G_A.safetensors").path
-        let mr = TestSupport.packageRoot.appendingPathComponent("SampleData/phantoms/heldout/mr/sub-101.nii.gz").path
+        let mr = Self.heldout.appendingPathComponent("sub-101.nii.gz").path
         var outputs: [[Float]] = []
         for threads in ["1", "2"] {
             let out = root.appendingPathComponent("t\(threads)")
-            let result = try TestSupport.runMR2CT(["convert", "--model", model, mr, "-o", out.path, "--threads", threads,
+            let result = try TestSupport.runMR2CT(["convert", "--model", Self.bundled, mr, "-o", out.path, "--threads", threads,
                                                    "--mirror-average", "--quiet"])
             #expect(result.status == 0, "\(result.stderr)")
             outputs.append(try NIfTIFile.read(out.appendingPathComponent("sub-101_sct.nii.gz")).voxels)

@@ -48,8 +48,8 @@ struct OldRunFolderCLITests {
     /// AVX2 (every x86-64-v3 machine; elsewhere OpenBLAS's own choice, and the bits may differ).
     static var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
-        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        if cpu.contains(" avx2 ") && cpu.contains(" fma ") { environment["OPENBLAS_CORETYPE"] = "Haswell" }
+        let flags = TestSupport.cpuFlags
+        if flags.contains("avx2") && flags.contains("fma") { environment["OPENBLAS_CORETYPE"] = "Haswell" }
         return environment
     }
 

@@ -166,7 +166,8 @@ import Networks
         #expect(strided.winogradTile(height: 64, width: 64, mode: .inference) == nil)
     }
 
-    /// Two 1 × 1 × 128² normal images (a generator of ngf 8 then runs its residual blocks at 32²: F(4×4)).
+    /// Two 1 × 1 × side² normal images (at the default 128² a generator of ngf 8 runs its residual blocks at 32²:
+    /// F(4×4)).
     static func images(seed: UInt64, side: Int = 128) -> [Tensor] {
         var random = SeededRandom(seed: seed)
         return (0..<2).map { _ in

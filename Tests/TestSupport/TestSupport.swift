@@ -30,6 +30,14 @@ extension TestSupport {
     /// The built `mr2ct` executable.
     public static var mr2ctExecutable: URL { productsDirectory.appendingPathComponent("mr2ct") }
 
+    /// This CPU's feature flags, as /proc/cpuinfo lists them for its first processor ("avx2", "fma", "avx512f", ...);
+    /// empty where there is no /proc/cpuinfo.
+    public static var cpuFlags: Set<String> {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let line = cpu.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init))
+    }
+
     /// The result of running a process to completion.
     public struct ProcessResult: Sendable {
         public var status: Int32
