@@ -63,8 +63,9 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        // oneDNN (Debian libdnnl-dev 2.6, OpenMP build) behind a small C API of plain floats (issue 20).
-        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        // oneDNN (Debian libdnnl-dev 2.6, OpenMP build) behind a small C API of plain floats (issue 20), opened with
+        // dlopen at its first use (shim.c says why), so not linked.
+        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dl")]),
         // Issue 21: Open MPI (Debian libopenmpi-dev) behind a few plain-C collectives; MPI types only inside it.
         .target(
             name: "CMPI",

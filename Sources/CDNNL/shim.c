@@ -4,9 +4,93 @@
 #include <oneapi/dnnl/dnnl.h>
 // libgomp (oneDNN's runtime): the calling thread's team size for the next parallel regions.
 extern void omp_set_num_threads(int);
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/// oneDNN (libdnnl.so.2, with its OpenMP runtime libgomp) is opened at the first convolution that asks for it, not
+/// linked: libgomp reads its environment once, in its own constructor, which runs before any code of this program
+/// when the library is linked, so its spin could not be set (`set_openmp_spin`). Without the library every
+/// primitive is refused (`mr2ct_dnnl_create` returns NULL) and MR2CT's own kernels run every pass.
+static struct {
+    __typeof__(&dnnl_convolution_backward_data_desc_init) convolution_backward_data_desc_init;
+    __typeof__(&dnnl_convolution_backward_weights_desc_init) convolution_backward_weights_desc_init;
+    __typeof__(&dnnl_convolution_forward_desc_init) convolution_forward_desc_init;
+    __typeof__(&dnnl_deconvolution_backward_data_desc_init) deconvolution_backward_data_desc_init;
+    __typeof__(&dnnl_deconvolution_backward_weights_desc_init) deconvolution_backward_weights_desc_init;
+    __typeof__(&dnnl_deconvolution_forward_desc_init) deconvolution_forward_desc_init;
+    __typeof__(&dnnl_engine_create) engine_create;
+    __typeof__(&dnnl_memory_create) memory_create;
+    __typeof__(&dnnl_memory_desc_equal) memory_desc_equal;
+    __typeof__(&dnnl_memory_desc_get_size) memory_desc_get_size;
+    __typeof__(&dnnl_memory_desc_init_by_tag) memory_desc_init_by_tag;
+    __typeof__(&dnnl_memory_destroy) memory_destroy;
+    __typeof__(&dnnl_memory_set_data_handle) memory_set_data_handle;
+    __typeof__(&dnnl_primitive_attr_create) primitive_attr_create;
+    __typeof__(&dnnl_primitive_attr_set_scratchpad_mode) primitive_attr_set_scratchpad_mode;
+    __typeof__(&dnnl_primitive_create) primitive_create;
+    __typeof__(&dnnl_primitive_desc_create) primitive_desc_create;
+    __typeof__(&dnnl_primitive_desc_destroy) primitive_desc_destroy;
+    __typeof__(&dnnl_primitive_desc_query) primitive_desc_query;
+    __typeof__(&dnnl_primitive_desc_query_md) primitive_desc_query_md;
+    __typeof__(&dnnl_primitive_destroy) primitive_destroy;
+    __typeof__(&dnnl_primitive_execute) primitive_execute;
+    __typeof__(&dnnl_reorder_primitive_desc_create) reorder_primitive_desc_create;
+    __typeof__(&dnnl_stream_create) stream_create;
+    __typeof__(&dnnl_stream_destroy) stream_destroy;
+    __typeof__(&dnnl_stream_wait) stream_wait;
+    __typeof__(&omp_set_num_threads) omp_set_num_threads;
+} api;
+
+/// libgomp's spin before an idle worker thread sleeps. oneDNN's forward passes outside a fork run on an OpenMP team
+/// of all compute threads; after each parallel region libgomp's default (OMP_WAIT_POLICY unset: 300 000 spins,
+/// milliseconds) kept the team's worker spinning on the core that MR2CT's own kernels (Winograd, normalisation,
+/// the transposed convolutions) were to run on next: 13–15 % of a 128² f32 inference's samples were in libgomp
+/// (`perf`, 2026-12-03, Zen 4). 10 000 spins keep the team warm between consecutive oneDNN layers and hand the core
+/// back soon after: 128² inference 0.0356 → 0.0303 s per slice in f32, medians of 5 alternating runs; bf16, whose
+/// layers all run on oneDNN, 0.0234 → 0.0240, within noise, where OMP_WAIT_POLICY=PASSIVE was slower (0.0201 →
+/// 0.0224–0.0245). Set by a constructor, while the program is single-threaded and before libgomp is loaded; a
+/// user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY is left as it is (and inherited, as this one, by child processes).
+__attribute__((constructor))
+static void set_openmp_spin(void) {
+    if (!getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY")) setenv("GOMP_SPINCOUNT", "10000", 0);
+}
+
+static int load_library(void) {
+    void *library = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!library) return 0;
+    #define LOAD(name) if (!(api.name = (__typeof__(api.name))dlsym(library, "dnnl_" #name))) return 0;
+    LOAD(convolution_backward_data_desc_init)
+    LOAD(convolution_backward_weights_desc_init)
+    LOAD(convolution_forward_desc_init)
+    LOAD(deconvolution_backward_data_desc_init)
+    LOAD(deconvolution_backward_weights_desc_init)
+    LOAD(deconvolution_forward_desc_init)
+    LOAD(engine_create)
+    LOAD(memory_create)
+    LOAD(memory_desc_equal)
+    LOAD(memory_desc_get_size)
+    LOAD(memory_desc_init_by_tag)
+    LOAD(memory_destroy)
+    LOAD(memory_set_data_handle)
+    LOAD(primitive_attr_create)
+    LOAD(primitive_attr_set_scratchpad_mode)
+    LOAD(primitive_create)
+    LOAD(primitive_desc_create)
+    LOAD(primitive_desc_destroy)
+    LOAD(primitive_desc_query)
+    LOAD(primitive_desc_query_md)
+    LOAD(primitive_destroy)
+    LOAD(primitive_execute)
+    LOAD(reorder_primitive_desc_create)
+    LOAD(stream_create)
+    LOAD(stream_destroy)
+    LOAD(stream_wait)
+    #undef LOAD
+    // libgomp, loaded with oneDNN as its dependency.
+    return (api.omp_set_num_threads = (__typeof__(api.omp_set_num_threads))dlsym(library, "omp_set_num_threads")) != NULL;
+}
 
 static dnnl_engine_t engine;
 static int engine_ok;
@@ -54,21 +138,21 @@ static void *transient_buffer(size_t bytes) {
 }
 
 static void make_engine(void) {
-    engine_ok = pthread_key_create(&transient_key, free_transient) == 0 &&
-                dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
-                dnnl_primitive_attr_create(&own_scratchpad) == dnnl_success &&
-                dnnl_primitive_attr_set_scratchpad_mode(own_scratchpad, dnnl_scratchpad_mode_user) == dnnl_success;
+    engine_ok = load_library() && pthread_key_create(&transient_key, free_transient) == 0 &&
+                api.engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
+                api.primitive_attr_create(&own_scratchpad) == dnnl_success &&
+                api.primitive_attr_set_scratchpad_mode(own_scratchpad, dnnl_scratchpad_mode_user) == dnnl_success;
 }
 
 /// A scratchpad memory object for `pd` when it needs one (NULL otherwise), without storage: its data handle is
 /// set into the thread's transient buffer per call; its size goes to `size`.
 static int make_scratchpad(dnnl_primitive_desc_t pd, dnnl_memory_t *scratch, size_t *size) {
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    const dnnl_memory_desc_t *smd = api.primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *scratch = NULL;
     *size = 0;
-    if (!smd || smd->ndims == 0 || dnnl_memory_desc_get_size(smd) == 0) return 0;
-    if (dnnl_memory_create(scratch, smd, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
-    *size = dnnl_memory_desc_get_size(smd);
+    if (!smd || smd->ndims == 0 || api.memory_desc_get_size(smd) == 0) return 0;
+    if (api.memory_create(scratch, smd, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    *size = api.memory_desc_get_size(smd);
     return 0;
 }
 
@@ -106,10 +190,10 @@ struct mr2ct_dnnl_conv {
 };
 
 static void release_operand(operand *o) {
-    if (o->reorder) dnnl_primitive_destroy(o->reorder);
-    if (o->reorder_scratch) dnnl_memory_destroy(o->reorder_scratch);
-    if (o->inner && o->inner != o->user) dnnl_memory_destroy(o->inner);
-    if (o->user) dnnl_memory_destroy(o->user);
+    if (o->reorder) api.primitive_destroy(o->reorder);
+    if (o->reorder_scratch) api.memory_destroy(o->reorder_scratch);
+    if (o->inner && o->inner != o->user) api.memory_destroy(o->inner);
+    if (o->user) api.memory_destroy(o->user);
     memset(o, 0, sizeof *o);
 }
 
@@ -117,10 +201,10 @@ static void release_pass(pass *p) {
     release_operand(&p->src);
     release_operand(&p->weights);
     release_operand(&p->dst);
-    if (p->bias) dnnl_memory_destroy(p->bias);
-    if (p->scratch) dnnl_memory_destroy(p->scratch);
-    if (p->prim) dnnl_primitive_destroy(p->prim);
-    if (p->pd) dnnl_primitive_desc_destroy(p->pd);
+    if (p->bias) api.memory_destroy(p->bias);
+    if (p->scratch) api.memory_destroy(p->scratch);
+    if (p->prim) api.primitive_destroy(p->prim);
+    if (p->pd) api.primitive_desc_destroy(p->pd);
     memset(p, 0, sizeof *p);
 }
 
@@ -129,25 +213,25 @@ static void release_pass(pass *p) {
 /// in the thread's transient buffer.
 static int make_operand(mr2ct_dnnl_conv *c, operand *o, dnnl_primitive_desc_t pd, int arg,
                         const dnnl_memory_desc_t *plain, int input, int persistent) {
-    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
-    if (!want || dnnl_memory_create(&o->user, plain, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
-    if (dnnl_memory_desc_equal(want, plain)) {
+    const dnnl_memory_desc_t *want = api.primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
+    if (!want || api.memory_create(&o->user, plain, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (api.memory_desc_equal(want, plain)) {
         o->inner = o->user;
         return 0;
     }
-    if (dnnl_memory_create(&o->inner, want, engine, persistent ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE) != dnnl_success) return -1;
-    if (persistent) c->bytes += (int64_t)dnnl_memory_desc_get_size(want);
-    else o->inner_size = dnnl_memory_desc_get_size(want);
+    if (api.memory_create(&o->inner, want, engine, persistent ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (persistent) c->bytes += (int64_t)api.memory_desc_get_size(want);
+    else o->inner_size = api.memory_desc_get_size(want);
     dnnl_primitive_desc_t rpd;
-    dnnl_status_t s = input ? dnnl_reorder_primitive_desc_create(&rpd, plain, engine, want, engine, own_scratchpad)
-                            : dnnl_reorder_primitive_desc_create(&rpd, want, engine, plain, engine, own_scratchpad);
+    dnnl_status_t s = input ? api.reorder_primitive_desc_create(&rpd, plain, engine, want, engine, own_scratchpad)
+                            : api.reorder_primitive_desc_create(&rpd, want, engine, plain, engine, own_scratchpad);
     if (s != dnnl_success) return -1;
     if (make_scratchpad(rpd, &o->reorder_scratch, &o->reorder_scratch_size)) {
-        dnnl_primitive_desc_destroy(rpd);
+        api.primitive_desc_destroy(rpd);
         return -1;
     }
-    s = dnnl_primitive_create(&o->reorder, rpd);
-    dnnl_primitive_desc_destroy(rpd);
+    s = api.primitive_create(&o->reorder, rpd);
+    api.primitive_desc_destroy(rpd);
     return s == dnnl_success ? 0 : -1;
 }
 
@@ -155,12 +239,12 @@ static int run_reorder(mr2ct_dnnl_conv *c, operand *o, int input) {
     if (!o->reorder) return 0;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, input ? o->user : o->inner}, {DNNL_ARG_TO, input ? o->inner : o->user},
                                {DNNL_ARG_SCRATCHPAD, o->reorder_scratch}};
-    return dnnl_primitive_execute(o->reorder, c->stream, o->reorder_scratch ? 3 : 2, args) == dnnl_success ? 0 : -1;
+    return api.primitive_execute(o->reorder, c->stream, o->reorder_scratch ? 3 : 2, args) == dnnl_success ? 0 : -1;
 }
 
 static int finish_pass(mr2ct_dnnl_conv *c, pass *p) {
     if (make_scratchpad(p->pd, &p->scratch, &p->scratch_size)) return -1;
-    return dnnl_primitive_create(&p->prim, p->pd) == dnnl_success ? 0 : -1;
+    return api.primitive_create(&p->prim, p->pd) == dnnl_success ? 0 : -1;
 }
 
 mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, int threads) {
@@ -173,9 +257,9 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
     if (!c) return NULL;
     c->shape = s;
     c->threads = threads < 1 ? 1 : threads;
-    omp_set_num_threads(c->threads);
+    api.omp_set_num_threads(c->threads);
     pthread_mutex_init(&c->lock, NULL);
-    if (dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags) != dnnl_success) goto fail;
+    if (api.stream_create(&c->stream, engine, dnnl_stream_default_flags) != dnnl_success) goto fail;
 
     dnnl_data_type_t dt = s.precision == MR2CT_DNNL_BF16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t src_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
@@ -187,46 +271,46 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
     dnnl_dims_t strides = {s.stride, s.stride}, pad_l = {s.pad_begin, s.pad_begin}, pad_r = {s.pad_end, s.pad_end};
     dnnl_memory_desc_t src_any, dst_any, w_any, wf_any, b_md, src_plain, dst_plain, w_plain;
     dnnl_format_tag_t w_tag = s.transposed ? dnnl_iohw : dnnl_oihw;
-    if (dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dt, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dt, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&wf_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&src_plain, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst_plain, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, w_tag) != dnnl_success) goto fail;
+    if (api.memory_desc_init_by_tag(&src_any, 4, src_dims, dt, dnnl_format_tag_any) != dnnl_success ||
+        api.memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        api.memory_desc_init_by_tag(&w_any, 4, w_dims, dt, dnnl_format_tag_any) != dnnl_success ||
+        api.memory_desc_init_by_tag(&wf_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        api.memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x) != dnnl_success ||
+        api.memory_desc_init_by_tag(&src_plain, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        api.memory_desc_init_by_tag(&dst_plain, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        api.memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, w_tag) != dnnl_success) goto fail;
     // bf16 backward-data: the gradient arriving (diff_dst) is bf16, the one leaving (diff_src) f32.
     dnnl_memory_desc_t ddst_any = dst_any, dsrc_any = src_any;
     if (dt == dnnl_bf16) {
-        dnnl_memory_desc_init_by_tag(&ddst_any, 4, dst_dims, dnnl_bf16, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dsrc_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any);
+        api.memory_desc_init_by_tag(&ddst_any, 4, dst_dims, dnnl_bf16, dnnl_format_tag_any);
+        api.memory_desc_init_by_tag(&dsrc_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any);
     }
 
     // The forward descriptor is needed as the hint of the backward passes.
     union { dnnl_convolution_desc_t conv; dnnl_deconvolution_desc_t deconv; } fd, bd, wd;
     dnnl_status_t st = s.transposed
-        ? dnnl_deconvolution_forward_desc_init(&fd.deconv, dnnl_forward_training, dnnl_deconvolution_direct, &src_any,
+        ? api.deconvolution_forward_desc_init(&fd.deconv, dnnl_forward_training, dnnl_deconvolution_direct, &src_any,
                                                &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r)
-        : dnnl_convolution_forward_desc_init(&fd.conv, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+        : api.convolution_forward_desc_init(&fd.conv, dnnl_forward_training, dnnl_convolution_direct, &src_any,
                                              &w_any, s.has_bias ? &b_md : NULL, &dst_any, strides, pad_l, pad_r);
-    if (st != dnnl_success || dnnl_primitive_desc_create(&c->fwd.pd, &fd, own_scratchpad, engine, NULL) != dnnl_success) goto fail;
+    if (st != dnnl_success || api.primitive_desc_create(&c->fwd.pd, &fd, own_scratchpad, engine, NULL) != dnnl_success) goto fail;
 
     if (passes & MR2CT_DNNL_FORWARD) {
         pass *p = &c->fwd;
         if (make_operand(c, &p->src, p->pd, DNNL_ARG_SRC, &src_plain, 1, 0) ||
             make_operand(c, &p->weights, p->pd, DNNL_ARG_WEIGHTS, &w_plain, 1, 1) ||
             make_operand(c, &p->dst, p->pd, DNNL_ARG_DST, &dst_plain, 0, 0)) goto fail;
-        if (s.has_bias && dnnl_memory_create(&p->bias, &b_md, engine, DNNL_MEMORY_NONE) != dnnl_success) goto fail;
+        if (s.has_bias && api.memory_create(&p->bias, &b_md, engine, DNNL_MEMORY_NONE) != dnnl_success) goto fail;
         if (finish_pass(c, p)) goto fail;
     }
     if (passes & MR2CT_DNNL_BACKWARD_DATA) {
         pass *p = &c->bwd_data;
         st = s.transposed
-            ? dnnl_deconvolution_backward_data_desc_init(&bd.deconv, dnnl_deconvolution_direct, &dsrc_any, &w_any,
+            ? api.deconvolution_backward_data_desc_init(&bd.deconv, dnnl_deconvolution_direct, &dsrc_any, &w_any,
                                                          &ddst_any, strides, pad_l, pad_r)
-            : dnnl_convolution_backward_data_desc_init(&bd.conv, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any,
+            : api.convolution_backward_data_desc_init(&bd.conv, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any,
                                                        strides, pad_l, pad_r);
-        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &bd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (st != dnnl_success || api.primitive_desc_create(&p->pd, &bd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
         if (make_operand(c, &p->src, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1, 0) ||
             make_operand(c, &p->weights, p->pd, DNNL_ARG_WEIGHTS, &w_plain, 1, 1) ||
             make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_SRC, &src_plain, 0, 0) || finish_pass(c, p)) goto fail;
@@ -234,11 +318,11 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
     if (passes & MR2CT_DNNL_BACKWARD_WEIGHTS) {
         pass *p = &c->bwd_weights;
         st = s.transposed
-            ? dnnl_deconvolution_backward_weights_desc_init(&wd.deconv, dnnl_deconvolution_direct, &src_any, &wf_any,
+            ? api.deconvolution_backward_weights_desc_init(&wd.deconv, dnnl_deconvolution_direct, &src_any, &wf_any,
                                                             NULL, &ddst_any, strides, pad_l, pad_r)
-            : dnnl_convolution_backward_weights_desc_init(&wd.conv, dnnl_convolution_direct, &src_any, &wf_any, NULL,
+            : api.convolution_backward_weights_desc_init(&wd.conv, dnnl_convolution_direct, &src_any, &wf_any, NULL,
                                                           &ddst_any, strides, pad_l, pad_r);
-        if (st != dnnl_success || dnnl_primitive_desc_create(&p->pd, &wd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
+        if (st != dnnl_success || api.primitive_desc_create(&p->pd, &wd, own_scratchpad, engine, c->fwd.pd) != dnnl_success) goto fail;
         if (make_operand(c, &p->src, p->pd, DNNL_ARG_SRC, &src_plain, 1, 0) ||
             make_operand(c, &p->weights, p->pd, DNNL_ARG_DIFF_DST, &dst_plain, 1, 0) ||
             make_operand(c, &p->dst, p->pd, DNNL_ARG_DIFF_WEIGHTS, &w_plain, 0, 0) || finish_pass(c, p)) goto fail;
@@ -248,7 +332,7 @@ mr2ct_dnnl_conv *mr2ct_dnnl_create(const mr2ct_dnnl_shape *shape, int passes, in
         c->bytes += (int64_t)(n * sizeof(float));
     }
     if (!(passes & MR2CT_DNNL_FORWARD)) {
-        dnnl_primitive_desc_destroy(c->fwd.pd);
+        api.primitive_desc_destroy(c->fwd.pd);
         c->fwd.pd = NULL;
     }
     return c;
@@ -262,7 +346,7 @@ void mr2ct_dnnl_destroy(mr2ct_dnnl_conv *c) {
     release_pass(&c->fwd);
     release_pass(&c->bwd_data);
     release_pass(&c->bwd_weights);
-    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->stream) api.stream_destroy(c->stream);
     free(c->weights_sum);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -272,7 +356,7 @@ const char *mr2ct_dnnl_implementation(const mr2ct_dnnl_conv *c, int which) {
     const pass *p = which == MR2CT_DNNL_FORWARD ? &c->fwd : which == MR2CT_DNNL_BACKWARD_DATA ? &c->bwd_data
                   : &c->bwd_weights;
     const char *info = "";
-    if (p->pd) dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &info);
+    if (p->pd) api.primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &info);
     return info ? info : "";
 }
 
@@ -288,7 +372,7 @@ static int place_transients(pass *p) {
     char *base = transient_buffer(total);
     if (!base) return -1;
     size_t offset = 0;
-    #define PLACE(memory, size) do { if (size) { dnnl_memory_set_data_handle(memory, base + offset); \
+    #define PLACE(memory, size) do { if (size) { api.memory_set_data_handle(memory, base + offset); \
                                                 offset += ((size) + 63) & ~(size_t)63; } } while (0)
     PLACE(p->scratch, p->scratch_size);
     for (int i = 0; i < 3; i++) {
@@ -305,10 +389,10 @@ static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b
                    int reorder_b, const float *bias, int out_arg, float *out    ) {
     if (!p->prim) return -1;
     if (place_transients(p)) return -1;
-    omp_set_num_threads(c->threads);
-    dnnl_memory_set_data_handle(p->src.user, (void *)a);
-    dnnl_memory_set_data_handle(p->weights.user, (void *)b);
-    dnnl_memory_set_data_handle(p->dst.user, out);
+    api.omp_set_num_threads(c->threads);
+    api.memory_set_data_handle(p->src.user, (void *)a);
+    api.memory_set_data_handle(p->weights.user, (void *)b);
+    api.memory_set_data_handle(p->dst.user, out);
     if (run_reorder(c, &p->src, 1)) return -1;
     if (reorder_b && run_reorder(c, &p->weights, 1)) return -1;
     dnnl_exec_arg_t args[5];
@@ -317,13 +401,13 @@ static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b
     args[n++] = (dnnl_exec_arg_t){b_arg, p->weights.inner};
     args[n++] = (dnnl_exec_arg_t){out_arg, p->dst.inner};
     if (bias && p->bias) {
-        dnnl_memory_set_data_handle(p->bias, (void *)bias);
+        api.memory_set_data_handle(p->bias, (void *)bias);
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bias};
     }
     if (p->scratch) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
-    if (dnnl_primitive_execute(p->prim, c->stream, n, args) != dnnl_success) return -1;
+    if (api.primitive_execute(p->prim, c->stream, n, args) != dnnl_success) return -1;
     if (run_reorder(c, &p->dst, 0)) return -1;
-    return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
+    return api.stream_wait(c->stream) == dnnl_success ? 0 : -1;
 }
 
 /// Whether the cached reordered weights of `p` are stale (and marks them fresh for `version`).

@@ -70,3 +70,28 @@ func benchRunsBothPrecisions(_ options: [String]) throws {
     let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     #expect(json["blas_kernels"] as? String == core)
 }
+
+/// oneDNN's OpenMP runtime (libgomp) spins 10 000 times before an idle worker thread sleeps, instead of its default
+/// 300 000 that kept a worker spinning on the core MR2CT's own kernels were to run on (`set_openmp_spin` in CDNNL's
+/// shim.c), unless the user's environment sets `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`: libgomp's own report of the
+/// settings it read (`OMP_DISPLAY_ENV=VERBOSE`, printed when oneDNN is first opened).
+@Test func oneDNNsOpenMPRuntimeSpinsBrieflyUnlessTheUserSetsIt() throws {
+    func spinCount(_ settings: [String: String]) throws -> String? {
+        var environment = ProcessInfo.processInfo.environment
+        // This test process set GOMP_SPINCOUNT for itself in the same way; the child must not inherit it.
+        environment["GOMP_SPINCOUNT"] = nil
+        environment["OMP_WAIT_POLICY"] = nil
+        environment["OMP_DISPLAY_ENV"] = "VERBOSE"
+        environment.merge(settings) { $1 }
+        let result = try TestSupport.runMR2CT(["bench", "--size", "16", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                                               "--iterations", "1", "--inference-runs", "1", "--threads", "2"],
+                                              environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        // "  GOMP_SPINCOUNT = '10000'"
+        guard let line = result.stderr.split(separator: "\n").first(where: { $0.contains("GOMP_SPINCOUNT =") }) else { return nil }
+        return line.split(separator: "'").dropFirst().first.map(String.init)
+    }
+    #expect(try spinCount([:]) == "10000")
+    #expect(try spinCount(["GOMP_SPINCOUNT": "77"]) == "77")
+    #expect(try spinCount(["OMP_WAIT_POLICY": "ACTIVE"]) == "30000000000")   // libgomp's own value for ACTIVE
+}
