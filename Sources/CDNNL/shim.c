@@ -96,56 +96,67 @@ static dnnl_engine_t engine;
 static int engine_ok;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 
-/// Every primitive and reorder is built with a user-provided scratchpad (user mode), placed in the calling
-/// thread's transient buffer: oneDNN's library-managed scratchpad is shared between primitives and not safe when
-/// two of MR2CT's chains call oneDNN at once.
+/// Every primitive and reorder is built with a user-provided scratchpad (user mode), placed in the call's
+/// transient buffer: oneDNN's library-managed scratchpad is shared between primitives and not safe when two of
+/// MR2CT's chains call oneDNN at once.
 static dnnl_primitive_attr_t own_scratchpad;
 
 /// The buffers a pass needs only while it runs — the blocked-layout copies of its activations (source,
-/// destination, gradients), its scratchpad and its reorders' scratchpads — are not held per primitive: they
-/// live in one buffer per calling thread (`transient_buffer`), grown to the largest call seen, because the calls
-/// of one thread run one after the other. Held per primitive, they added about 590 MB to a 256² CycleGAN
-/// training step (one copy per layer, pass and chain). Persistent per primitive: the reordered weights
-/// (reused while the weights are unchanged) and the weight-gradient sum.
-static pthread_key_t transient_key;
-
-typedef struct {
+/// destination, gradients), its scratchpad and its reorders' scratchpads — are not held per primitive: a call
+/// takes one transient buffer from a pool for its duration (`take_transient`), grown to what it needs, and gives
+/// it back, so there are as many as calls ever ran at once (two: MR2CT's two chains). Held per primitive, they
+/// added about 590 MB to a 256² CycleGAN training step (one copy per layer, pass and chain). Until 2026-12-03 they
+/// were one buffer per calling thread, and conversion's per-core calls run on whichever of libdispatch's worker
+/// threads is free: a third thread's 24 MB copy (256², ngf 64) stayed with it, 403 → 425 MB of peak RSS in one
+/// whole-volume run. Persistent per primitive: the reordered weights (reused while the weights are unchanged) and
+/// the weight-gradient sum.
+typedef struct transient {
     void *base;
     size_t capacity;
+    struct transient *next;
 } transient;
 
-static void free_transient(void *t) {
-    if (!t) return;
-    free(((transient *)t)->base);
-    free(t);
-}
+static transient *idle_transients;
+static pthread_mutex_t transient_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/// The calling thread's transient buffer, at least `bytes` long (64-byte aligned); NULL when out of memory.
-static void *transient_buffer(size_t bytes) {
-    transient *t = pthread_getspecific(transient_key);
-    if (!t) {
-        t = calloc(1, sizeof *t);
-        if (!t || pthread_setspecific(transient_key, t)) { free(t); return NULL; }
-    }
+/// A transient buffer of at least `bytes` (64-byte aligned) for one call, from the pool or new; NULL when out of
+/// memory. The pool's largest buffer first: buffers then settle at the sizes the concurrent calls need.
+static transient *take_transient(size_t bytes) {
+    pthread_mutex_lock(&transient_lock);
+    transient *t = idle_transients;
+    if (t) idle_transients = t->next;
+    pthread_mutex_unlock(&transient_lock);
+    if (!t && !(t = calloc(1, sizeof *t))) return NULL;
     if (t->capacity < bytes) {
         free(t->base);
         t->capacity = 0;
         t->base = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-        if (!t->base) return NULL;
+        if (!t->base) { free(t); return NULL; }
         t->capacity = bytes;
     }
-    return t->base;
+    return t;
+}
+
+/// Returns `t` (taken by `take_transient`, or NULL) to the pool, keeping the pool ordered largest first.
+static void give_back_transient(transient *t) {
+    if (!t) return;
+    pthread_mutex_lock(&transient_lock);
+    transient **at = &idle_transients;
+    while (*at && (*at)->capacity > t->capacity) at = &(*at)->next;
+    t->next = *at;
+    *at = t;
+    pthread_mutex_unlock(&transient_lock);
 }
 
 static void make_engine(void) {
-    engine_ok = load_library() && pthread_key_create(&transient_key, free_transient) == 0 &&
+    engine_ok = load_library() &&
                 api.engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
                 api.primitive_attr_create(&own_scratchpad) == dnnl_success &&
                 api.primitive_attr_set_scratchpad_mode(own_scratchpad, dnnl_scratchpad_mode_user) == dnnl_success;
 }
 
 /// A scratchpad memory object for `pd` when it needs one (NULL otherwise), without storage: its data handle is
-/// set into the thread's transient buffer per call; its size goes to `size`.
+/// set into the call's transient buffer; its size goes to `size`.
 static int make_scratchpad(dnnl_primitive_desc_t pd, dnnl_memory_t *scratch, size_t *size) {
     const dnnl_memory_desc_t *smd = api.primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *scratch = NULL;
@@ -210,7 +221,7 @@ static void release_pass(pass *p) {
 
 /// Sets up `o` for the primitive argument `arg` of `pd` against the plain layout `plain`; `input` says which way
 /// the reorder goes; `persistent`: the blocked copy is kept between calls (the reordered weights), else it lives
-/// in the thread's transient buffer.
+/// in the call's transient buffer.
 static int make_operand(mr2ct_dnnl_conv *c, operand *o, dnnl_primitive_desc_t pd, int arg,
                         const dnnl_memory_desc_t *plain, int input, int persistent) {
     const dnnl_memory_desc_t *want = api.primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
@@ -362,15 +373,28 @@ const char *mr2ct_dnnl_implementation(const mr2ct_dnnl_conv *c, int which) {
 
 int64_t mr2ct_dnnl_bytes(const mr2ct_dnnl_conv *c) { return c->bytes; }
 
-/// Points the transient memory objects of `p` (blocked activation copies, scratchpads) into the calling thread's
-/// transient buffer, each at a 64-byte-aligned offset.
-static int place_transients(pass *p) {
+int mr2ct_dnnl_transient_buffers(int64_t *bytes) {
+    int count = 0;
+    int64_t total = 0;
+    pthread_mutex_lock(&transient_lock);
+    for (transient *t = idle_transients; t; t = t->next) { count++; total += (int64_t)t->capacity; }
+    pthread_mutex_unlock(&transient_lock);
+    if (bytes) *bytes = total;
+    return count;
+}
+
+/// Points the transient memory objects of `p` (blocked activation copies, scratchpads) into a transient buffer
+/// taken for this call (`*taken`, to be given back; NULL when the pass needs none), each at a 64-byte-aligned offset.
+static int place_transients(pass *p, transient **taken) {
     operand *ops[3] = {&p->src, &p->weights, &p->dst};
     size_t total = (p->scratch_size + 63) & ~(size_t)63;
     for (int i = 0; i < 3; i++) total += ((ops[i]->inner_size + 63) & ~(size_t)63) + ((ops[i]->reorder_scratch_size + 63) & ~(size_t)63);
+    *taken = NULL;
     if (total == 0) return 0;
-    char *base = transient_buffer(total);
-    if (!base) return -1;
+    transient *t = take_transient(total);
+    if (!t) return -1;
+    *taken = t;
+    char *base = t->base;
     size_t offset = 0;
     #define PLACE(memory, size) do { if (size) { api.memory_set_data_handle(memory, base + offset); \
                                                 offset += ((size) + 63) & ~(size_t)63; } } while (0)
@@ -385,10 +409,8 @@ static int place_transients(pass *p) {
 
 /// Runs pass `p`: inputs `a` (src / diff_dst) and `b` (weights / diff_dst) reordered in as needed, the
 /// primitive, the output reordered out into `out`.
-static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b_arg, const float *b,
-                   int reorder_b, const float *bias, int out_arg, float *out    ) {
-    if (!p->prim) return -1;
-    if (place_transients(p)) return -1;
+static int run_pass(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b_arg, const float *b,
+                    int reorder_b, const float *bias, int out_arg, float *out) {
     api.omp_set_num_threads(c->threads);
     api.memory_set_data_handle(p->src.user, (void *)a);
     api.memory_set_data_handle(p->weights.user, (void *)b);
@@ -408,6 +430,16 @@ static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b
     if (api.primitive_execute(p->prim, c->stream, n, args) != dnnl_success) return -1;
     if (run_reorder(c, &p->dst, 0)) return -1;
     return api.stream_wait(c->stream) == dnnl_success ? 0 : -1;
+}
+
+static int execute(mr2ct_dnnl_conv *c, pass *p, int a_arg, const float *a, int b_arg, const float *b,
+                   int reorder_b, const float *bias, int out_arg, float *out) {
+    if (!p->prim) return -1;
+    transient *t;
+    if (place_transients(p, &t)) return -1;
+    int r = run_pass(c, p, a_arg, a, b_arg, b, reorder_b, bias, out_arg, out);
+    give_back_transient(t);
+    return r;
 }
 
 /// Whether the cached reordered weights of `p` are stale (and marks them fresh for `version`).

@@ -312,6 +312,12 @@ public final class ConversionRunner {
             let mask = try planned.mask.map { try Self.readMask($0, for: mr, mrPath: input, options: options.readOptions) }
             let translation = try Self.translation(of: mr, with: models, options: options, bodyMask: mask,
                                                    spread: planned.uncertainty != nil, progress: progress)
+            // What the networks keep between calls (at 256², ngf 64 about 140 MB: activation arenas, Winograd
+            // workspaces, the transposed convolutions' columns) is freed before the QA, preview and write, which
+            // need the volumes only, so that the written file's buffer does not add to the peak: whole-volume f32
+            // peak RSS 403 → 385 MB (256 × 256 × 150, `compare.sh --volume`, 2026-12-03). The next file builds
+            // them again (page faults only; JIT of the few oneDNN primitives, milliseconds).
+            for model in models { model.generator.releaseInferenceBuffers() }
             let sct = translation.syntheticCT
             let check = QualityCheck.assess(mr: mr, syntheticCT: sct, bodyMask: translation.bodyMask,
                                             covered: translation.covered, models: modelFacts, planes: options.planes)

@@ -17,6 +17,9 @@ public protocol SliceTranslationNetwork: ParameterContainer, Sendable {
     func setPrecision(_ precision: Precision)
     /// Where inference keeps the convolutions' transformed kernels (`InferenceKernelStorage`; default `.shared`).
     func setInferenceKernelStorage(_ storage: InferenceKernelStorage)
+    /// Frees what inference keeps between calls (activation arenas, workspaces, transformed kernels, oneDNN
+    /// primitives); the next call builds them again. No `infer` call may be running.
+    func releaseInferenceBuffers()
 }
 
 extension ResnetGenerator: SliceTranslationNetwork {
@@ -25,7 +28,7 @@ extension ResnetGenerator: SliceTranslationNetwork {
     public var sizeMultiple: Int { 4 }
     /// With f = ngf: the activation arena keeps f + f/2 + 3·f/4 maps and the output (a full-resolution map of f
     /// channels, one of 2f at half and three of 4f at quarter resolution: InferenceArenaTests); oneDNN's blocked
-    /// copies of the largest pass it runs (the first down-sampling: f in, f/2 out; one buffer per calling thread)
+    /// copies of the largest pass it runs (the first down-sampling: f in, f/2 out; one buffer per call in flight)
     /// add 1.5·f, the bf16 mode's rounded copy of the largest convolution input (f at full resolution) f more, and
     /// the 7 × 7 input convolution's padded input copy about the input's channels: 4.75·f + input + output channels.
     /// Measured 2026-12-01 at 256², ngf 64: 36.25 MiB of arena per image, 16 MiB per image more workspace with bf16

@@ -89,6 +89,14 @@ final class OneDNNConvolution: @unchecked Sendable {
 }
 
 extension OneDNNConvolution {
+    /// The transient buffers (blocked activation copies, scratchpads) the bridge holds between calls: one per call
+    /// that ran at the same time as others, not one per thread that ever called (CDNNL's shim.c).
+    static var transientBuffers: (count: Int, bytes: Int) {
+        var bytes: Int64 = 0
+        let count = mr2ct_dnnl_transient_buffers(&bytes)
+        return (Int(count), Int(bytes))
+    }
+
     /// Whether oneDNN runs bfloat16 convolutions natively on this CPU (AVX512 BF16 or AMX): probed once by
     /// building a small bf16 primitive.
     static let nativeBFloat16: Bool = {

@@ -160,4 +160,38 @@ import Networks
         #expect(one == two)
         #expect(one.contains { $0 != 0 })
     }
+
+    /// oneDNN's transient buffers (blocked activation copies, scratchpads) are pooled per call, not kept per thread:
+    /// inference calls from three threads that stay alive, one after the other, leave no more buffers than one call
+    /// needs (conversion's per-core calls run on whichever libdispatch worker is free; per thread, a third worker
+    /// kept a 24 MB copy at 256², ngf 64).
+    @Test func oneDNNTransientBuffersArePooledNotKeptPerThread() throws {
+        let g = ResnetGenerator(GeneratorConfiguration(ngf: 16, residualBlocks: 1))
+        randomize(g, seed: 92)
+        g.setConvolutionAlgorithm(.onednn)
+        let input = image(93, [1, 1, 32, 32])
+        let expected = g.infer(input).toArray()
+        let before = OneDNNConvolution.transientBuffers
+        #expect(before.count >= 1 && before.bytes > 0)
+        let done = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let outputs = ResultBox<[[Float]]>()
+        outputs.value = []
+        let lock = NSLock()
+        for _ in 0..<3 {
+            // Each thread stays alive (as a libdispatch worker does) until all three have run.
+            let thread = Thread {
+                let y = g.infer(input).toArray()
+                lock.lock(); outputs.value!.append(y); lock.unlock()
+                done.signal()
+                release.wait()
+            }
+            thread.start()
+            done.wait()
+        }
+        let after = OneDNNConvolution.transientBuffers
+        for _ in 0..<3 { release.signal() }
+        #expect(after.count == before.count, "\(before) → \(after)")
+        #expect(after.bytes == before.bytes)
+        #expect(outputs.value!.count == 3 && outputs.value!.allSatisfy { $0 == expected })
+    }
 }

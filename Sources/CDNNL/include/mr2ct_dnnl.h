@@ -58,6 +58,9 @@ int mr2ct_dnnl_backward_weights(mr2ct_dnnl_conv *conv, const float *src, const f
 /// Bytes the handle holds (primitives' scratchpads and the reorder buffers).
 int64_t mr2ct_dnnl_bytes(const mr2ct_dnnl_conv *conv);
 
+/// The transient buffers calls have made (idle ones, between calls), and their bytes: as many as calls ran at once.
+int mr2ct_dnnl_transient_buffers(int64_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif
