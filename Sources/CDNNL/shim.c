@@ -9,37 +9,43 @@ extern void omp_set_num_threads(int);
 #include <stdlib.h>
 #include <string.h>
 
+/// The oneDNN functions the bridge calls, each reached as `api.NAME` for `dnnl_NAME`.
+#define MR2CT_DNNL_FUNCTIONS(X) \
+    X(convolution_backward_data_desc_init) \
+    X(convolution_backward_weights_desc_init) \
+    X(convolution_forward_desc_init) \
+    X(deconvolution_backward_data_desc_init) \
+    X(deconvolution_backward_weights_desc_init) \
+    X(deconvolution_forward_desc_init) \
+    X(engine_create) \
+    X(memory_create) \
+    X(memory_desc_equal) \
+    X(memory_desc_get_size) \
+    X(memory_desc_init_by_tag) \
+    X(memory_destroy) \
+    X(memory_set_data_handle) \
+    X(primitive_attr_create) \
+    X(primitive_attr_set_scratchpad_mode) \
+    X(primitive_create) \
+    X(primitive_desc_create) \
+    X(primitive_desc_destroy) \
+    X(primitive_desc_query) \
+    X(primitive_desc_query_md) \
+    X(primitive_destroy) \
+    X(primitive_execute) \
+    X(reorder_primitive_desc_create) \
+    X(stream_create) \
+    X(stream_destroy) \
+    X(stream_wait)
+
 /// oneDNN (libdnnl.so.2, with its OpenMP runtime libgomp) is opened at the first convolution that asks for it, not
 /// linked: libgomp reads its environment once, in its own constructor, which runs before any code of this program
 /// when the library is linked, so its spin could not be set (`set_openmp_spin`). Without the library every
 /// primitive is refused (`mr2ct_dnnl_create` returns NULL) and MR2CT's own kernels run every pass.
 static struct {
-    __typeof__(&dnnl_convolution_backward_data_desc_init) convolution_backward_data_desc_init;
-    __typeof__(&dnnl_convolution_backward_weights_desc_init) convolution_backward_weights_desc_init;
-    __typeof__(&dnnl_convolution_forward_desc_init) convolution_forward_desc_init;
-    __typeof__(&dnnl_deconvolution_backward_data_desc_init) deconvolution_backward_data_desc_init;
-    __typeof__(&dnnl_deconvolution_backward_weights_desc_init) deconvolution_backward_weights_desc_init;
-    __typeof__(&dnnl_deconvolution_forward_desc_init) deconvolution_forward_desc_init;
-    __typeof__(&dnnl_engine_create) engine_create;
-    __typeof__(&dnnl_memory_create) memory_create;
-    __typeof__(&dnnl_memory_desc_equal) memory_desc_equal;
-    __typeof__(&dnnl_memory_desc_get_size) memory_desc_get_size;
-    __typeof__(&dnnl_memory_desc_init_by_tag) memory_desc_init_by_tag;
-    __typeof__(&dnnl_memory_destroy) memory_destroy;
-    __typeof__(&dnnl_memory_set_data_handle) memory_set_data_handle;
-    __typeof__(&dnnl_primitive_attr_create) primitive_attr_create;
-    __typeof__(&dnnl_primitive_attr_set_scratchpad_mode) primitive_attr_set_scratchpad_mode;
-    __typeof__(&dnnl_primitive_create) primitive_create;
-    __typeof__(&dnnl_primitive_desc_create) primitive_desc_create;
-    __typeof__(&dnnl_primitive_desc_destroy) primitive_desc_destroy;
-    __typeof__(&dnnl_primitive_desc_query) primitive_desc_query;
-    __typeof__(&dnnl_primitive_desc_query_md) primitive_desc_query_md;
-    __typeof__(&dnnl_primitive_destroy) primitive_destroy;
-    __typeof__(&dnnl_primitive_execute) primitive_execute;
-    __typeof__(&dnnl_reorder_primitive_desc_create) reorder_primitive_desc_create;
-    __typeof__(&dnnl_stream_create) stream_create;
-    __typeof__(&dnnl_stream_destroy) stream_destroy;
-    __typeof__(&dnnl_stream_wait) stream_wait;
+    #define FIELD(name) __typeof__(&dnnl_##name) name;
+    MR2CT_DNNL_FUNCTIONS(FIELD)
+    #undef FIELD
     __typeof__(&omp_set_num_threads) omp_set_num_threads;
 } api;
 
@@ -61,32 +67,7 @@ static int load_library(void) {
     void *library = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!library) return 0;
     #define LOAD(name) if (!(api.name = (__typeof__(api.name))dlsym(library, "dnnl_" #name))) return 0;
-    LOAD(convolution_backward_data_desc_init)
-    LOAD(convolution_backward_weights_desc_init)
-    LOAD(convolution_forward_desc_init)
-    LOAD(deconvolution_backward_data_desc_init)
-    LOAD(deconvolution_backward_weights_desc_init)
-    LOAD(deconvolution_forward_desc_init)
-    LOAD(engine_create)
-    LOAD(memory_create)
-    LOAD(memory_desc_equal)
-    LOAD(memory_desc_get_size)
-    LOAD(memory_desc_init_by_tag)
-    LOAD(memory_destroy)
-    LOAD(memory_set_data_handle)
-    LOAD(primitive_attr_create)
-    LOAD(primitive_attr_set_scratchpad_mode)
-    LOAD(primitive_create)
-    LOAD(primitive_desc_create)
-    LOAD(primitive_desc_destroy)
-    LOAD(primitive_desc_query)
-    LOAD(primitive_desc_query_md)
-    LOAD(primitive_destroy)
-    LOAD(primitive_execute)
-    LOAD(reorder_primitive_desc_create)
-    LOAD(stream_create)
-    LOAD(stream_destroy)
-    LOAD(stream_wait)
+    MR2CT_DNNL_FUNCTIONS(LOAD)
     #undef LOAD
     // libgomp, loaded with oneDNN as its dependency.
     return (api.omp_set_num_threads = (__typeof__(api.omp_set_num_threads))dlsym(library, "omp_set_num_threads")) != NULL;

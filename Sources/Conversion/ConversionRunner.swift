@@ -315,8 +315,8 @@ public final class ConversionRunner {
             // What the networks keep between calls (at 256², ngf 64 about 140 MB: activation arenas, Winograd
             // workspaces, the transposed convolutions' columns) is freed before the QA, preview and write, which
             // need the volumes only, so that the written file's buffer does not add to the peak: whole-volume f32
-            // peak RSS 403 → 385 MB (256 × 256 × 150, `compare.sh --volume`, 2026-12-03). The next file builds
-            // them again (page faults only; JIT of the few oneDNN primitives, milliseconds).
+            // peak RSS 403 → 384 MB (256 × 256 × 150, `compare.sh --volume`, 2026-12-03, together with the pooled
+            // oneDNN buffers of CDNNL). The next file builds them again.
             for model in models { model.generator.releaseInferenceBuffers() }
             let sct = translation.syntheticCT
             let check = QualityCheck.assess(mr: mr, syntheticCT: sct, bodyMask: translation.bodyMask,
