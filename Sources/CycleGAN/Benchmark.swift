@@ -123,6 +123,9 @@ public enum CycleGANBenchmark {
         var memory: [String: Double] = [:]
         for (part, bytes) in model.memoryProfile { memory[part.rawValue] = rounded(Double(bytes) / 1_048_576, 1) }
 
+        // As the training loop does before it validates: the step's records and workspaces are given back before
+        // inference runs (the peak RSS is then that of training or of inference, not of both at once).
+        model.releaseStepBuffers()
         let x = inputs[0].0
         _ = model.gA.infer(x)
         let c1 = cpuSeconds()

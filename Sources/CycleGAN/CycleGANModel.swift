@@ -122,9 +122,11 @@ public final class CycleGANModel: @unchecked Sendable {
     public var poolA: ImagePool
     public var poolB: ImagePool
 
-    // One record per network application; reused every iteration.
-    private let recordFakeB = LayerRecord(), recordRecB = LayerRecord(), recordIdtA = LayerRecord()
-    private let recordFakeA = LayerRecord(), recordRecA = LayerRecord(), recordIdtB = LayerRecord()
+    // One record per generator application alive at once; reused every iteration. The identity terms run (forward
+    // and backward) before the translations, in the records the reconstructions then reuse: four generator
+    // records held instead of six, with the same gradient sums in the same order.
+    private let recordFakeB = LayerRecord(), recordRecB = LayerRecord()
+    private let recordFakeA = LayerRecord(), recordRecA = LayerRecord()
     private let recordDA = LayerRecord(), recordDB = LayerRecord()
     private let structureA = StructureLoss(), structureB = StructureLoss()
     private let recordSupervised = LayerRecord()
@@ -132,7 +134,7 @@ public final class CycleGANModel: @unchecked Sendable {
     private enum Buffer: Hashable {
         case gradFakeB, gradFakeA, gradCycleToFakeB, gradCycleToFakeA, gradRecA, gradRecB, gradIdtA, gradIdtB
         case gradPredictionA, gradPredictionB, mindRealA, mindRealB
-        case gradSupervised
+        case gradSupervised, idtA, idtB
     }
     private var buffers: [Buffer: Tensor] = [:]
     private var visuals: [CycleGANImageKey: Tensor] = [:]
@@ -212,43 +214,50 @@ public final class CycleGANModel: @unchecked Sendable {
         let lambdaIdtA = c.lambdaB * c.lambdaIdentity, lambdaIdtB = c.lambdaA * c.lambdaIdentity
         let useIdentity = c.lambdaIdentity > 0, useStructure = c.lambdaStructure > 0
 
+        // Generator step, discriminators frozen. First the identity terms (idt_A = G_A(B) ~ B, idt_B = G_B(A) ~ A),
+        // forward and backward, one generator per core, in the records rec_B and rec_A take next; their images are
+        // kept as copies for the visuals. Each generator's gradient sums in the reference's order: identity, cycle,
+        // then adversarial (only the forward passes move, and a forward pass reads no gradient).
+        optimizerG.zeroGradients()
+        func identity(_ g: ResnetGenerator, of real: Tensor, record: LayerRecord, scale: Float, gradient: Tensor,
+                      image: Tensor?) -> (idt: Tensor?, loss: Float) {
+            guard let image else { return (nil, 0) }
+            let t = g.forward(real, record: record)
+            let loss = Loss.l1(t, target: real, scale: scale, gradient: gradient)
+            g.backward(gradient, record: record)
+            image.assign(from: t)
+            return (image, loss)
+        }
+        let imageIdtA = useIdentity ? buffer(.idtA, like: gA.network.outputShape(for: realB.shape)) : nil
+        let imageIdtB = useIdentity ? buffer(.idtB, like: gB.network.outputShape(for: realA.shape)) : nil
+        let (identityA, identityB) = ComputeThreads.pair({
+            identity(self.gA, of: realB, record: self.recordRecB, scale: lambdaIdtA, gradient: gradIdtA, image: imageIdtA)
+        }, {
+            identity(self.gB, of: realA, record: self.recordRecA, scale: lambdaIdtB, gradient: gradIdtB, image: imageIdtB)
+        })
+
         // forward(): fake_B = G_A(A), fake_A = G_B(B); then rec_A = G_B(fake_B), rec_B = G_A(fake_A).
         let (fakeB, fakeA) = ComputeThreads.pair({ self.gA.forward(realA, record: self.recordFakeB) },
                                   { self.gB.forward(realB, record: self.recordFakeA) })
         let (recB, recA) = ComputeThreads.pair({ self.gA.forward(fakeA, record: self.recordRecB) },
                                 { self.gB.forward(fakeB, record: self.recordRecA) })
 
-        // Generator step, discriminators frozen. Identity terms, then the cycle terms into the fakes.
-        optimizerG.zeroGradients()
-        // One chain per generator: its identity term (idt_A = G_A(B) ~ B, idt_B = G_B(A) ~ A), then the cycle
-        // term of its second application (rec_B = G_A(fake_A) ~ B, rec_A = G_B(fake_B) ~ A), whose gradient flows
-        // into the other generator's fake.
-        func identityAndCycle(_ g: ResnetGenerator, identityOf real: Tensor, identityRecord: LayerRecord,
-                              identityScale: Float, identityGradient: Tensor, reconstruction: Tensor,
-                              cycleScale: Float, cycleGradient: Tensor, cycleRecord: LayerRecord,
-                              gradientToFake: Tensor?) -> (idt: Tensor?, idtLoss: Float, cycle: Float) {
-            var idt: Tensor?, idtLoss: Float = 0
-            if useIdentity {
-                let t = g.forward(real, record: identityRecord)
-                idtLoss = Loss.l1(t, target: real, scale: identityScale, gradient: identityGradient)
-                g.backward(identityGradient, record: identityRecord)
-                idt = t
-            }
-            let cycle = Loss.l1(reconstruction, target: real, scale: cycleScale, gradient: cycleGradient)
-            g.backward(cycleGradient, record: cycleRecord, gradInput: gradientToFake)
-            return (idt, idtLoss, cycle)
+        // One chain per generator: the cycle term of its second application (rec_B = G_A(fake_A) ~ B,
+        // rec_A = G_B(fake_B) ~ A), whose gradient flows into the other generator's fake.
+        func cycle(_ g: ResnetGenerator, reconstruction: Tensor, of real: Tensor, scale: Float, gradient: Tensor,
+                   record: LayerRecord, gradientToFake: Tensor?) -> Float {
+            let loss = Loss.l1(reconstruction, target: real, scale: scale, gradient: gradient)
+            g.backward(gradient, record: record, gradInput: gradientToFake)
+            return loss
         }
         // Back-translation: rec_B's gradient stops at G_A's input (fake_A is a fixed input to G_A there).
         let cycleToFakeA = c.backwardCycle == .backTranslation ? nil : gradCycleToFakeA
-        let (chainA, chainB) = ComputeThreads.pair({
-            identityAndCycle(self.gA, identityOf: realB, identityRecord: self.recordIdtA, identityScale: lambdaIdtA,
-                             identityGradient: gradIdtA, reconstruction: recB, cycleScale: c.lambdaB,
-                             cycleGradient: gradRecB, cycleRecord: self.recordRecB,
-                             gradientToFake: cycleToFakeA)
+        let (cycleB, cycleA) = ComputeThreads.pair({
+            cycle(self.gA, reconstruction: recB, of: realB, scale: c.lambdaB, gradient: gradRecB, record: self.recordRecB,
+                  gradientToFake: cycleToFakeA)
         }, {
-            identityAndCycle(self.gB, identityOf: realA, identityRecord: self.recordIdtB, identityScale: lambdaIdtB,
-                             identityGradient: gradIdtB, reconstruction: recA, cycleScale: c.lambdaA,
-                             cycleGradient: gradRecA, cycleRecord: self.recordRecA, gradientToFake: gradCycleToFakeB)
+            cycle(self.gB, reconstruction: recA, of: realA, scale: c.lambdaA, gradient: gradRecA, record: self.recordRecA,
+                  gradientToFake: gradCycleToFakeB)
         })
         // Adversarial terms through the frozen discriminators (D_A(G_A(A)), D_B(G_B(B)) should look real), then
         // the first applications: G_A(A) and G_B(B) take the sum of their adversarial and cycle gradients.
@@ -297,19 +306,19 @@ public final class CycleGANModel: @unchecked Sendable {
         optimizerD.step()
 
         visuals = [.realA: realA, .fakeB: fakeB, .recA: recA, .realB: realB, .fakeA: fakeA, .recB: recB]
-        if let idtA = chainA.idt, let idtB = chainB.idt { visuals[.idtA] = idtA; visuals[.idtB] = idtB }
+        if let idtA = identityA.idt, let idtB = identityB.idt { visuals[.idtA] = idtA; visuals[.idtB] = idtB }
         if let pair, let fake = supervised??.fake {
             visuals[.pairA] = pair.realA; visuals[.pairFakeB] = fake; visuals[.pairB] = pair.realB
         }
-        var losses = CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: chainB.cycle, idtA: chainA.idtLoss,
+        var losses = CycleGANLosses(dA: lossDA, gA: adversarialA.adversarial, cycleA: cycleA, idtA: identityA.loss,
                               structureA: adversarialA.structure, dB: lossDB, gB: adversarialB.adversarial,
-                              cycleB: chainA.cycle, idtB: chainB.idtLoss, structureB: adversarialB.structure)
+                              cycleB: cycleB, idtB: identityB.loss, structureB: adversarialB.structure)
         losses.supervised = supervised.map { $0?.loss ?? 0 }
         return losses
     }
 
     /// Bytes held by this model between steps, by part (the memory profile `mr2ct bench` prints): the records of
-    /// the six generator applications and of the discriminators (what the backward passes need: outputs and saved
+    /// the generator applications alive at once (four, and the supervised term's) and of the discriminators (what the backward passes need: outputs and saved
     /// intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
     /// oneDNN's primitives with their reordered weights), parameters with their gradients, Adam's moments, the
     /// step's gradient buffers and the image pools. Each storage is counted once.
@@ -320,7 +329,7 @@ public final class CycleGANModel: @unchecked Sendable {
             return c.bytes
         }
         let generatorRecords = count { c in
-            for r in [recordFakeB, recordRecB, recordIdtA, recordFakeA, recordRecA, recordIdtB, recordSupervised] { c.add(r) }
+            for r in [recordFakeB, recordRecB, recordFakeA, recordRecA, recordSupervised] { c.add(r) }
         }
         let discriminatorRecords = count { c in c.add(recordDA); c.add(recordDB) }
         let workspaces = [gA.workspace, gB.workspace, dA.workspace, dB.workspace].reduce(0) { $0 + $1.byteCount }
@@ -333,6 +342,15 @@ public final class CycleGANModel: @unchecked Sendable {
         return [.generatorRecords: generatorRecords, .discriminatorRecords: discriminatorRecords,
                 .workspaces: workspaces, .parametersAndGradients: parameters, .adamMoments: moments,
                 .stepBuffers: stepBuffers, .imagePools: pools]
+    }
+
+    /// Frees what a step keeps for the next one: the records of the generator and discriminator applications and
+    /// the four networks' training workspaces (at 256², ngf 64: about 1.1 GB); the next step allocates them again
+    /// and computes the same bits. The training loop calls it before validating; `mr2ct bench` before timing
+    /// inference.
+    public func releaseStepBuffers() {
+        for r in [recordFakeB, recordRecB, recordFakeA, recordRecA, recordSupervised, recordDA, recordDB] { r.releaseBuffers() }
+        for network in [gA, gB] as [SequentialNetwork] + [dA, dB] { network.releaseTrainingBuffers() }
     }
 
     /// The supervised term of semi-supervised training (`CycleGANSupervision`, part of the generator step):

@@ -132,9 +132,19 @@ public final class Sequential: Layer {
     /// For each layer, whether it may overwrite its input (its producer's output is not needed again).
     let consumes: [Bool]
 
+    /// For each layer, the layer itself when a training pass keeps its output in the workspace's shared activation
+    /// buffer and rebuilds it before the next layer's backward pass (`OutputRecomputingLayer`), else nil.
+    let sharedOutputLayers: [OutputRecomputingLayer?]
+
     public init(_ layers: [Layer], consumes: [Bool]? = nil) {
         self.layers = layers
-        self.consumes = consumes ?? Array(repeating: false, count: layers.count)
+        let consumes = consumes ?? Array(repeating: false, count: layers.count)
+        self.consumes = consumes
+        sharedOutputLayers = layers.indices.map { i in
+            guard i + 1 < layers.count, let layer = layers[i] as? OutputRecomputingLayer, layer.canRecomputeOutput,
+                  layers[i + 1] is SharedActivationReader, !consumes[i + 1] else { return nil }
+            return layer
+        }
     }
 
     public var parameters: [Parameter] { layers.flatMap { $0.parameters } }
@@ -156,7 +166,11 @@ public final class Sequential: Layer {
             // afterwards) and the intermediate is given back once read; the chain's input belongs to the caller.
             let intermediate = i > 0 && x.pointer != input.pointer
             let consume = i == 0 ? consumeInput && consumes[0] : consumes[i] || (record.isInference && intermediate)
-            let y = layer.forward(x, record: record.child(i), mode: mode, workspace: workspace, consumeInput: consume)
+            let child = record.child(i)
+            if sharedOutputLayers[i] != nil && !record.isInference {
+                child.sharedOutput = workspace.sharedActivation(shape: layer.outputShape(for: x.shape))
+            }
+            let y = layer.forward(x, record: child, mode: mode, workspace: workspace, consumeInput: consume)
             if intermediate { record.release(x, keeping: y) }
             x = y
         }
@@ -174,6 +188,10 @@ public final class Sequential: Layer {
                 dst = gradInput
             } else {
                 dst = workspace.buffer(Workspace.Slot.gradient(depth: depth, parity: i & 1), count: child.input!.count)
+            }
+            // This layer's input, kept in the shared activation buffer, is rebuilt first.
+            if i > 0, let producer = sharedOutputLayers[i - 1], record.children[i - 1].outputIsShared {
+                producer.recomputeOutput(record: record.children[i - 1])
             }
             layers[i].backward(g, gradInput: dst, record: child, parameterGradients: parameterGradients,
                                workspace: workspace, depth: depth)

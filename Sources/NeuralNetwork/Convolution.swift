@@ -9,7 +9,7 @@ import Foundation
 /// kernel instead: a GEMM with M = 1 runs far below the machine's rate. 3×3 stride-1 convolutions between
 /// enough channels (the residual blocks) run forward and backward-data by Winograd (`Winograd3x3`): F(4×4, 3×3) for
 /// inference on images of `winogradF4MinimumSide` and more, F(2×2, 3×3) otherwise (`winogradTile`).
-public final class Conv2d: Layer, ParameterContainer {
+public final class Conv2d: Layer, ParameterContainer, SharedActivationReader {
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int
@@ -75,6 +75,11 @@ public final class Conv2d: Layer, ParameterContainer {
         case .winograd4: return .four
         }
     }
+
+    /// Whether F(2×2)'s backward passes run on the forward kernels (backward-data reads them transposed, the weight
+    /// gradient is Winograd too): everywhere but under `.native`, which keeps the arithmetic of before (adjoint
+    /// kernels of their own, im2col weight gradients).
+    var backwardOnForwardKernels: Bool { algorithm != .native }
 
     /// The smallest image side on which `.automatic` and `.native` infer with F(4×4, 3×3) rather than F(2×2, 3×3).
     public static let winogradF4MinimumSide = 32
@@ -166,8 +171,18 @@ public final class Conv2d: Layer, ParameterContainer {
         let nativeWeights = parameterGradients && weightsDNNL == nil
         if nativeGradInput == nil && !nativeWeights { return }
         let winogradTile = winogradTile(height: g.height, width: g.width, mode: .training)
+        // F(2×2) computes the weight gradient too (`Winograd3x3.weightGradient`); F(4×4) leaves it to the columns.
+        let winogradWeights = nativeWeights && winogradTile == .two && backwardOnForwardKernels
+        if winogradWeights {
+            for n in 0..<batch {
+                Winograd3x3.weightGradient(x + n * inCount, channels: inputChannels, height: g.height, width: g.width,
+                                           padding: padding, paddingMode: paddingMode, gradOutput: dy + n * outCount,
+                                           outputChannels: outputChannels, gradWeight: weight.gradient.pointer,
+                                           workspace: workspace)
+            }
+        }
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
-        for n in 0..<batch where nativeWeights || winogradTile == nil {
+        for n in 0..<batch where (nativeWeights && !winogradWeights) || winogradTile == nil {
             let xn = x + n * inCount, dyn = dy + n * outCount
             let dx = winogradTile == nil ? nativeGradInput.map { $0 + n * inCount } : nil
             if usesDirectKernel {
@@ -180,7 +195,7 @@ public final class Conv2d: Layer, ParameterContainer {
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let dyTile = dyn + oy0 * g.outputWidth
-                if nativeWeights {
+                if nativeWeights && !winogradWeights {
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
                     g.im2col(xn, cols, oy0: oy0, oy1: oy1)
                     BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: g.rows, k: nt,
@@ -266,14 +281,18 @@ public final class Conv2d: Layer, ParameterContainer {
     /// border `unpad` folds back (reflection) or drops (zeros).
     private func winogradBackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                       _ g: ConvGeometry, batch: Int, tile: WinogradTile, workspace: Workspace) {
-        let kernels = winogradKernels(w, adjoint: true, tile: tile, workspace: workspace)
+        // F(2×2) reads the forward kernels transposed at mirrored positions (`Winograd3x3.convolve`); F(4×4)'s G
+        // has no such symmetry and keeps kernels of its own for the adjoint.
+        let transposed = tile == .two && backwardOnForwardKernels
+        let kernels = winogradKernels(w, adjoint: !transposed, tile: tile, workspace: workspace)
         let ph = g.height + 2 * padding, pw = g.width + 2 * padding
         let dpadded = workspace.buffer(Workspace.Slot.winogradOutput, count: inputChannels * ph * pw)
         let inCount = inputChannels * g.height * g.width, outCount = outputChannels * g.gridCount
         for n in 0..<batch {
             Winograd3x3.convolve(dy + n * outCount, channels: outputChannels, height: g.outputHeight,
                                  width: g.outputWidth, padding: 2, paddingMode: .zeros, kernels: kernels,
-                                 outputChannels: inputChannels, bias: nil, tile: tile, output: dpadded, workspace: workspace)
+                                 outputChannels: inputChannels, bias: nil, tile: tile, output: dpadded, workspace: workspace,
+                                 transposedKernels: transposed)
             g.unpad(dpadded, into: dx + n * inCount)
         }
     }
@@ -370,13 +389,19 @@ public final class Conv2d: Layer, ParameterContainer {
 
 /// How a convolution layer computes its passes.
 public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
-    /// Per pass and shape, oneDNN where `ConvolutionBackendPolicy` measured it faster, else `.native`.
+    /// Per pass and shape, oneDNN where `ConvolutionBackendPolicy` measured it faster; else MR2CT's own kernels as
+    /// `.native` picks them, except that F(2×2)'s backward passes run on its forward kernels: backward-data reads
+    /// them transposed (no second set of transformed kernels) and the weight gradient is Winograd too
+    /// (`Winograd3x3.weightGradient`).
     case automatic
-    /// MR2CT's own kernels only: Winograd where it applies and pays, else im2col + GEMM (the engine before oneDNN).
+    /// MR2CT's own kernels only, with the arithmetic of the engine before oneDNN (the run folders made before issue
+    /// 20 resume bit for bit): Winograd where it applies and pays, backward-data on adjoint kernels of its own, the
+    /// weight gradients and everything else on im2col + GEMM.
     case native
     /// im2col + GEMM (or the direct kernel for one output channel).
     case im2col
-    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (others use im2col).
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution and all three passes, as under `.automatic` (others
+    /// use im2col).
     case winograd
     /// Winograd F(4×4, 3×3) for every 3×3 stride-1 convolution (others use im2col).
     case winograd4
@@ -387,7 +412,7 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
 /// Transposed 2-D convolution (PyTorch `nn.ConvTranspose2d`: weight `Cin × Cout × k × k`, stride, padding,
 /// output_padding, bias), computed as the adjoint of a convolution: cols = Wᵀ·X, then col2im into the output.
 /// Backward-data is im2col(dY) followed by W·cols; backward-weights X·colsᵀ.
-public final class ConvTranspose2d: Layer, ParameterContainer {
+public final class ConvTranspose2d: Layer, ParameterContainer, SharedActivationReader {
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int

@@ -26,6 +26,17 @@ public final class LayerRecord: @unchecked Sendable {
     /// The records of a composite layer's parts (a `Sequential`'s layers, a block's branch).
     package var children: [LayerRecord] = []
 
+    /// Where a training pass writes this layer's output instead of a buffer of the record's own: a view of the
+    /// workspace's shared activation buffer (`Workspace.sharedActivation(shape:)`), set by `Sequential` for an
+    /// output it rebuilds before it is read again (`OutputRecomputingLayer`); nil: the record's own buffer.
+    package var sharedOutput: Tensor?
+
+    /// The output buffer of the record's own (`outputTensor(shape:)`), reused while the shape stays.
+    private var ownedOutput: Tensor?
+
+    /// Whether the last pass's output lives in the workspace's shared buffer (and so is not the record's memory).
+    package var outputIsShared: Bool { sharedOutput != nil && output === sharedOutput }
+
     /// The arena of an inference record (nil: a record that keeps what backward needs).
     package let arena: ActivationArena?
 
@@ -54,8 +65,16 @@ public final class LayerRecord: @unchecked Sendable {
             output = t
             return t
         }
-        if let t = output, t.shape == shape { return t }
+        if let t = sharedOutput, t.shape == shape {
+            output = t
+            return t
+        }
+        if let t = ownedOutput, t.shape == shape {
+            output = t
+            return t
+        }
         let t = Tensor(shape: shape)
+        ownedOutput = t
         output = t
         return t
     }
@@ -65,6 +84,16 @@ public final class LayerRecord: @unchecked Sendable {
     package func release(_ t: Tensor, keeping kept: Tensor) {
         guard let arena, t.pointer != kept.pointer else { return }
         arena.give(t)
+    }
+
+    /// Frees everything this record keeps (its children included); the next pass allocates its buffers again.
+    package func releaseBuffers() {
+        input = nil
+        output = nil
+        ownedOutput = nil
+        sharedOutput = nil
+        saved.removeAll()
+        children.removeAll()
     }
 
     package func child(_ index: Int) -> LayerRecord {
@@ -111,6 +140,7 @@ public final class Workspace: @unchecked Sendable {
         package static let bfloat16Input = -1
         package static let bfloat16Gradient = -2
         package static let oneDNNPadded = -3
+        package static let winogradKernelGradient = -4
         package static func gradient(depth: Int, parity: Int) -> Int { 16 + depth * 2 + parity }
     }
 
@@ -124,6 +154,36 @@ public final class Workspace: @unchecked Sendable {
         return p
     }
 
+    /// The buffer behind `sharedActivation(shape:)` and its views by shape.
+    private var sharedActivations: (base: Tensor, views: [[Int]: Tensor])?
+
+    /// A view of `shape` on the workspace's one shared activation buffer (grown to the largest shape asked, then
+    /// reused; the same view object for the same shape): where the training passes of this workspace's network
+    /// keep outputs that `Sequential` rebuilds before they are read again (`OutputRecomputingLayer`). Its contents
+    /// are whatever the last layer to use it wrote.
+    package func sharedActivation(shape: [Int]) -> Tensor {
+        if let view = sharedActivations?.views[shape] { return view }
+        let count = shape.reduce(1, *)
+        if sharedActivations == nil || sharedActivations!.base.count < count {
+            sharedActivations = (Tensor(shape: [max(count, 1)]), [:])
+        }
+        let view = Tensor(prefixOf: sharedActivations!.base, shape: shape)
+        sharedActivations!.views[shape] = view
+        return view
+    }
+
+    /// Frees the scratch buffers, the shared activation buffer and the transformed kernels (the oneDNN primitives,
+    /// whose creation compiles code, stay); the next pass allocates what it needs again. No pass may be running.
+    package func releaseBuffers() {
+        for (_, b) in buffers { UnsafeMutableRawPointer(b.pointer).deallocate() }
+        buffers.removeAll()
+        sharedActivations = nil
+        kernels.removeAll()
+    }
+
+    /// Bytes of the shared activation buffer (0 until a training pass asks for it).
+    package var sharedActivationBytes: Int { (sharedActivations?.base.count ?? 0) * MemoryLayout<Float>.stride }
+
     /// `count` floats, 64-byte aligned, uninitialised; freed with `UnsafeMutableRawPointer(p).deallocate()`.
     fileprivate static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
@@ -136,6 +196,7 @@ public final class Workspace: @unchecked Sendable {
     /// Bytes held by the scratch buffers and oneDNN primitives (everything but the kernel cache).
     var scratchByteCount: Int {
         buffers.values.reduce(0) { $0 + $1.capacity * 4 } + oneDNNCache.values.reduce(0) { $0 + ($1?.byteCount ?? 0) }
+            + sharedActivationBytes
     }
 
     struct OneDNNKey: Hashable {
@@ -282,6 +343,23 @@ public protocol Layer: AnyObject {
     func backward(_ gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, record: LayerRecord,
                   parameterGradients: Bool, workspace: Workspace, depth: Int)
 }
+
+/// A layer whose training forward pass can rebuild its output, bit for bit, from what it saves for its own backward
+/// pass (InstanceNorm2d with an activation or an affine map: act(γ·x̂ + β) from the x̂ it keeps). When the next layer
+/// of a `Sequential` reads that output only in its own passes (`SharedActivationReader`), the output is written to
+/// the workspace's shared activation buffer instead of a buffer of the record's, and rebuilt just before the next
+/// layer's backward pass reads it: a training record then holds x̂ alone where it held x̂ and act(x̂) (at 256², ngf 64,
+/// 92 of a ResNet generator application's 248 MB). The cost is one pass over x̂ per such layer in backward.
+package protocol OutputRecomputingLayer: Layer {
+    /// Whether a training pass of this layer writes its output to a tensor of its own that it can rebuild.
+    var canRecomputeOutput: Bool { get }
+    /// Rewrites `record.output` as the last training forward pass on `record` wrote it.
+    func recomputeOutput(record: LayerRecord)
+}
+
+/// A layer whose forward and backward passes read their input and write no other layer's tensors or the
+/// workspace's shared activation buffer (the convolutions), so that its input may live in that buffer.
+package protocol SharedActivationReader: Layer {}
 
 extension Layer {
     /// No buffers (every layer but the batch normalisation).

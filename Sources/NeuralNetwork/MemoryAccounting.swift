@@ -15,9 +15,10 @@ public struct TensorStorageBytes {
     }
 
     /// Counts what `record` keeps for its backward pass — its output, its saved intermediates and its children's —
-    /// but not its input, which belongs to the layer before (or to the caller).
+    /// but not its input, which belongs to the layer before (or to the caller), nor an output in the workspace's
+    /// shared activation buffer (`LayerRecord.sharedOutput`: the workspace's memory).
     public mutating func add(_ record: LayerRecord) {
-        add(record.output)
+        if !record.outputIsShared { add(record.output) }
         for tensor in record.saved { add(tensor) }
         for child in record.children { add(child) }
     }

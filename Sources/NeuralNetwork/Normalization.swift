@@ -15,7 +15,7 @@ public enum FusedActivation: Sendable, Equatable {
 /// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = γ·act'(y)·dy. In an inference record (`LayerRecord.isInference`)
 /// there is no x̂: the output is computed from the input directly (the same operations, so the same values), in
 /// place when the input may be consumed.
-public final class InstanceNorm2d: Layer, ParameterContainer {
+public final class InstanceNorm2d: Layer, ParameterContainer, OutputRecomputingLayer {
     public let channels: Int
     public let eps: Float
     public let activation: FusedActivation
@@ -69,6 +69,25 @@ public final class InstanceNorm2d: Layer, ParameterContainer {
             }
         }
         return output
+    }
+
+    /// A training pass writes act(γ·x̂ + β) to a tensor of its own unless that is x̂ itself (no activation, no affine).
+    package var canRecomputeOutput: Bool { !(activation == .none && weight == nil) }
+
+    /// act(γ·x̂ + β) from the saved x̂, through the same `affineActivation` call as `forward`: the same bits.
+    package func recomputeOutput(record: LayerRecord) {
+        guard canRecomputeOutput, let xhat = record.saved.first ?? nil, let output = record.output else { return }
+        let planes = xhat.shape[0] * channels, size = xhat.shape[2] * xhat.shape[3]
+        let xh = xhat.pointer, y = output.pointer
+        let gamma = weight?.value.pointer, beta = bias?.value.pointer
+        let activation = self.activation, channels = self.channels
+        parallelFor(planes) { range in
+            for p in range {
+                InstanceNorm2d.affineActivation(UnsafePointer(xh + p * size), mean: 0, rstd: 1,
+                                                gamma: gamma.map { $0[p % channels] } ?? 1,
+                                                beta: beta.map { $0[p % channels] } ?? 0, activation, y + p * size, size)
+            }
+        }
     }
 
     /// The forward pass of an inference record: y = act(γ·(x − μ)·(1/σ) + β) per plane, without x̂ (each value

@@ -118,6 +118,10 @@ open class SequentialNetwork: ParameterContainer, @unchecked Sendable {
         visit(network)
     }
 
+    /// Frees the training passes' workspace (scratch buffers, shared activations, transformed kernels; the next
+    /// training pass allocates them again). No training pass may be running; inference is unaffected.
+    public func releaseTrainingBuffers() { workspace.releaseBuffers() }
+
     /// Frees the buffers and transformed kernels kept for inference (no `infer` call may be running).
     public func releaseInferenceBuffers() {
         poolLock.lock()

@@ -78,6 +78,18 @@ public final class Tensor: @unchecked Sendable {
         mappedBytes = 0
     }
 
+    /// A tensor of `shape` on the first elements of `base`'s storage (at most `base.count`), which it keeps alive:
+    /// `Workspace.sharedActivation(shape:)`'s views of one buffer.
+    package init(prefixOf base: Tensor, shape: [Int]) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        precondition(count <= base.count, "Tensor(prefixOf:): \(shape) does not fit in \(base.shape)")
+        data = UnsafeMutableBufferPointer(start: base.data.baseAddress, count: count)
+        storageOwner = base.storageOwner ?? base
+        ownsStorage = false
+        mappedBytes = 0
+    }
+
     deinit {
         guard ownsStorage else { return }
         if mappedBytes > 0 {

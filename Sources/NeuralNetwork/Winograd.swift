@@ -24,7 +24,8 @@ enum WinogradTile: Int, Sendable {
 /// over input channels, the element-wise products become (m+2)² independent GEMMs, M_ξ (Cout × tiles) =
 /// U_ξ (Cout × Cin) · V_ξ (Cin × tiles), one per position ξ of the transformed tile: (m+2)²·Cout·Cin multiply-adds
 /// per tile instead of 9m²·Cout·Cin. Used for the ResNet generator's residual convolutions (reflection-padded 3×3)
-/// forward and, with the flipped and transposed kernel, for their gradient with respect to the input.
+/// forward, with the flipped and transposed kernel for their gradient with respect to the input, and (F(2×2)) for
+/// their weight gradient (`weightGradient`).
 enum Winograd3x3 {
     /// Transformed kernels U_ξ = G g Gᵀ, stored `positions × outputChannels × inputChannels`. With `adjoint`, the
     /// kernel of the input-gradient convolution instead: g'[c][o] = g[o][c] rotated by 180°, stored
@@ -159,36 +160,23 @@ enum Winograd3x3 {
     /// y (`outputChannels × outputHeight × outputWidth`, outputHeight = height + 2·padding − 2) = the 3×3
     /// cross-correlation of `image` (`channels × height × width`, padded by `padding` with zeros or its
     /// reflection) with the kernels `u` from `transformKernels` (the same `tile`), plus `bias` when given.
+    ///
+    /// `transposedKernels` (F(2×2) only): `u` holds the forward kernels of the convolution whose input gradient this
+    /// is (`outputChannels × channels` of it swapped: stored `positions × channels × outputChannels`, not adjoint), and
+    /// the GEMMs read them transposed at mirrored positions. For F(2×2)'s G, reversing a kernel's taps permutes G's
+    /// rows (G·J = P·G, P swapping rows 0 and 3), so the 180°-rotated kernel's U at ξ = (i, j) is the kernel's U at
+    /// (p(i), p(j)), p = (3, 1, 2, 0): backward-data needs no second set of transformed kernels.
     static func convolve(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
                          paddingMode: PaddingMode, kernels u: UnsafePointer<Float>, outputChannels: Int,
                          bias: UnsafePointer<Float>?, tile: WinogradTile, output y: UnsafeMutablePointer<Float>,
-                         workspace: Workspace) {
+                         workspace: Workspace, transposedKernels: Bool = false) {
+        precondition(!transposedKernels || tile == .two, "Winograd3x3.convolve: transposed kernels need F(2×2)")
         let m = tile.rawValue, positions = tile.positions
         let outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2
-        let tilesY = (outputHeight + m - 1) / m, tilesX = (outputWidth + m - 1) / m, tiles = tilesY * tilesX
-        // The padded image, extended with zeros to whole tiles.
-        let ph = m * tilesY + 2, pw = m * tilesX + 2
-        let padded = workspace.buffer(Workspace.Slot.padded, count: channels * ph * pw)
-        let v = workspace.buffer(Workspace.Slot.columns, count: positions * channels * tiles)
+        let (v, layout) = transformInput(image, channels: channels, height: height, width: width, padding: padding,
+                                         paddingMode: paddingMode, tile: tile, workspace: workspace)
+        let tilesY = layout.tilesY, tilesX = layout.tilesX, tiles = tilesY * tilesX
         let product = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
-        let source = ConvGeometry(channels: channels, height: height, width: width, kernelHeight: 3, kernelWidth: 3,
-                                  stride: 1, padding: padding, paddingMode: paddingMode,
-                                  outputHeight: outputHeight, outputWidth: outputWidth)
-        let layout = TileLayout(tilesY: tilesY, tilesX: tilesX, paddedHeight: ph, paddedWidth: pw)
-
-        parallelFor(channels) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: tile.inputSide * pw) { rows in
-                for c in range {
-                    let plane = padded + c * ph * pw
-                    source.padPlane(image + c * height * width, into: plane, paddedHeight: ph, paddedWidth: pw)
-                    let out = v + c * tiles, stride = channels * tiles
-                    switch tile {
-                    case .two: inputTransform2(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
-                    case .four: inputTransform4(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
-                    }
-                }
-            }
-        }
 
         // The GEMMs, shared out whole between the threads (each single-threaded).
         let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
@@ -196,9 +184,16 @@ enum Winograd3x3 {
         ComputeThreads.fork(threads) { part in
             var xi = part
             while xi < positions {
-                BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: tiles, k: channels,
-                           a: u + xi * pairs, lda: channels, b: v + xi * channels * tiles, ldb: tiles,
-                           beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
+                if transposedKernels {
+                    let mirrored = Self.mirrored[xi / 4] * 4 + Self.mirrored[xi % 4]
+                    BLAS.sgemm(transA: true, transB: false, m: outputChannels, n: tiles, k: channels,
+                               a: u + mirrored * pairs, lda: outputChannels, b: v + xi * channels * tiles, ldb: tiles,
+                               beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
+                } else {
+                    BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: tiles, k: channels,
+                               a: u + xi * pairs, lda: channels, b: v + xi * channels * tiles, ldb: tiles,
+                               beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
+                }
                 xi += threads
             }
         }
@@ -227,6 +222,150 @@ enum Winograd3x3 {
             }
         }
     }
+
+    /// V = Bᵀ d B of every input tile of `image` (padded by `padding` with zeros or its reflection, extended with
+    /// zeros to whole tiles), position ξ of channel c's tile t at `v + ξ·channels·tiles + c·tiles + t`, in the
+    /// workspace's column buffer; and where the tiles lie.
+    static func transformInput(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
+                               paddingMode: PaddingMode, tile: WinogradTile,
+                               workspace: Workspace) -> (v: UnsafeMutablePointer<Float>, layout: TileLayout) {
+        let m = tile.rawValue, positions = tile.positions
+        let outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2
+        let tilesY = (outputHeight + m - 1) / m, tilesX = (outputWidth + m - 1) / m, tiles = tilesY * tilesX
+        let ph = m * tilesY + 2, pw = m * tilesX + 2
+        let padded = workspace.buffer(Workspace.Slot.padded, count: channels * ph * pw)
+        let v = workspace.buffer(Workspace.Slot.columns, count: positions * channels * tiles)
+        let source = ConvGeometry(channels: channels, height: height, width: width, kernelHeight: 3, kernelWidth: 3,
+                                  stride: 1, padding: padding, paddingMode: paddingMode,
+                                  outputHeight: outputHeight, outputWidth: outputWidth)
+        let layout = TileLayout(tilesY: tilesY, tilesX: tilesX, paddedHeight: ph, paddedWidth: pw)
+        parallelFor(channels) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: tile.inputSide * pw) { rows in
+                for c in range {
+                    let plane = padded + c * ph * pw
+                    source.padPlane(image + c * height * width, into: plane, paddedHeight: ph, paddedWidth: pw)
+                    let out = v + c * tiles, stride = channels * tiles
+                    switch tile {
+                    case .two: inputTransform2(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
+                    case .four: inputTransform4(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
+                    }
+                }
+            }
+        }
+        return (v, layout)
+    }
+
+    /// Adds to `gradWeight` (PyTorch's `outputChannels × channels × 3 × 3`) the gradient of the cross-correlation
+    /// `convolve` computes with F(2×2, 3×3), given dL/dY `gradOutput` (`outputChannels × outputHeight × outputWidth`)
+    /// and its `image`. With Y = Aᵀ[U ⊙ V]A per tile and U = G g Gᵀ: dL/dU_ξ = Σ_tiles (A dY Aᵀ)_ξ ⊙ V_ξ, one GEMM
+    /// per position ξ (Cout × tiles · tiles × Cin), and dL/dg = Gᵀ (dL/dU) G: 16 multiply-adds per tile and channel
+    /// pair where im2col's GEMM takes 36 (Lavin & Gray 2016, §4, applied to the weight gradient).
+    static func weightGradient(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
+                               paddingMode: PaddingMode, gradOutput dy: UnsafePointer<Float>, outputChannels: Int,
+                               gradWeight: UnsafeMutablePointer<Float>, workspace: Workspace) {
+        let positions = WinogradTile.two.positions
+        let outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2
+        let (v, layout) = transformInput(image, channels: channels, height: height, width: width, padding: padding,
+                                         paddingMode: paddingMode, tile: .two, workspace: workspace)
+        let tilesX = layout.tilesX, tiles = layout.tilesY * tilesX
+        // W_ξ = (A dY Aᵀ)_ξ per output-gradient tile, zeros beyond the output.
+        let wt = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
+        parallelFor(outputChannels) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 2 * tilesX) { scratch in
+                for o in range {
+                    gradientTransform2(dy + o * outputHeight * outputWidth, height: outputHeight, width: outputWidth,
+                                       layout, scratch: scratch.baseAddress!, into: wt + o * tiles,
+                                       stride: outputChannels * tiles)
+                }
+            }
+        }
+        // dL/dU_ξ (Cout × Cin) = W_ξ · V_ξᵀ, the positions shared out between the threads.
+        let pairs = outputChannels * channels
+        let du = workspace.buffer(Workspace.Slot.winogradKernelGradient, count: positions * pairs)
+        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
+        ComputeThreads.fork(threads) { part in
+            var xi = part
+            while xi < positions {
+                BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: channels, k: tiles,
+                           a: wt + xi * outputChannels * tiles, lda: tiles, b: v + xi * channels * tiles, ldb: tiles,
+                           beta: 0, c: du + xi * pairs, ldc: channels)
+                xi += threads
+            }
+        }
+        // dL/dg = Gᵀ (dL/dU) G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], for every (o, c).
+        parallelFor(outputChannels) { range in
+            for o in range {
+                for c in 0..<channels {
+                    let u = du + o * channels + c
+                    @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
+                        SIMD4(u[(4 * i) * pairs], u[(4 * i + 1) * pairs], u[(4 * i + 2) * pairs], u[(4 * i + 3) * pairs])
+                    }
+                    let u0 = row(0), u1 = row(1), u2 = row(2), u3 = row(3)
+                    let half = 0.5 * (u1 + u2)
+                    let r0 = u0 + half, r1 = 0.5 * (u1 - u2), r2 = half + u3
+                    let g = gradWeight + (o * channels + c) * 9
+                    @inline(__always) func add(_ r: SIMD4<Float>, toRow k: Int) {
+                        let h = 0.5 * (r[1] + r[2])
+                        g[3 * k] += r[0] + h
+                        g[3 * k + 1] += 0.5 * (r[1] - r[2])
+                        g[3 * k + 2] += h + r[3]
+                    }
+                    add(r0, toRow: 0)
+                    add(r1, toRow: 1)
+                    add(r2, toRow: 2)
+                }
+            }
+        }
+    }
+
+    /// W_ξ[t] = (A dY Aᵀ)_ξ for every 2 × 2 tile of one output-gradient plane (`height × width`, zeros beyond it),
+    /// A = [1 0; 1 1; 1 −1; 0 −1] (the transpose of `outputTransform2`'s Aᵀ), position ξ of tile t at
+    /// `out + ξ·stride + t`. `scratch`: 6 rows of 2·tilesX.
+    static func gradientTransform2(_ plane: UnsafePointer<Float>, height: Int, width: Int, _ l: TileLayout,
+                                   scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                   stride: Int) {
+        let n = 2 * l.tilesX
+        let y0 = scratch, y1 = y0 + n, z0 = y1 + n, z1 = z0 + n, z2 = z1 + n, z3 = z2 + n
+        for ty in 0..<l.tilesY {
+            // The tile row's two gradient rows, zero-extended to whole tiles.
+            @inline(__always) func load(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
+                if r < height {
+                    dst.update(from: plane + r * width, count: width)
+                    (dst + width).update(repeating: 0, count: n - width)
+                } else {
+                    dst.update(repeating: 0, count: n)
+                }
+            }
+            load(2 * ty, into: y0)
+            load(2 * ty + 1, into: y1)
+            // A dY along the columns: rows y0, y0 + y1, y0 − y1, −y1.
+            for x in 0..<n {
+                z0[x] = y0[x]
+                z1[x] = y0[x] + y1[x]
+                z2[x] = y0[x] - y1[x]
+                z3[x] = -y1[x]
+            }
+            // · Aᵀ along each row: (a, a + b, a − b, −b) for the tile's values a, b.
+            let base = out + ty * l.tilesX
+            @inline(__always) func transformRow(_ i: Int, _ z: UnsafeMutablePointer<Float>) {
+                let o0 = base + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
+                for tx in 0..<l.tilesX {
+                    let a = z[2 * tx], b = z[2 * tx + 1]
+                    o0[tx] = a
+                    o1[tx] = a + b
+                    o2[tx] = a - b
+                    o3[tx] = -b
+                }
+            }
+            transformRow(0, z0)
+            transformRow(1, z1)
+            transformRow(2, z2)
+            transformRow(3, z3)
+        }
+    }
+
+    /// p(i): the row of F(2×2)'s G that row i of G·J equals (J reverses a kernel's taps).
+    private static let mirrored = [3, 1, 2, 0]
 
     /// Where the tiles of one padded plane lie.
     struct TileLayout {

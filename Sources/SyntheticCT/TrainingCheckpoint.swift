@@ -206,4 +206,6 @@ final class SyntheticCTTrainingModel: TrainableModel {
     func sampleImages() -> [[SampleImage<CycleGANImageKey>]] { gan.sampleImages() }
 
     var optimizers: [Adam] { gan.optimizers }
+
+    func releaseStepBuffers() { gan.releaseStepBuffers() }
 }

@@ -92,6 +92,9 @@ struct SyntheticCTValidator: TrainingValidator {
     let generator: ResnetGenerator
 
     func validate(iteration: Int) throws -> (values: [(name: String, value: Double)], score: Double) {
+        // The inference contexts (arenas, F(4×4) kernels) are not kept for the next validation: the training steps
+        // in between would hold them for nothing.
+        defer { generator.releaseInferenceBuffers() }
         let result = try validation.evaluate(generator)
         let values: [ValidationValue: Double] = [.mae: result.mae, .me: result.me, .psnr: result.psnr, .volumes: Double(result.volumes)]
         return (ValidationValue.allCases.map { ($0.rawValue, values[$0]!) }, result.mae)

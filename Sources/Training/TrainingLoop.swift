@@ -226,6 +226,7 @@ public final class TrainingLoop<Model: TrainableModel, Data: TrainingData> where
             if writesRun {
                 for callback in callbacks { try callback.trainingDidStep(event) }
                 if let validator, state.iteration % validateEvery == 0 || finished {
+                    model.releaseStepBuffers()
                     let result = try validator.validate(iteration: state.iteration)
                     if result.score.isFinite, state.bestScore.map({ validator.isBetter(result.score, than: $0) }) ?? true {
                         state.bestScore = result.score

@@ -72,6 +72,11 @@ public protocol TrainableModel: AnyObject {
     /// step (`Adam.gradientReducer`) and compares their parameters' hashes; a family without any cannot train
     /// data-parallel (the default, empty, is refused under MPI).
     var optimizers: [Adam] { get }
+
+    /// Frees what the step keeps for the next one (the networks' records of the last step, their training
+    /// workspaces), called by the loop before it validates: the validation's inference then reuses that memory
+    /// instead of adding to it, and the next step allocates it again. The default keeps everything.
+    func releaseStepBuffers()
 }
 
 extension TrainableModel {
@@ -80,6 +85,8 @@ extension TrainableModel {
     }
 
     public var optimizers: [Adam] { [] }
+
+    public func releaseStepBuffers() {}
 }
 
 /// An error while loading a checkpoint set that ends the resume at once instead of falling back to an older set

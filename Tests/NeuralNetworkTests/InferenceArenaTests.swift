@@ -29,7 +29,10 @@ import Networks
     func keptBytes(_ record: LayerRecord) -> Int {
         var seen = Set<ObjectIdentifier>(), bytes = 0
         func visit(_ r: LayerRecord) {
-            for t in [r.output] + r.saved { if let t, seen.insert(ObjectIdentifier(t)).inserted { bytes += 4 * t.count } }
+            // An output in the workspace's shared activation buffer is not the record's.
+            for t in (r.outputIsShared ? [] : [r.output]) + r.saved {
+                if let t, seen.insert(ObjectIdentifier(t)).inserted { bytes += 4 * t.count }
+            }
             r.children.forEach(visit)
         }
         visit(record)
@@ -86,8 +89,10 @@ import Networks
     /// up-convolution), one N × 2f × H/2 × W/2 (first down, later first up), three N × 4f × H/4 × W/4 (a residual
     /// block's input, its branch after the first and after the second conv; the sum goes into the first branch
     /// buffer again) and the N × 1 × H × W output: N·H·W·(f + f/2 + 3f/4 + 1) floats. At most 1.5·f·N·H·W floats are
-    /// alive at once (the first down-convolution's input and output, the last up-convolution's). Keeping every
-    /// layer's output, as a training record does, is 8.5·f + 1 maps for two blocks (and 15.5·f + 1 for nine).
+    /// alive at once (the first down-convolution's input and output, the last up-convolution's). A training record
+    /// keeps every convolution's output (normalised in place: x̂) and 1/σ per normalised plane, the ReLU output the
+    /// first residual block reads and each block's sum, the activations the next convolution reads being rebuilt
+    /// from x̂ (`OutputRecomputingLayer`): 5·f + 1 maps for two blocks (and 10.25·f + 1 for nine) and 26·f·N floats.
     @Test func theArenaHoldsTheLiveSetAndAllocatesNothingOnceShapesRepeat() {
         let f = 8, n = 2, h = 32, w = 24, hw = h * w
         let g = ResnetGenerator(GeneratorConfiguration(ngf: f, residualBlocks: 2))
@@ -102,8 +107,8 @@ import Networks
         let record = LayerRecord()
         _ = g.forward(x, record: record)
         let kept = keptBytes(record)
-        #expect(kept >= 4 * n * hw * (17 * f / 2 + 1))
-        #expect(3 * first.activationBytes < kept)
+        #expect(kept == 4 * n * (hw * (5 * f + 1) + 26 * f))
+        #expect(2 * first.activationBytes < kept)
         // Second and third calls: no new tensor, no workspace growth.
         for _ in 0..<2 {
             _ = g.infer(image(72, [n, 1, h, w]))

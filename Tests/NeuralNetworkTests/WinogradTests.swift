@@ -6,8 +6,8 @@ import TestSupport
 @testable import NeuralNetwork
 import Networks
 
-/// The Winograd F(2×2, 3×3) and F(4×4, 3×3) paths of `Conv2d` (forward and backward-data; backward-weights stays
-/// im2col): against PyTorch float64 references at residual-block channel counts (winograd.safetensors,
+/// The Winograd F(2×2, 3×3) and F(4×4, 3×3) paths of `Conv2d` (forward and backward-data; backward-weights by
+/// F(2×2), and on im2col under F(4×4) and `.native`): against PyTorch float64 references at residual-block channel counts (winograd.safetensors,
 /// make_winograd_goldens.py) and against the im2col path on shapes the goldens do not cover.
 @Suite struct WinogradTests {
     struct Case: Decodable {

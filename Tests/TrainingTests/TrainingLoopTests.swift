@@ -11,7 +11,11 @@ import Training
     final class SumModel: TrainableModel {
         var total = 0.0
         var nanAt: Int?
+        /// The steps taken when the loop asked the model to release its step buffers.
+        var releasedAfter: [Int] = []
+        private var steps = 0
         func trainStep(_ batch: Int, learningRate: Float) -> StepLosses<Key> {
+            steps += 1
             total += Double(batch) * Double(learningRate)
             return StepLosses([.total: batch == nanAt ? .nan : Float(total), .step: Float(batch)])
         }
@@ -21,6 +25,7 @@ import Training
         func sampleImages() -> [[SampleImage<Picture>]] {
             [[SampleImage(key: .value, width: 2, height: 2, pixels: [Float(total), 0, 0, -1])]]
         }
+        func releaseStepBuffers() { releasedAfter.append(steps) }
     }
 
     struct Counting: TrainingData {
@@ -91,11 +96,13 @@ import Training
         let url = try temporaryRun()
         defer { try? FileManager.default.removeItem(at: url) }
         let run = try RunDirectory(url: url)
-        let l = TrainingLoop(run: run, model: SumModel(), data: Counting(), schedule: IterationSchedule(totalIterations: 10),
+        let model = SumModel()
+        let l = TrainingLoop(run: run, model: model, data: Counting(), schedule: IterationSchedule(totalIterations: 10),
                              initialLearningRate: 1, options: LoopOptions(checkpointEvery: 100, sampleEvery: 100, validateEvery: 3))
         l.validator = Scores()
         try l.resume()
         _ = try l.run()
+        #expect(model.releasedAfter == [3, 6, 9, 10])   // before each validation, and only then
         #expect(run.linkTarget(.best) == "iter_0000006" && run.linkTarget(.latest) == "iter_0000010")
         let records = try RunLog.read(run.logURL)
         #expect(records.filter { $0.kind == .validation }.map { $0.value("score") } == [5, 3, 4, 6])
