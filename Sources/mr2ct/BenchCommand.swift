@@ -34,7 +34,7 @@ struct BenchCommand: ParsableCommand {
     var iterations: Int = 3
     @Option(help: "Timed inference slices (after one warm-up).")
     var inferenceRuns: Int = 10
-    @Option(help: "Convolution algorithm of the networks: automatic (per pass and layer shape, oneDNN where it measured faster, else MR2CT's kernels), native (MR2CT's kernels only: Winograd for the residual blocks, F(4×4,3×3) on images of 32² and more, F(2×2,3×3) below, else im2col), im2col, winograd (F(2×2,3×3)), winograd4 (F(4×4,3×3)) or onednn.")
+    @Option(help: "Convolution algorithm of the networks: automatic (per pass and layer shape, oneDNN where it measured faster, else MR2CT's kernels, the residual blocks' backward passes by Winograd F(2×2,3×3) on the forward kernels), native (MR2CT's kernels only, the arithmetic of the engine before oneDNN: Winograd for the residual blocks' forward (F(4×4,3×3) for inference on images of 32² and more, F(2×2,3×3) below and in training) and backward-data, im2col for the weight gradients and elsewhere), im2col, winograd (F(2×2,3×3), all passes), winograd4 (F(4×4,3×3)) or onednn.")
     var convolution: ConvolutionAlgorithm = .automatic
     @Option(help: "Arithmetic of the convolutions: f32 (default, PyTorch's float32 numerics) or bf16 (bfloat16 operands, float32 accumulation, float32 master weights and optimiser state; native oneDNN kernels where the CPU has AVX512 BF16, else emulated — the JSON's precision key says which).")
     var precision: Precision = .f32
