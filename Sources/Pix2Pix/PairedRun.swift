@@ -39,6 +39,8 @@ public final class PairedValidator: TrainingValidator {
 
     public func validate(iteration: Int) throws -> (values: [(name: String, value: Double)], score: Double) {
         let translator = VolumeTranslator(generator: model.translator, preprocessing: model.configuration.preprocessing)
+        // The inference contexts are not kept for the next validation (the steps in between would hold them).
+        defer { model.translator.releaseInferenceBuffers() }
         var mae = 0.0, me = 0.0
         for item in cases {
             let prediction: Volume

@@ -179,6 +179,14 @@ public final class Pix2PixModel: TrainableModel {
     /// generators, so a resumed run draws the same masks).
     public var optimizers: [Adam] { [optimizerG] + (optimizerD.map { [$0] } ?? []) }
 
+    /// Frees the step's records and the networks' training workspaces (the loop calls it before validating); the
+    /// next step allocates them again and computes the same bits.
+    public func releaseStepBuffers() {
+        for r in [recordG, recordDFake, recordDReal, recordDG] { r.releaseBuffers() }
+        generator.releaseTrainingBuffers()
+        discriminator?.releaseTrainingBuffers()
+    }
+
     public var checkpointComponents: [CheckpointComponent] {
         var components: [CheckpointComponent] = [.network("G.safetensors", generator, metadata: { self.generatorMetadata() }),
                                                  .optimizer("optimizer_G.safetensors", optimizerG)]

@@ -125,6 +125,35 @@ import TestSupport
         }
     }
 
+    /// The loop frees the step's buffers before validating (`releaseStepBuffers`): the next step allocates them again
+    /// and computes the same bits as a model that kept them.
+    @Test func releasingTheStepBuffersChangesNoBit() throws {
+        let archive = try TorchGoldens.archive("pix2pix_step.safetensors")
+        let unet = try TorchGoldens.metadata(archive, "generator", as: UNetConfiguration.self)
+        var configuration = PairedRunConfiguration()
+        configuration.preprocessing.sliceSize = 32
+        configuration.model.ndf = 4
+        configuration.model.discriminatorLayers = 3
+        configuration.model.norm = unet.norm
+        let batch = PairedBatch(mr: try Self.tensor(archive, "real_A"), ct: try Self.tensor(archive, "real_B"),
+                                body: try archive.tensor(named: "body").values)
+        let kept = Pix2PixModel(configuration: configuration, unet: unet)
+        let released = Pix2PixModel(configuration: configuration, unet: unet)
+        for model in [kept, released] {
+            try model.generator.load(from: archive, prefix: "before.G.")
+            try #require(model.discriminator).load(from: archive, prefix: "before.D.")
+            _ = model.trainStep(batch, learningRate: 2e-4)
+        }
+        released.releaseStepBuffers()
+        #expect(released.recordG.output == nil && released.recordG.children.isEmpty)
+        let a = kept.trainStep(batch, learningRate: 2e-4), b = released.trainStep(batch, learningRate: 2e-4)
+        #expect(a.named.map(\.value) == b.named.map(\.value))
+        let networks = [kept.generator, try #require(kept.discriminator)], others = [released.generator, try #require(released.discriminator)]
+        for (n, m) in zip(networks, others) {
+            for (p, q) in zip(n.parameters, m.parameters) { #expect(p.value.toArray() == q.value.toArray(), "\(p.name)") }
+        }
+    }
+
     /// A pix2pix U-Net saved by PyTorch (.pth) and converted by Pipelines/convert_pytorch_generator.py --family
     /// pix2pix loads as an mr2ct model (architecture from the metadata) and infers as PyTorch's eval mode does.
     @Test func convertedPix2PixGeneratorLoadsAndInfersAsPyTorch() throws {
