@@ -318,8 +318,8 @@ public final class CycleGANModel: @unchecked Sendable {
     }
 
     /// Bytes held by this model between steps, by part (the memory profile `mr2ct bench` prints): the records of
-    /// the generator applications alive at once (four, and the supervised term's) and of the discriminators (what the backward passes need: outputs and saved
-    /// intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
+    /// the generator applications alive at once (four, and the supervised term's) and of the discriminators (what
+    /// the backward passes need: outputs and saved intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
     /// oneDNN's primitives with their reordered weights), parameters with their gradients, Adam's moments, the
     /// step's gradient buffers and the image pools. Each storage is counted once.
     public var memoryProfile: [CycleGANMemoryPart: Int] {
