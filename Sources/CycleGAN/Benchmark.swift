@@ -100,7 +100,7 @@ public enum CycleGANBenchmark {
             generator: GeneratorConfiguration(ngf: b.ngf, residualBlocks: b.blocks),
             discriminator: DiscriminatorConfiguration(ndf: b.ndf))
         let model = CycleGANModel(configuration: configuration, seed: 0)
-        for network in [model.gA, model.gB] as [SequentialNetwork] + [model.dA, model.dB] {
+        for network in model.networks {
             network.setConvolutionAlgorithm(b.convolution)
         }
         model.setPrecision(b.precision)

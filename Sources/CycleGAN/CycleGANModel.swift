@@ -130,6 +130,12 @@ public final class CycleGANModel: @unchecked Sendable {
     private let recordDA = LayerRecord(), recordDB = LayerRecord()
     private let structureA = StructureLoss(), structureB = StructureLoss()
     private let recordSupervised = LayerRecord()
+    /// Every generator record and every discriminator record (the memory profile's parts, what a release frees).
+    private var generatorRecordList: [LayerRecord] { [recordFakeB, recordRecB, recordFakeA, recordRecA, recordSupervised] }
+    private var discriminatorRecordList: [LayerRecord] { [recordDA, recordDB] }
+
+    /// The four networks: G_A, G_B, D_A, D_B.
+    public var networks: [SequentialNetwork] { [gA, gB, dA, dB] }
     /// The step's scratch tensors, reused every iteration.
     private enum Buffer: Hashable {
         case gradFakeB, gradFakeA, gradCycleToFakeB, gradCycleToFakeA, gradRecA, gradRecB, gradIdtA, gradIdtB
@@ -319,21 +325,20 @@ public final class CycleGANModel: @unchecked Sendable {
 
     /// Bytes held by this model between steps, by part (the memory profile `mr2ct bench` prints): the records of
     /// the generator applications alive at once (four, and the supervised term's) and of the discriminators (what
-    /// the backward passes need: outputs and saved intermediates), the networks' workspaces (column buffers, gradient ping-pong buffers, transformed kernels,
-    /// oneDNN's primitives with their reordered weights), parameters with their gradients, Adam's moments, the
-    /// step's gradient buffers and the image pools. Each storage is counted once.
+    /// the backward passes need: outputs and saved intermediates), the networks' workspaces (column buffers,
+    /// gradient ping-pong buffers, transformed kernels, oneDNN's primitives with their reordered weights),
+    /// parameters with their gradients, Adam's moments, the step's gradient buffers and the image pools. Each
+    /// storage is counted once.
     public var memoryProfile: [CycleGANMemoryPart: Int] {
         func count(_ fill: (inout TensorStorageBytes) -> Void) -> Int {
             var c = TensorStorageBytes()
             fill(&c)
             return c.bytes
         }
-        let generatorRecords = count { c in
-            for r in [recordFakeB, recordRecB, recordFakeA, recordRecA, recordSupervised] { c.add(r) }
-        }
-        let discriminatorRecords = count { c in c.add(recordDA); c.add(recordDB) }
-        let workspaces = [gA.workspace, gB.workspace, dA.workspace, dB.workspace].reduce(0) { $0 + $1.byteCount }
-        let parameters = count { c in for n in [gA, gB] as [SequentialNetwork] + [dA, dB] { c.add(n.parameters) } }
+        let generatorRecords = count { c in for r in generatorRecordList { c.add(r) } }
+        let discriminatorRecords = count { c in for r in discriminatorRecordList { c.add(r) } }
+        let workspaces = networks.reduce(0) { $0 + $1.workspace.byteCount }
+        let parameters = count { c in for n in networks { c.add(n.parameters) } }
         let moments = count { c in
             for o in [optimizerG, optimizerD] { for m in o.moments { c.add(m.first); c.add(m.second) } }
         }
@@ -349,8 +354,8 @@ public final class CycleGANModel: @unchecked Sendable {
     /// and computes the same bits. The training loop calls it before validating; `mr2ct bench` before timing
     /// inference.
     public func releaseStepBuffers() {
-        for r in [recordFakeB, recordRecB, recordFakeA, recordRecA, recordSupervised, recordDA, recordDB] { r.releaseBuffers() }
-        for network in [gA, gB] as [SequentialNetwork] + [dA, dB] { network.releaseTrainingBuffers() }
+        for r in generatorRecordList + discriminatorRecordList { r.releaseBuffers() }
+        for network in networks { network.releaseTrainingBuffers() }
     }
 
     /// The supervised term of semi-supervised training (`CycleGANSupervision`, part of the generator step):

@@ -173,6 +173,7 @@ public final class Conv2d: Layer, ParameterContainer, SharedActivationReader {
         let winogradTile = winogradTile(height: g.height, width: g.width, mode: .training)
         // F(2×2) computes the weight gradient too (`Winograd3x3.weightGradient`); F(4×4) leaves it to the columns.
         let winogradWeights = nativeWeights && winogradTile == .two && backwardOnForwardKernels
+        let columnWeights = nativeWeights && !winogradWeights
         if winogradWeights {
             for n in 0..<batch {
                 Winograd3x3.weightGradient(x + n * inCount, channels: inputChannels, height: g.height, width: g.width,
@@ -182,7 +183,7 @@ public final class Conv2d: Layer, ParameterContainer, SharedActivationReader {
             }
         }
         // The column loop computes the weight gradient and, off the Winograd path, dL/dx; Winograd's dL/dx follows.
-        for n in 0..<batch where (nativeWeights && !winogradWeights) || winogradTile == nil {
+        for n in 0..<batch where columnWeights || winogradTile == nil {
             let xn = x + n * inCount, dyn = dy + n * outCount
             let dx = winogradTile == nil ? nativeGradInput.map { $0 + n * inCount } : nil
             if usesDirectKernel {
@@ -195,7 +196,7 @@ public final class Conv2d: Layer, ParameterContainer, SharedActivationReader {
             while oy0 < g.outputHeight {
                 let oy1 = min(g.outputHeight, oy0 + tile), nt = (oy1 - oy0) * g.outputWidth
                 let dyTile = dyn + oy0 * g.outputWidth
-                if nativeWeights && !winogradWeights {
+                if columnWeights {
                     let cols = workspace.buffer(Workspace.Slot.columns, count: g.rows * nt)
                     g.im2col(xn, cols, oy0: oy0, oy1: oy1)
                     BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: g.rows, k: nt,

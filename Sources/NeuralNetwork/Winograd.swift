@@ -178,24 +178,14 @@ enum Winograd3x3 {
         let tilesY = layout.tilesY, tilesX = layout.tilesX, tiles = tilesY * tilesX
         let product = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
 
-        // The GEMMs, shared out whole between the threads (each single-threaded).
-        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
+        // M_ξ = U_ξ · V_ξ; with transposed kernels U_ξ is the forward U at the mirrored position, read transposed.
         let pairs = outputChannels * channels
-        ComputeThreads.fork(threads) { part in
-            var xi = part
-            while xi < positions {
-                if transposedKernels {
-                    let mirrored = Self.mirrored[xi / 4] * 4 + Self.mirrored[xi % 4]
-                    BLAS.sgemm(transA: true, transB: false, m: outputChannels, n: tiles, k: channels,
-                               a: u + mirrored * pairs, lda: outputChannels, b: v + xi * channels * tiles, ldb: tiles,
-                               beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
-                } else {
-                    BLAS.sgemm(transA: false, transB: false, m: outputChannels, n: tiles, k: channels,
-                               a: u + xi * pairs, lda: channels, b: v + xi * channels * tiles, ldb: tiles,
-                               beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
-                }
-                xi += threads
-            }
+        forEachPosition(positions) { xi in
+            let kernel = transposedKernels ? Self.mirrored[xi / 4] * 4 + Self.mirrored[xi % 4] : xi
+            BLAS.sgemm(transA: transposedKernels, transB: false, m: outputChannels, n: tiles, k: channels,
+                       a: u + kernel * pairs, lda: transposedKernels ? outputChannels : channels,
+                       b: v + xi * channels * tiles, ldb: tiles,
+                       beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
         }
 
         parallelFor(outputChannels) { range in
@@ -279,18 +269,13 @@ enum Winograd3x3 {
                 }
             }
         }
-        // dL/dU_ξ (Cout × Cin) = W_ξ · V_ξᵀ, the positions shared out between the threads.
+        // dL/dU_ξ (Cout × Cin) = W_ξ · V_ξᵀ.
         let pairs = outputChannels * channels
         let du = workspace.buffer(Workspace.Slot.winogradKernelGradient, count: positions * pairs)
-        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
-        ComputeThreads.fork(threads) { part in
-            var xi = part
-            while xi < positions {
-                BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: channels, k: tiles,
-                           a: wt + xi * outputChannels * tiles, lda: tiles, b: v + xi * channels * tiles, ldb: tiles,
-                           beta: 0, c: du + xi * pairs, ldc: channels)
-                xi += threads
-            }
+        forEachPosition(positions) { xi in
+            BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: channels, k: tiles,
+                       a: wt + xi * outputChannels * tiles, lda: tiles, b: v + xi * channels * tiles, ldb: tiles,
+                       beta: 0, c: du + xi * pairs, ldc: channels)
         }
         // dL/dg = Gᵀ (dL/dU) G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], for every (o, c).
         parallelFor(outputChannels) { range in
@@ -361,6 +346,19 @@ enum Winograd3x3 {
             transformRow(1, z1)
             transformRow(2, z2)
             transformRow(3, z3)
+        }
+    }
+
+    /// `body(ξ)` for every position ξ < `positions`, the positions shared out whole between the compute threads
+    /// (each GEMM single-threaded; ξ = thread, thread + threads, …).
+    private static func forEachPosition(_ positions: Int, _ body: (Int) -> Void) {
+        let threads = ComputeThreads.serial ? 1 : min(ComputeThreads.count, positions)
+        ComputeThreads.fork(threads) { part in
+            var xi = part
+            while xi < positions {
+                body(xi)
+                xi += threads
+            }
         }
     }
 

@@ -289,7 +289,7 @@ struct TrainCommand: ParsableCommand {
             }
             training.gan.setPrecision(precision)
             let gan = training.gan
-            for network in [gan.gA, gan.gB] as [SequentialNetwork] + [gan.dA, gan.dB] { network.setConvolutionAlgorithm(convolution) }
+            for network in gan.networks { network.setConvolutionAlgorithm(convolution) }
             let total = training.schedule.totalIterations
             let (progress, lead) = session.progress(label: "train", total: total, completed: training.iteration, silent: !isRoot)
             training.onMessage = { message in if isRoot { print("\(lead)mr2ct: \(message)", to: &standardError) } }

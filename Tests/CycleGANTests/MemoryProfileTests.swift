@@ -72,7 +72,7 @@ import MR2CTSupport
         #expect(parts[.generatorRecords] == 0 && parts[.discriminatorRecords] == 0)
         // What stays of the workspaces is oneDNN's primitives (their creation compiles code).
         #expect((parts[.workspaces] ?? 0) < (kept.memoryProfile[.workspaces] ?? 0))
-        for network in [released.gA, released.gB] as [SequentialNetwork] + [released.dA, released.dB] {
+        for network in released.networks {
             #expect(network.workspace.sharedActivationBytes == 0 && network.workspace.kernels.byteCount == 0)
         }
         let a = kept.trainStep(realA: image(3), realB: image(4)), b = released.trainStep(realA: image(3), realB: image(4))
