@@ -176,7 +176,8 @@ enum Winograd3x3 {
         let (v, layout) = transformInput(image, channels: channels, height: height, width: width, padding: padding,
                                          paddingMode: paddingMode, tile: tile, workspace: workspace)
         let tilesY = layout.tilesY, tilesX = layout.tilesX, tiles = tilesY * tilesX
-        let product = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
+        let productStride = positionStride(outputChannels, tiles: tiles), inputStride = positionStride(channels, tiles: tiles)
+        let product = workspace.buffer(Workspace.Slot.columns2, count: positions * productStride)
 
         // M_ξ = U_ξ · V_ξ; with transposed kernels U_ξ is the forward U at the mirrored position, read transposed.
         let pairs = outputChannels * channels
@@ -184,8 +185,8 @@ enum Winograd3x3 {
             let kernel = transposedKernels ? Self.mirrored[xi / 4] * 4 + Self.mirrored[xi % 4] : xi
             BLAS.sgemm(transA: transposedKernels, transB: false, m: outputChannels, n: tiles, k: channels,
                        a: u + kernel * pairs, lda: transposedKernels ? outputChannels : channels,
-                       b: v + xi * channels * tiles, ldb: tiles,
-                       beta: 0, c: product + xi * outputChannels * tiles, ldc: tiles)
+                       b: v + xi * inputStride, ldb: tiles,
+                       beta: 0, c: product + xi * productStride, ldc: tiles)
         }
 
         parallelFor(outputChannels) { range in
@@ -194,7 +195,7 @@ enum Winograd3x3 {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: transform + m * m * tilesX) { scratch in
                 let rows = scratch.baseAddress! + transform
                 for o in range {
-                    let source = product + o * tiles, stride = outputChannels * tiles
+                    let source = product + o * tiles, stride = productStride
                     let yo = y + o * outputHeight * outputWidth
                     let b = bias?[o] ?? 0
                     for ty in 0..<tilesY {
@@ -214,8 +215,8 @@ enum Winograd3x3 {
     }
 
     /// V = Bᵀ d B of every input tile of `image` (padded by `padding` with zeros or its reflection, extended with
-    /// zeros to whole tiles), position ξ of channel c's tile t at `v + ξ·channels·tiles + c·tiles + t`, in the
-    /// workspace's column buffer; and where the tiles lie.
+    /// zeros to whole tiles), position ξ of channel c's tile t at `v + ξ·positionStride(channels, tiles) + c·tiles
+    /// + t`, in the workspace's column buffer; and where the tiles lie.
     static func transformInput(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
                                paddingMode: PaddingMode, tile: WinogradTile,
                                workspace: Workspace) -> (v: UnsafeMutablePointer<Float>, layout: TileLayout) {
@@ -224,7 +225,8 @@ enum Winograd3x3 {
         let tilesY = (outputHeight + m - 1) / m, tilesX = (outputWidth + m - 1) / m, tiles = tilesY * tilesX
         let ph = m * tilesY + 2, pw = m * tilesX + 2
         let padded = workspace.buffer(Workspace.Slot.padded, count: channels * ph * pw)
-        let v = workspace.buffer(Workspace.Slot.columns, count: positions * channels * tiles)
+        let stride = positionStride(channels, tiles: tiles)
+        let v = workspace.buffer(Workspace.Slot.columns, count: positions * stride)
         let source = ConvGeometry(channels: channels, height: height, width: width, kernelHeight: 3, kernelWidth: 3,
                                   stride: 1, padding: padding, paddingMode: paddingMode,
                                   outputHeight: outputHeight, outputWidth: outputWidth)
@@ -234,7 +236,7 @@ enum Winograd3x3 {
                 for c in range {
                     let plane = padded + c * ph * pw
                     source.padPlane(image + c * height * width, into: plane, paddedHeight: ph, paddedWidth: pw)
-                    let out = v + c * tiles, stride = channels * tiles
+                    let out = v + c * tiles
                     switch tile {
                     case .two: inputTransform2(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
                     case .four: inputTransform4(plane, layout, rows: rows.baseAddress!, into: out, stride: stride)
@@ -259,23 +261,24 @@ enum Winograd3x3 {
                                          paddingMode: paddingMode, tile: .two, workspace: workspace)
         let tilesX = layout.tilesX, tiles = layout.tilesY * tilesX
         // W_ξ = (A dY Aᵀ)_ξ per output-gradient tile, zeros beyond the output.
-        let wt = workspace.buffer(Workspace.Slot.columns2, count: positions * outputChannels * tiles)
+        let gradientStride = positionStride(outputChannels, tiles: tiles), inputStride = positionStride(channels, tiles: tiles)
+        let wt = workspace.buffer(Workspace.Slot.columns2, count: positions * gradientStride)
         parallelFor(outputChannels) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 2 * tilesX) { scratch in
                 for o in range {
                     gradientTransform2(dy + o * outputHeight * outputWidth, height: outputHeight, width: outputWidth,
                                        layout, scratch: scratch.baseAddress!, into: wt + o * tiles,
-                                       stride: outputChannels * tiles)
+                                       stride: gradientStride)
                 }
             }
         }
         // dL/dU_ξ (Cout × Cin) = W_ξ · V_ξᵀ.
-        let pairs = outputChannels * channels
-        let du = workspace.buffer(Workspace.Slot.winogradKernelGradient, count: positions * pairs)
+        let kernelStride = positionStride(outputChannels, tiles: channels)
+        let du = workspace.buffer(Workspace.Slot.winogradKernelGradient, count: positions * kernelStride)
         forEachPosition(positions) { xi in
             BLAS.sgemm(transA: false, transB: true, m: outputChannels, n: channels, k: tiles,
-                       a: wt + xi * outputChannels * tiles, lda: tiles, b: v + xi * channels * tiles, ldb: tiles,
-                       beta: 0, c: du + xi * pairs, ldc: channels)
+                       a: wt + xi * gradientStride, lda: tiles, b: v + xi * inputStride, ldb: tiles,
+                       beta: 0, c: du + xi * kernelStride, ldc: channels)
         }
         // dL/dg = Gᵀ (dL/dU) G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], for every (o, c).
         parallelFor(outputChannels) { range in
@@ -283,7 +286,8 @@ enum Winograd3x3 {
                 for c in 0..<channels {
                     let u = du + o * channels + c
                     @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
-                        SIMD4(u[(4 * i) * pairs], u[(4 * i + 1) * pairs], u[(4 * i + 2) * pairs], u[(4 * i + 3) * pairs])
+                        SIMD4(u[(4 * i) * kernelStride], u[(4 * i + 1) * kernelStride],
+                              u[(4 * i + 2) * kernelStride], u[(4 * i + 3) * kernelStride])
                     }
                     let u0 = row(0), u1 = row(1), u2 = row(2), u3 = row(3)
                     let half = 0.5 * (u1 + u2)
@@ -361,6 +365,13 @@ enum Winograd3x3 {
             }
         }
     }
+
+    /// The distance between consecutive positions' matrices of `rows × tiles` floats in the transformed-input,
+    /// product and gradient buffers: one cache line more than the matrix. The transforms read or write all
+    /// (m+2)² positions of a tile at once; unpadded, those streams lie a multiple of 4 KiB apart whenever
+    /// rows·tiles is (128 channels × 64 tiles of a 128² generator's residual blocks: 32 KiB), so they fall into
+    /// the same L1 sets and evict each other. Layout only: the same bits.
+    static func positionStride(_ rows: Int, tiles: Int) -> Int { rows * tiles + 16 }
 
     /// p(i): the row of F(2×2)'s G that row i of G·J equals (J reverses a kernel's taps).
     private static let mirrored = [3, 1, 2, 0]
