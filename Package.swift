@@ -29,7 +29,7 @@ let numericSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "MR2CT",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mr2ct", targets: ["mr2ct"]),
         .library(name: "NIfTI", targets: ["NIfTI"]),

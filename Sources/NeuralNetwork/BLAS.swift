@@ -17,6 +17,8 @@ package enum BLAS {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
+        // Outside a fork OpenBLAS may run threads of its own: the compute pool's workers stop spinning for them.
+        if !ComputeThreads.serial && ComputeThreads.count > 1 { ComputePool.shared.park() }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -414,9 +414,10 @@ public enum ComputeThreads {
         withoutActuallyEscaping(a) { a in
             withoutActuallyEscaping(b) { b in
                 let box = UncheckedBox((a, b))
-                DispatchQueue.concurrentPerform(iterations: 2) { i in
+                let piece: (Int) -> Void = { i in
                     if i == 0 { ra.value = box.value.0() } else { rb.value = box.value.1() }
                 }
+                if !ComputePool.shared.run(2, piece) { piece(0); piece(1) }
             }
         }
         leaveSerial()
@@ -445,10 +446,7 @@ extension ComputeThreads {
     /// Runs `body(0..<n)` on n threads at once with single-threaded kernels inside.
     static func fork(_ n: Int, _ body: (Int) -> Void) {
         if n <= 1 || !enterSerial() { for i in 0..<n { body(i) }; return }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: n) { i in box.value(i) }
-        }
+        if !ComputePool.shared.run(n, body) { for i in 0..<n { body(i) } }
         leaveSerial()
     }
 
@@ -486,15 +484,15 @@ package func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range
         return
     }
     withoutActuallyEscaping(body) { body in
-        let box = UncheckedBox(body)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let piece: (Int) -> Void = { t in
             let lo = count * t / threads, hi = count * (t + 1) / threads
-            if lo < hi { box.value(lo..<hi) }
+            if lo < hi { body(lo..<hi) }
         }
+        if !ComputePool.shared.run(threads, piece) { body(0..<count) }
     }
 }
 
-/// Carries a closure over raw buffers into `concurrentPerform`; the chunks it is called with are disjoint.
+/// Carries a closure over raw buffers into a fork's pieces; the chunks it is called with are disjoint.
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

@@ -71,6 +71,8 @@ final class OneDNNConvolution: @unchecked Sendable {
 
     func forward(_ x: UnsafePointer<Float>, weights: UnsafePointer<Float>, weightsVersion: UInt64,
                  bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+        // On several threads the call runs OpenMP's: the compute pool's workers stop spinning for them.
+        if shape.threads > 1 { ComputePool.shared.park() }
         let status = mr2ct_dnnl_forward(handle, x, weights, weightsVersion, bias, y)
         precondition(status == 0, "oneDNN forward convolution failed (\(shape))")
     }
