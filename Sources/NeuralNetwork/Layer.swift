@@ -488,7 +488,9 @@ package func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range
             let lo = count * t / threads, hi = count * (t + 1) / threads
             if lo < hi { body(lo..<hi) }
         }
-        if !ComputePool.shared.run(threads, piece) { body(0..<count) }
+        // A busy pool (a fork on another thread, or this one nested): the same chunks one after the other, so that
+        // a body whose chunks reduce separately rounds the same either way.
+        if !ComputePool.shared.run(threads, piece) { for t in 0..<threads { piece(t) } }
     }
 }
 

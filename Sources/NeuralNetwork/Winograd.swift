@@ -191,7 +191,7 @@ enum Winograd3x3 {
 
         parallelFor(outputChannels) { range in
             // Per output channel: the rows Aᵀ M (m × (m+2) rows of tilesX) and m output rows of whole tiles.
-            let transform = m * tile.inputSide * tilesX
+            let transform = m * tile.inputSide * phaseStride(tilesX)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: transform + m * m * tilesX) { scratch in
                 let rows = scratch.baseAddress! + transform
                 for o in range {
@@ -232,7 +232,8 @@ enum Winograd3x3 {
                                   outputHeight: outputHeight, outputWidth: outputWidth)
         let layout = TileLayout(tilesY: tilesY, tilesX: tilesX, paddedHeight: ph, paddedWidth: pw)
         parallelFor(channels) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: tile.inputSide * pw) { rows in
+            withUnsafeTemporaryAllocation(of: Float.self,
+                                          capacity: inputScratchCount(tile, paddedWidth: pw, tilesX: tilesX)) { rows in
                 for c in range {
                     let plane = padded + c * ph * pw
                     source.padPlane(image + c * height * width, into: plane, paddedHeight: ph, paddedWidth: pw)
@@ -264,7 +265,7 @@ enum Winograd3x3 {
         let gradientStride = positionStride(outputChannels, tiles: tiles), inputStride = positionStride(channels, tiles: tiles)
         let wt = workspace.buffer(Workspace.Slot.columns2, count: positions * gradientStride)
         parallelFor(outputChannels) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 2 * tilesX) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 2 * tilesX + 2 * phaseStride(tilesX)) { scratch in
                 for o in range {
                     gradientTransform2(dy + o * outputHeight * outputWidth, height: outputHeight, width: outputWidth,
                                        layout, scratch: scratch.baseAddress!, into: wt + o * tiles,
@@ -309,12 +310,14 @@ enum Winograd3x3 {
 
     /// W_ξ[t] = (A dY Aᵀ)_ξ for every 2 × 2 tile of one output-gradient plane (`height × width`, zeros beyond it),
     /// A = [1 0; 1 1; 1 −1; 0 −1] (the transpose of `outputTransform2`'s Aᵀ), position ξ of tile t at
-    /// `out + ξ·stride + t`. `scratch`: 6 rows of 2·tilesX.
+    /// `out + ξ·stride + t`. `scratch`: 6 rows of 2·tilesX and 2 of `phaseStride(tilesX)`.
     static func gradientTransform2(_ plane: UnsafePointer<Float>, height: Int, width: Int, _ l: TileLayout,
                                    scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
                                    stride: Int) {
-        let n = 2 * l.tilesX
+        let n = 2 * l.tilesX, ps = phaseStride(l.tilesX)
         let y0 = scratch, y1 = y0 + n, z0 = y1 + n, z1 = z0 + n, z2 = z1 + n, z3 = z2 + n
+        let phase = z3 + n   // even and odd columns of one z row, ps apart
+        phase.update(repeating: 0, count: 2 * ps)
         for ty in 0..<l.tilesY {
             // The tile row's two gradient rows, zero-extended to whole tiles.
             @inline(__always) func load(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -334,16 +337,18 @@ enum Winograd3x3 {
                 z2[x] = y0[x] - y1[x]
                 z3[x] = -y1[x]
             }
-            // · Aᵀ along each row: (a, a + b, a − b, −b) for the tile's values a, b.
+            // · Aᵀ along each row: (a, a + b, a − b, −b) for the tile's values a, b (the row's even and odd
+            // columns), eight tiles at a time.
             let base = out + ty * l.tilesX
             @inline(__always) func transformRow(_ i: Int, _ z: UnsafeMutablePointer<Float>) {
-                let o0 = base + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
-                for tx in 0..<l.tilesX {
-                    let a = z[2 * tx], b = z[2 * tx + 1]
-                    o0[tx] = a
-                    o1[tx] = a + b
-                    o2[tx] = a - b
-                    o3[tx] = -b
+                splitPairs(z, tilesX: l.tilesX, into: phase, phaseStride: ps)
+                let o = base + (4 * i) * stride
+                forEachVector(l.tilesX) { t, lanes in
+                    let a = vector(phase + t), b = vector(phase + ps + t)
+                    store(a, o + t, lanes)
+                    store(a + b, o + stride + t, lanes)
+                    store(a - b, o + 2 * stride + t, lanes)
+                    store(-b, o + 3 * stride + t, lanes)
                 }
             }
             transformRow(0, z0)
@@ -384,12 +389,15 @@ enum Winograd3x3 {
     // MARK: F(2×2, 3×3)
 
     /// V_ξ[t] = (Bᵀ d B)_ξ for every tile of `plane`, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], position ξ
-    /// written at `out + ξ·stride`. Per row of tiles: Bᵀ d as whole-row vector arithmetic, then · B as loops over
-    /// the tiles with stride-2 reads and contiguous writes (both vectorise). `rows`: 4 padded rows of scratch.
+    /// written at `out + ξ·stride`. Per row of tiles: Bᵀ d as whole-row vector arithmetic, each of its rows split
+    /// into even and odd columns, then · B on eight tiles at a time (as `inputTransform4`). `rows`:
+    /// `inputScratchCount(.two, …)` floats.
     static func inputTransform2(_ plane: UnsafePointer<Float>, _ l: TileLayout, rows: UnsafeMutablePointer<Float>,
                                 into out: UnsafeMutablePointer<Float>, stride: Int) {
-        let pw = l.paddedWidth
+        let pw = l.paddedWidth, tilesX = l.tilesX, ps = phaseStride(tilesX)
         let a0 = rows, a1 = a0 + pw, a2 = a1 + pw, a3 = a2 + pw
+        let phase = rows + 4 * pw   // 2 phases of ps floats
+        phase.update(repeating: 0, count: 2 * ps)
         for ty in 0..<l.tilesY {
             let r0 = plane + 2 * ty * pw, r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw
             for x in 0..<pw {
@@ -398,18 +406,19 @@ enum Winograd3x3 {
                 a2[x] = r2[x] - r1[x]
                 a3[x] = r1[x] - r3[x]
             }
-            let base = out + ty * l.tilesX
-            @inline(__always) func transformRow(_ i: Int, _ a: UnsafeMutablePointer<Float>) {
-                let o0 = base + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
-                for tx in 0..<l.tilesX {
-                    let x = 2 * tx
-                    o0[tx] = a[x] - a[x + 2]
-                    o1[tx] = a[x + 1] + a[x + 2]
-                    o2[tx] = a[x + 2] - a[x + 1]
-                    o3[tx] = a[x + 1] - a[x + 3]
+            let base = out + ty * tilesX
+            for i in 0..<4 {   // a0 … a3
+                split(rows + i * pw, phases: 2, tilesX: tilesX, into: phase, phaseStride: ps)
+                let p0 = phase, p1 = p0 + ps
+                let o = base + (4 * i) * stride
+                forEachVector(tilesX) { t, lanes in
+                    let e0 = vector(p0 + t), e1 = vector(p1 + t), e2 = vector(p0 + t + 1), e3 = vector(p1 + t + 1)
+                    store(e0 - e2, o + t, lanes)
+                    store(e1 + e2, o + stride + t, lanes)
+                    store(e2 - e1, o + 2 * stride + t, lanes)
+                    store(e1 - e3, o + 3 * stride + t, lanes)
                 }
             }
-            for i in 0..<4 { transformRow(i, rows + i * pw) }   // a0 … a3
         }
     }
 
@@ -418,20 +427,29 @@ enum Winograd3x3 {
     /// over the tiles into `scratch` (2 × 4 rows of tilesX), then · A into the interleaved output rows.
     static func outputTransform2(_ m: UnsafePointer<Float>, tilesX: Int, stride: Int, bias b: Float,
                                  scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
-        let s = scratch, d = s + 4 * tilesX
+        // Eight tiles at a time, reading `m`'s rows up to 7 floats past tilesX as `outputTransform4` does.
+        let rs = phaseStride(tilesX)
+        let s = scratch, d = s + 4 * rs
         for j in 0..<4 {
             let p0 = m + j * stride, p1 = p0 + 4 * stride, p2 = p1 + 4 * stride, p3 = p2 + 4 * stride
-            let sj = s + j * tilesX, dj = d + j * tilesX
-            for tx in 0..<tilesX {
-                sj[tx] = p0[tx] + p1[tx] + p2[tx]
-                dj[tx] = p1[tx] - p2[tx] - p3[tx]
+            let sj = s + j * rs, dj = d + j * rs
+            forEachVector(tilesX) { tx, _ in
+                let v1 = vector(p1 + tx), v2 = vector(p2 + tx)
+                store(vector(p0 + tx) + v1 + v2, sj + tx)
+                store(v1 - v2 - vector(p3 + tx), dj + tx)
             }
         }
         @inline(__always) func transformRow(_ u: UnsafeMutablePointer<Float>, into row: UnsafeMutablePointer<Float>) {
-            let u0 = u, u1 = u + tilesX, u2 = u1 + tilesX, u3 = u2 + tilesX
-            for tx in 0..<tilesX {
-                row[2 * tx] = u0[tx] + u1[tx] + u2[tx] + b
-                row[2 * tx + 1] = u1[tx] - u2[tx] - u3[tx] + b
+            let u0 = u, u1 = u + rs, u2 = u1 + rs, u3 = u2 + rs
+            forEachVector(tilesX) { tx, lanes in
+                let v1 = vector(u1 + tx), v2 = vector(u2 + tx)
+                let c0 = vector(u0 + tx) + v1 + v2 + b
+                let c1 = v1 - v2 - vector(u3 + tx) + b
+                let out = row + 2 * tx
+                for l in 0..<lanes {
+                    out[2 * l] = c0[l]
+                    out[2 * l + 1] = c1[l]
+                }
             }
         }
         transformRow(s, into: rows)
@@ -441,13 +459,18 @@ enum Winograd3x3 {
     // MARK: F(4×4, 3×3)
 
     /// V_ξ[t] = (Bᵀ d B)_ξ for every tile of `plane` with Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0;
-    /// 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], laid out as `inputTransform2`'s; `rows`: 6 padded rows of scratch.
-    /// (Measured: splitting the plane by x mod 4 so that the second pass runs on contiguous vectors was no faster,
-    /// with SSE or AVX2: the pass is bound by its 36 output streams, not by arithmetic.)
+    /// 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], laid out as `inputTransform2`'s; `rows`: `scratchCount(.four,
+    /// paddedWidth:tilesX:)` floats. Per row of tiles: Bᵀ d as whole-row vector arithmetic; each of its six rows
+    /// split by x mod 4 (a[4t + p] at phase p, t ≤ tilesX); then · B on eight tiles at a time from the phases'
+    /// contiguous vectors. (Written as loops over the tiles with stride-4 reads, the second pass compiled to scalar
+    /// code: 90 % of the transform's samples in perf of a 256² conversion on the Zen 5, 2026-12-03. The same
+    /// arithmetic in the same order, so the same bits.)
     static func inputTransform4(_ plane: UnsafePointer<Float>, _ l: TileLayout, rows: UnsafeMutablePointer<Float>,
                                 into out: UnsafeMutablePointer<Float>, stride: Int) {
-        let pw = l.paddedWidth
+        let pw = l.paddedWidth, tilesX = l.tilesX, ps = phaseStride(tilesX)
         let a0 = rows, a1 = a0 + pw, a2 = a1 + pw, a3 = a2 + pw, a4 = a3 + pw, a5 = a4 + pw
+        let phase = rows + 6 * pw   // 4 phases of ps floats
+        phase.update(repeating: 0, count: 4 * ps)   // the lanes read past tilesX hold zeros, never stored
         for ty in 0..<l.tilesY {
             let r0 = plane + 4 * ty * pw, r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw, r4 = r3 + pw, r5 = r4 + pw
             for x in 0..<pw {
@@ -459,55 +482,173 @@ enum Winograd3x3 {
                 a4[x] = d4 - d2 + 2 * (d1 - d3)
                 a5[x] = 4 * d1 - 5 * d3 + r5[x]
             }
-            let base = out + ty * l.tilesX
-            @inline(__always) func transformRow(_ i: Int, _ a: UnsafeMutablePointer<Float>) {
-                let o0 = base + (6 * i) * stride, o1 = o0 + stride, o2 = o1 + stride
-                let o3 = o2 + stride, o4 = o3 + stride, o5 = o4 + stride
-                for tx in 0..<l.tilesX {
-                    let x = 4 * tx
-                    let e1 = a[x + 1], e2 = a[x + 2], e3 = a[x + 3], e4 = a[x + 4]
-                    o0[tx] = 4 * a[x] - 5 * e2 + e4
-                    o1[tx] = e3 + e4 - 4 * (e1 + e2)
-                    o2[tx] = e4 - e3 + 4 * (e1 - e2)
-                    o3[tx] = e4 - e2 + 2 * (e3 - e1)
-                    o4[tx] = e4 - e2 + 2 * (e1 - e3)
-                    o5[tx] = 4 * e1 - 5 * e3 + a[x + 5]
+            let base = out + ty * tilesX
+            for i in 0..<6 {
+                split(rows + i * pw, phases: 4, tilesX: tilesX, into: phase, phaseStride: ps)
+                let p0 = phase, p1 = p0 + ps, p2 = p1 + ps, p3 = p2 + ps
+                let o = base + (6 * i) * stride
+                forEachVector(tilesX) { t, lanes in
+                    let e0 = vector(p0 + t), e1 = vector(p1 + t), e2 = vector(p2 + t), e3 = vector(p3 + t)
+                    let e4 = vector(p0 + t + 1), e5 = vector(p1 + t + 1)
+                    store(4 * e0 - 5 * e2 + e4, o + t, lanes)
+                    store(e3 + e4 - 4 * (e1 + e2), o + stride + t, lanes)
+                    store(e4 - e3 + 4 * (e1 - e2), o + 2 * stride + t, lanes)
+                    store(e4 - e2 + 2 * (e3 - e1), o + 3 * stride + t, lanes)
+                    store(e4 - e2 + 2 * (e1 - e3), o + 4 * stride + t, lanes)
+                    store(4 * e1 - 5 * e3 + e5, o + 5 * stride + t, lanes)
                 }
             }
-            for i in 0..<6 { transformRow(i, rows + i * pw) }   // a0 … a5
         }
     }
 
     /// One row of tiles of y = Aᵀ M A + bias with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]:
-    /// as `outputTransform2`, with 4 output rows (4·tilesX wide) and `scratch` of 4 × 6 rows of tilesX.
+    /// as `outputTransform2`, with 4 output rows (4·tilesX wide) and `scratch` of 4 × 6 rows of `phaseStride`.
+    /// Eight tiles at a time on vectors; `m`'s rows are read up to 7 floats past tilesX, which `positionStride`'s
+    /// padding keeps inside the buffer (those lanes are never stored). (As plain loops over the tiles, both passes
+    /// compiled to scalar code: 15.6 % of a 256² conversion's samples.)
     static func outputTransform4(_ m: UnsafePointer<Float>, tilesX: Int, stride: Int, bias b: Float,
                                  scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        let rs = phaseStride(tilesX)
         // Aᵀ M: scratch[k][j] (row k of the output tile, column j of the transformed tile).
         for j in 0..<6 {
             let p0 = m + j * stride, p1 = p0 + 6 * stride, p2 = p1 + 6 * stride
             let p3 = p2 + 6 * stride, p4 = p3 + 6 * stride, p5 = p4 + 6 * stride
-            let s0 = scratch + j * tilesX, s1 = s0 + 6 * tilesX, s2 = s1 + 6 * tilesX, s3 = s2 + 6 * tilesX
-            for tx in 0..<tilesX {
-                let plus12 = p1[tx] + p2[tx], minus12 = p1[tx] - p2[tx]
-                let plus34 = p3[tx] + p4[tx], minus34 = p3[tx] - p4[tx]
-                s0[tx] = p0[tx] + plus12 + plus34
-                s1[tx] = minus12 + 2 * minus34
-                s2[tx] = plus12 + 4 * plus34
-                s3[tx] = minus12 + 8 * minus34 + p5[tx]
+            let s0 = scratch + j * rs, s1 = s0 + 6 * rs, s2 = s1 + 6 * rs, s3 = s2 + 6 * rs
+            forEachVector(tilesX) { tx, _ in
+                let v1 = vector(p1 + tx), v2 = vector(p2 + tx), v3 = vector(p3 + tx), v4 = vector(p4 + tx)
+                let plus12 = v1 + v2, minus12 = v1 - v2
+                let plus34 = v3 + v4, minus34 = v3 - v4
+                store(vector(p0 + tx) + plus12 + plus34, s0 + tx)
+                store(minus12 + 2 * minus34, s1 + tx)
+                store(plus12 + 4 * plus34, s2 + tx)
+                store(minus12 + 8 * minus34 + vector(p5 + tx), s3 + tx)
             }
         }
-        // (Aᵀ M) A along each row k, into output row k.
+        // (Aᵀ M) A along each row k, into output row k (interleaving the four columns of each tile).
         for k in 0..<4 {
-            let s = scratch + 6 * k * tilesX, row = rows + 4 * k * tilesX
-            let q0 = s, q1 = q0 + tilesX, q2 = q1 + tilesX, q3 = q2 + tilesX, q4 = q3 + tilesX, q5 = q4 + tilesX
-            for tx in 0..<tilesX {
-                let plus12 = q1[tx] + q2[tx], minus12 = q1[tx] - q2[tx]
-                let plus34 = q3[tx] + q4[tx], minus34 = q3[tx] - q4[tx]
-                row[4 * tx] = q0[tx] + plus12 + plus34 + b
-                row[4 * tx + 1] = minus12 + 2 * minus34 + b
-                row[4 * tx + 2] = plus12 + 4 * plus34 + b
-                row[4 * tx + 3] = minus12 + 8 * minus34 + q5[tx] + b
+            let s = scratch + 6 * k * rs, row = rows + 4 * k * tilesX
+            let q0 = s, q1 = q0 + rs, q2 = q1 + rs, q3 = q2 + rs, q4 = q3 + rs, q5 = q4 + rs
+            forEachVector(tilesX) { tx, lanes in
+                let v1 = vector(q1 + tx), v2 = vector(q2 + tx), v3 = vector(q3 + tx), v4 = vector(q4 + tx)
+                let plus12 = v1 + v2, minus12 = v1 - v2
+                let plus34 = v3 + v4, minus34 = v3 - v4
+                let c0 = vector(q0 + tx) + plus12 + plus34 + b
+                let c1 = minus12 + 2 * minus34 + b
+                let c2 = plus12 + 4 * plus34 + b
+                let c3 = minus12 + 8 * minus34 + vector(q5 + tx) + b
+                let out = row + 4 * tx
+                for l in 0..<lanes {
+                    out[4 * l] = c0[l]
+                    out[4 * l + 1] = c1[l]
+                    out[4 * l + 2] = c2[l]
+                    out[4 * l + 3] = c3[l]
+                }
             }
         }
+    }
+
+    // MARK: Vector helpers of the transforms
+
+    /// The lanes the transforms work on at once.
+    typealias Lanes = SIMD8<Float>
+
+    /// The distance between the transforms' scratch rows of (up to) tilesX + 1 values: room for a whole vector
+    /// read at any tile below tilesX, one further.
+    static func phaseStride(_ tilesX: Int) -> Int { (tilesX + 8 + 7) & ~7 }
+
+    /// Floats of scratch `inputTransform2`/`inputTransform4` need for a padded width and tile count.
+    static func inputScratchCount(_ tile: WinogradTile, paddedWidth: Int, tilesX: Int) -> Int {
+        tile.inputSide * paddedWidth + tile.rawValue * phaseStride(tilesX)
+    }
+
+    /// `body(t, lanes)` for t = 0, 8, 16, … < count, lanes = min(8, count − t).
+    @inline(__always)
+    private static func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
+        var t = 0
+        while t < count {
+            body(t, min(Lanes.scalarCount, count - t))
+            t += Lanes.scalarCount
+        }
+    }
+
+    @inline(__always)
+    private static func vector(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+
+    @inline(__always)
+    private static func vector(_ p: UnsafeMutablePointer<Float>) -> Lanes { vector(UnsafePointer(p)) }
+
+    /// Stores all lanes of `v` at `p` (scratch rows with room for them).
+    @inline(__always)
+    private static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
+    }
+
+    /// Stores the first `lanes` lanes of `v` at `p`.
+    @inline(__always)
+    private static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        if lanes == Lanes.scalarCount { store(v, p) } else { for l in 0..<lanes { p[l] = v[l] } }
+    }
+
+    /// phase p (at `into + p·phaseStride`) of a row: row[k·t + p] for t ≤ tilesX where that lies in the row
+    /// (k = `phases`, 2 or 4; the row holds k·tilesX + 2 values). Fixed k and wrapping index arithmetic, so that
+    /// the compiler turns the loop into vector loads and shuffles.
+    @inline(__always)
+    private static func split(_ row: UnsafePointer<Float>, phases k: Int, tilesX: Int,
+                              into phase: UnsafeMutablePointer<Float>, phaseStride ps: Int) {
+        if k == 4 {
+            let q0 = phase, q1 = q0 + ps, q2 = q1 + ps, q3 = q2 + ps
+            var t = 0
+            while t + 8 <= tilesX {
+                // Four vectors of 8 consecutive values: 8 tiles' worth; lane l of phase p is w[(4l + p) / 8][(4l + p) % 8].
+                let x = t &* 4
+                let w0 = vector(row + x), w1 = vector(row + x + 8), w2 = vector(row + x + 16), w3 = vector(row + x + 24)
+                store(Lanes(w0[0], w0[4], w1[0], w1[4], w2[0], w2[4], w3[0], w3[4]), q0 + t)
+                store(Lanes(w0[1], w0[5], w1[1], w1[5], w2[1], w2[5], w3[1], w3[5]), q1 + t)
+                store(Lanes(w0[2], w0[6], w1[2], w1[6], w2[2], w2[6], w3[2], w3[6]), q2 + t)
+                store(Lanes(w0[3], w0[7], w1[3], w1[7], w2[3], w2[7], w3[3], w3[7]), q3 + t)
+                t += 8
+            }
+            for t in t..<tilesX {
+                let x = t &* 4
+                q0[t] = row[x]
+                q1[t] = row[x &+ 1]
+                q2[t] = row[x &+ 2]
+                q3[t] = row[x &+ 3]
+            }
+        } else {
+            splitPairs(row, tilesX: tilesX, into: phase, phaseStride: ps)
+        }
+        phase[tilesX] = row[k * tilesX]
+        phase[ps + tilesX] = row[k * tilesX + 1]
+    }
+
+    /// row[2t] at phase[t] and row[2t + 1] at phase[ps + t], t < tilesX.
+    @inline(__always)
+    private static func splitPairs(_ row: UnsafePointer<Float>, tilesX: Int, into phase: UnsafeMutablePointer<Float>,
+                                   phaseStride ps: Int) {
+        let q0 = phase, q1 = q0 + ps
+        var t = 0
+        while t + 8 <= tilesX {
+            let w0 = vector(row + t &* 2), w1 = vector(row + t &* 2 + 8)
+            store(Lanes(w0[0], w0[2], w0[4], w0[6], w1[0], w1[2], w1[4], w1[6]), q0 + t)
+            store(Lanes(w0[1], w0[3], w0[5], w0[7], w1[1], w1[3], w1[5], w1[7]), q1 + t)
+            t += 8
+        }
+        for t in t..<tilesX {
+            q0[t] = row[t &* 2]
+            q1[t] = row[t &* 2 &+ 1]
+        }
+    }
+
+    @inline(__always)
+    private static func splitPairs(_ row: UnsafeMutablePointer<Float>, tilesX: Int,
+                                   into phase: UnsafeMutablePointer<Float>, phaseStride ps: Int) {
+        splitPairs(UnsafePointer(row), tilesX: tilesX, into: phase, phaseStride: ps)
+    }
+
+    @inline(__always)
+    private static func split(_ row: UnsafeMutablePointer<Float>, phases k: Int, tilesX: Int,
+                              into phase: UnsafeMutablePointer<Float>, phaseStride ps: Int) {
+        split(UnsafePointer(row), phases: k, tilesX: tilesX, into: phase, phaseStride: ps)
     }
 }

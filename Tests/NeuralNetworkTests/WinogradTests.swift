@@ -53,11 +53,13 @@ import Networks
     }
 
     /// (inputChannels, outputChannels, height, width, padding, mode, batch): odd and even sizes, padding 0–2,
-    /// images smaller than a tile row, both padding modes.
+    /// images smaller than a tile row, both padding modes; and rows of tiles that the transforms' 8-lane vectors
+    /// cover whole and with a remainder (70 wide: 35 F(2×2) tiles, 18 F(4×4) tiles; 64 wide: 32 and 16).
     static let shapes: [(Int, Int, Int, Int, Int, PaddingMode, Int)] = [
         (3, 5, 7, 9, 1, .reflect, 2), (8, 8, 4, 4, 1, .reflect, 1), (6, 4, 5, 3, 1, .zeros, 1),
         (4, 7, 9, 8, 0, .zeros, 2), (5, 3, 6, 7, 2, .zeros, 1), (3, 3, 5, 5, 2, .reflect, 1),
         (2, 2, 3, 3, 1, .reflect, 1), (16, 24, 12, 12, 1, .reflect, 1),
+        (5, 6, 13, 70, 1, .reflect, 1), (3, 4, 10, 64, 1, .zeros, 2),
     ]
 
     /// F(2×2) within 2e-6 of im2col, F(4×4) (transform coefficients up to 8 and 1/24) within 1e-5.
